@@ -1,0 +1,80 @@
+#include "api/Compiler.h"
+
+#include "frontend/Elaborate.h"
+#include "ir/TextParser.h"
+#include "ir/Verifier.h"
+
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace loom::api {
+
+static bool endsWith(const std::string &s, const char *suffix) {
+  size_t n = std::strlen(suffix);
+  return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+bool isIRFile(const std::string &path) {
+  if (endsWith(path, ".lir") || path == "-")
+    return true;
+  if (endsWith(path, ".loom"))
+    return false;
+  // Another name (a test's temporary file, say): IR text starts with `func`, after
+  // blank lines and // comments.
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t i = line.find_first_not_of(" \t\r");
+    if (i == std::string::npos || line.compare(i, 2, "//") == 0)
+      continue;
+    return line.compare(i, 5, "func ") == 0;
+  }
+  return false;
+}
+
+llvm::Expected<std::unique_ptr<ir::Module>>
+compile(frontend::SourceManager &sm, const std::string &path, const CompileOptions &opts) {
+  std::unique_ptr<ir::Module> m;
+  std::vector<std::string> pipeline = opts.pipeline;
+  if (isIRFile(path)) {
+    std::string text;
+    if (path == "-") {
+      std::stringstream ss;
+      ss << std::cin.rdbuf();
+      text = ss.str();
+    } else {
+      std::ifstream in(path, std::ios::binary);
+      if (!in)
+        return llvm::createStringError(llvm::inconvertibleErrorCode(), "cannot read '%s'",
+                                       path.c_str());
+      std::stringstream ss;
+      ss << in.rdbuf();
+      text = ss.str();
+    }
+    auto parsed = ir::parseModule(text, path);
+    if (!parsed)
+      return parsed.takeError();
+    m = std::move(*parsed);
+  } else {
+    auto elaborated = frontend::compileFile(sm, path, opts.modelName);
+    if (!elaborated)
+      return elaborated.takeError();
+    m = std::move(*elaborated);
+    if (pipeline.empty())
+      pipeline = passes::defaultPipeline();
+  }
+  if (auto e = ir::verify(*m))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s", path.c_str(),
+                                   llvm::toString(std::move(e)).c_str());
+  if (opts.passOptions.afterPass)
+    opts.passOptions.afterPass("input", *m);
+  if (opts.passOptions.stopAfter == "input")
+    return m;
+  if (auto e = passes::runPipeline(*m, pipeline, opts.passOptions))
+    return std::move(e);
+  return m;
+}
+
+} // namespace loom::api

@@ -1,0 +1,32 @@
+#pragma once
+// The compiler driver: source file to optimised IR, the one path every tool takes.
+#include "frontend/Diagnostics.h"
+#include "ir/IR.h"
+#include "passes/PassManager.h"
+
+#include "llvm/Support/Error.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace loom::api {
+
+struct CompileOptions {
+  std::string modelName;             // empty: the file's only model
+  std::vector<std::string> pipeline; // empty: passes::defaultPipeline()
+  passes::PipelineOptions passOptions;
+};
+
+/// A .loom file through the front end and the pass pipeline. A .lir file (IR text) is
+/// parsed instead and goes through `pipeline` only (no passes when it is empty).
+llvm::Expected<std::unique_ptr<ir::Module>>
+compile(frontend::SourceManager &sm, const std::string &path, const CompileOptions &opts);
+
+/// passOptions.afterPass is also called with "input" before any pass, and stopAfter ==
+/// "input" runs no pass.
+///
+/// True when `path` names IR text rather than a model file.
+bool isIRFile(const std::string &path);
+
+} // namespace loom::api

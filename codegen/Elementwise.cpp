@@ -1,0 +1,233 @@
+// Elementwise ops as loop nests over the output shape. The nest is simplified when
+// compiling (size-1 output dims dropped, adjacent dims merged where every operand is
+// contiguous or broadcast across both), the innermost loop runs over the last dim with
+// compile-time strides of 1 or 0 where the view allows, and every load and store carries
+// alias-scope metadata saying that the output does not overlap the inputs. The loop
+// vectoriser then turns the innermost loop into AVX2 code without runtime alias checks.
+#include "codegen/Lowering.h"
+#include "codegen/VectorMath.h"
+
+#include "llvm/IR/MDBuilder.h"
+
+using namespace llvm;
+
+namespace loom::codegen {
+namespace {
+
+Error fail(const Twine &msg) { return createStringError(inconvertibleErrorCode(), msg); }
+
+bool isConst(Value *v, int64_t c) {
+  auto *ci = dyn_cast<ConstantInt>(v);
+  return ci && ci->getSExtValue() == c;
+}
+
+struct KernelOperand {
+  Value *base;
+  Type *elem;
+  std::vector<Value *> strides;
+  unsigned denseFrom;
+  bool mergeable(unsigned k) const {
+    bool z0 = isConst(strides[k], 0), z1 = isConst(strides[k + 1], 0);
+    if (z0 || z1)
+      return z0 && z1;
+    return k >= denseFrom;
+  }
+};
+
+} // namespace
+
+void Lowerer::emitKernel(const View &out, const std::vector<View> &ins, const ElementFn &f) {
+  unsigned r = out.rank();
+  std::vector<Value *> shape = out.shape;
+  std::vector<KernelOperand> ops;
+  ops.push_back({out.base, elemType(out.dtype), out.strides, out.denseFrom});
+  for (const View &in : ins) {
+    assert(in.rank() <= r && "operand rank exceeds the output's");
+    unsigned pad = r - in.rank();
+    std::vector<Value *> strides(r, i64c(0));
+    for (unsigned k = 0; k < in.rank(); ++k)
+      strides[pad + k] = isConst(in.shape[k], 1) ? i64c(0) : in.strides[k];
+    ops.push_back({in.base, elemType(in.dtype), strides, in.denseFrom + pad});
+  }
+  auto eraseDim = [&](unsigned k) {
+    shape.erase(shape.begin() + k);
+    for (KernelOperand &o : ops) {
+      o.strides.erase(o.strides.begin() + k);
+      if (o.denseFrom > k)
+        --o.denseFrom;
+    }
+  };
+  for (unsigned k = r; k-- > 0;)
+    if (isConst(shape[k], 1))
+      eraseDim(k);
+  for (unsigned k = shape.size() >= 2 ? shape.size() - 1 : 0; k-- > 0;) {
+    bool all = true;
+    for (const KernelOperand &o : ops)
+      all &= o.mergeable(k);
+    if (!all)
+      continue;
+    shape[k] = b.CreateMul(shape[k], shape[k + 1], "", /*NUW=*/true, /*NSW=*/true);
+    for (KernelOperand &o : ops)
+      o.strides[k] = o.strides[k + 1];
+    eraseDim(k + 1);
+  }
+
+  MDBuilder md(ctx);
+  MDNode *domain = md.createAnonymousAliasScopeDomain("kernel");
+  MDNode *outScope = MDNode::get(ctx, {md.createAnonymousAliasScope(domain, "out")});
+  MDNode *inScope = MDNode::get(ctx, {md.createAnonymousAliasScope(domain, "in")});
+  unsigned depth = shape.size();
+  std::function<void(unsigned, std::vector<Value *>)> level = [&](unsigned k,
+                                                                  std::vector<Value *> offs) {
+    if (k == depth) {
+      std::vector<Value *> vals;
+      for (unsigned i = 1; i < ops.size(); ++i) {
+        Value *p = b.CreateInBoundsGEP(ops[i].elem, ops[i].base, offs[i]);
+        LoadInst *ld = b.CreateLoad(ops[i].elem, p);
+        ld->setMetadata(LLVMContext::MD_alias_scope, inScope);
+        ld->setMetadata(LLVMContext::MD_noalias, outScope);
+        vals.push_back(ld);
+      }
+      Value *res = f(b, vals);
+      StoreInst *st = b.CreateStore(res, b.CreateInBoundsGEP(ops[0].elem, ops[0].base, offs[0]));
+      st->setMetadata(LLVMContext::MD_alias_scope, outScope);
+      st->setMetadata(LLVMContext::MD_noalias, inScope);
+      return;
+    }
+    forLoop(shape[k], [&](Value *i) {
+      std::vector<Value *> next;
+      for (unsigned j = 0; j < ops.size(); ++j)
+        next.push_back(b.CreateAdd(offs[j], b.CreateMul(i, ops[j].strides[k], "", false, true),
+                                   "", false, true));
+      level(k + 1, next);
+    });
+  };
+  level(0, std::vector<Value *>(ops.size(), i64c(0)));
+}
+
+void Lowerer::copy(const View &dst, const View &src) {
+  emitKernel(dst, {src}, [](IRBuilder<> &, const std::vector<Value *> &v) { return v[0]; });
+}
+
+Expected<ElementFn> Lowerer::elementFn(const ir::Op &op) {
+  using K = ir::OpKind;
+  ir::DType outT = op.result()->type.dtype;
+  ir::DType inT = op.operands.empty() ? outT : op.operands[0]->type.dtype;
+  for (const ir::Value *v : op.operands)
+    if (v->type.dtype != inT)
+      return fail(Twine(ir::opName(op.kind)) + ": operands have different dtypes (" +
+                  op.operands[0]->type.str() + ", " + v->type.str() + ")");
+  bool fl = inT == ir::DType::F32;
+  Type *f32t = f32;
+  auto floatOnly = [&](ElementFn fn) -> Expected<ElementFn> {
+    if (!fl)
+      return fail(Twine(ir::opName(op.kind)) + " is defined for f32 only, got " +
+                  op.operands[0]->type.str());
+    return fn;
+  };
+  switch (op.kind) {
+  case K::Fill: {
+    double v = 0;
+    auto it = op.attrs.find("value");
+    if (it != op.attrs.end()) {
+      if (auto *d = std::get_if<double>(&it->second))
+        v = *d;
+      else if (auto *n = std::get_if<int64_t>(&it->second))
+        v = (double)*n;
+      else
+        return fail("fill: attribute 'value' must be a number");
+    }
+    Constant *c = outT == ir::DType::F32 ? ConstantFP::get(f32, v)
+                                         : ConstantInt::get(i32, (int64_t)v, true);
+    return ElementFn([c](IRBuilder<> &, const std::vector<Value *> &) { return c; });
+  }
+  case K::Neg:
+    return ElementFn([fl](IRBuilder<> &b, const std::vector<Value *> &a) {
+      return fl ? b.CreateFNeg(a[0]) : b.CreateNeg(a[0]);
+    });
+  case K::Exp:
+    return floatOnly([](IRBuilder<> &b, const std::vector<Value *> &a) { return emitExp(b, a[0]); });
+  case K::Log:
+    return floatOnly([](IRBuilder<> &b, const std::vector<Value *> &a) { return emitLog(b, a[0]); });
+  case K::Tanh:
+    return floatOnly([](IRBuilder<> &b, const std::vector<Value *> &a) { return emitTanh(b, a[0]); });
+  case K::Sigmoid:
+    return floatOnly(
+        [](IRBuilder<> &b, const std::vector<Value *> &a) { return emitSigmoid(b, a[0]); });
+  case K::Sqrt:
+    return floatOnly([](IRBuilder<> &b, const std::vector<Value *> &a) {
+      return b.CreateUnaryIntrinsic(Intrinsic::sqrt, a[0]);
+    });
+  case K::Relu:
+    // relu(NaN) = 0, like max(x, 0) written as x > 0 ? x : 0.
+    return ElementFn([fl](IRBuilder<> &b, const std::vector<Value *> &a) -> Value * {
+      Value *zero = Constant::getNullValue(a[0]->getType());
+      if (fl)
+        return b.CreateSelect(b.CreateFCmpOGT(a[0], zero), a[0], zero);
+      return b.CreateBinaryIntrinsic(Intrinsic::smax, a[0], zero);
+    });
+  case K::Abs:
+    return ElementFn([fl](IRBuilder<> &b, const std::vector<Value *> &a) -> Value * {
+      if (fl)
+        return b.CreateUnaryIntrinsic(Intrinsic::fabs, a[0]);
+      return b.CreateBinaryIntrinsic(Intrinsic::abs, a[0], b.getFalse());
+    });
+  case K::Cast: {
+    if (inT == outT)
+      return ElementFn([](IRBuilder<> &, const std::vector<Value *> &a) { return a[0]; });
+    if (inT == ir::DType::I32)
+      return ElementFn([f32t](IRBuilder<> &b, const std::vector<Value *> &a) {
+        return b.CreateSIToFP(a[0], f32t);
+      });
+    // Truncation toward zero, saturating at the i32 range, NaN -> 0 (llvm.fptosi.sat; the
+    // interpreter's semantics). In range this is numpy's astype(int32).
+    Type *i32t = i32;
+    return ElementFn([i32t](IRBuilder<> &b, const std::vector<Value *> &a) -> Value * {
+      return b.CreateIntrinsic(Intrinsic::fptosi_sat, {i32t, a[0]->getType()}, {a[0]});
+    });
+  }
+  case K::Add:
+    return ElementFn([fl](IRBuilder<> &b, const std::vector<Value *> &a) {
+      return fl ? b.CreateFAdd(a[0], a[1]) : b.CreateAdd(a[0], a[1]);
+    });
+  case K::Sub:
+    return ElementFn([fl](IRBuilder<> &b, const std::vector<Value *> &a) {
+      return fl ? b.CreateFSub(a[0], a[1]) : b.CreateSub(a[0], a[1]);
+    });
+  case K::Mul:
+    return ElementFn([fl](IRBuilder<> &b, const std::vector<Value *> &a) {
+      return fl ? b.CreateFMul(a[0], a[1]) : b.CreateMul(a[0], a[1]);
+    });
+  case K::Div:
+    return ElementFn([fl](IRBuilder<> &b, const std::vector<Value *> &a) -> Value * {
+      if (fl)
+        return b.CreateFDiv(a[0], a[1]);
+      // Integer division truncates; x / 0 = 0 and INT32_MIN / -1 = INT32_MIN instead of
+      // a trap.
+      Type *t = a[0]->getType();
+      Value *zero = ConstantInt::get(t, 0), *one = ConstantInt::get(t, 1);
+      Value *byZero = b.CreateICmpEQ(a[1], zero);
+      Value *ovf = b.CreateAnd(b.CreateICmpEQ(a[0], ConstantInt::get(t, INT32_MIN, true)),
+                               b.CreateICmpEQ(a[1], ConstantInt::get(t, -1, true)));
+      Value *d = b.CreateSelect(b.CreateOr(byZero, ovf), one, a[1]);
+      Value *q = b.CreateSDiv(a[0], d);
+      return b.CreateSelect(byZero, zero, q);
+    });
+  case K::Max:
+  case K::Min: {
+    bool isMax = op.kind == K::Max;
+    // f32: max(a, b) = a > b || b is NaN ? a : b (min with <), as the interpreter: a NaN
+    // operand is ignored unless both are NaN (IEEE maxNum-like); max(+0, -0) is -0.
+    return ElementFn([fl, isMax](IRBuilder<> &b, const std::vector<Value *> &a) -> Value * {
+      if (!fl)
+        return b.CreateBinaryIntrinsic(isMax ? Intrinsic::smax : Intrinsic::smin, a[0], a[1]);
+      Value *better = isMax ? b.CreateFCmpOGT(a[0], a[1]) : b.CreateFCmpOLT(a[0], a[1]);
+      return b.CreateSelect(b.CreateOr(better, b.CreateFCmpUNO(a[1], a[1])), a[0], a[1]);
+    });
+  }
+  default:
+    return fail(Twine("codegen: no lowering for op '") + ir::opName(op.kind) + "'");
+  }
+}
+
+} // namespace loom::codegen

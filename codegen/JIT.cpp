@@ -1,0 +1,239 @@
+// The ORC session: O3 for the host CPU, LLJIT, the runtime's C functions defined as
+// absolute symbols, and the call wrapper that binds shapes and allocates outputs.
+#include "codegen/JIT.h"
+#include "codegen/Lowering.h"
+
+#include "ir/Bind.h"
+#include "runtime/Kernels.h"
+
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+
+#include <chrono>
+#include <mutex>
+
+using namespace llvm;
+
+namespace loom::codegen {
+namespace {
+
+using EntryFn = void (*)(loom_rt_ctx *, const int64_t *, void *const *, void *const *,
+                         void *const *);
+
+void initTargets() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    InitializeNativeTarget();
+    InitializeNativeTargetAsmPrinter();
+  });
+}
+
+CodeGenOptLevel codeGenLevel(unsigned opt) {
+  switch (opt) {
+  case 0:
+    return CodeGenOptLevel::None;
+  case 1:
+    return CodeGenOptLevel::Less;
+  case 2:
+    return CodeGenOptLevel::Default;
+  default:
+    return CodeGenOptLevel::Aggressive;
+  }
+}
+
+Expected<orc::JITTargetMachineBuilder> hostBuilder(unsigned opt) {
+  initTargets();
+  auto jtmb = orc::JITTargetMachineBuilder::detectHost();
+  if (!jtmb)
+    return jtmb.takeError();
+  jtmb->setCodeGenOptLevel(codeGenLevel(opt));
+  return jtmb;
+}
+
+/// Sets the host's data layout and CPU on `m` and runs the default pipeline at `opt`.
+Error optimize(Module &m, unsigned opt, bool runPasses) {
+  auto jtmb = hostBuilder(opt);
+  if (!jtmb)
+    return jtmb.takeError();
+  auto tm = jtmb->createTargetMachine();
+  if (!tm)
+    return tm.takeError();
+  m.setDataLayout((*tm)->createDataLayout());
+  m.setTargetTriple((*tm)->getTargetTriple().str());
+  for (Function &f : m)
+    if (!f.isDeclaration()) {
+      f.addFnAttr("target-cpu", (*tm)->getTargetCPU());
+      f.addFnAttr("target-features", (*tm)->getTargetFeatureString());
+    }
+  if (!runPasses)
+    return Error::success();
+  LoopAnalysisManager lam;
+  FunctionAnalysisManager fam;
+  CGSCCAnalysisManager cgam;
+  ModuleAnalysisManager mam;
+  PipelineTuningOptions pto;
+  pto.LoopVectorization = opt >= 2;
+  pto.SLPVectorization = opt >= 2;
+  PassBuilder pb(tm->get(), pto);
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  OptimizationLevel level = opt == 0   ? OptimizationLevel::O0
+                            : opt == 1 ? OptimizationLevel::O1
+                            : opt == 2 ? OptimizationLevel::O2
+                                       : OptimizationLevel::O3;
+  ModulePassManager mpm = opt == 0 ? pb.buildO0DefaultPipeline(level)
+                                   : pb.buildPerModuleDefaultPipeline(level);
+  mpm.run(m, mam);
+  return Error::success();
+}
+
+rt::DType toRt(ir::DType t) { return t == ir::DType::F32 ? rt::DType::F32 : rt::DType::I32; }
+
+} // namespace
+
+struct CompiledFunction::Impl {
+  std::unique_ptr<orc::LLJIT> jit;
+  EntryFn entry = nullptr;
+  ir::Function signature; // arguments and return types only, for ir::bindSymbols
+  std::vector<std::string> symbols;
+  std::vector<ir::Type> outputTypes;
+  double seconds = 0;
+  std::mutex poolMutex;
+  std::vector<std::unique_ptr<rt::CallContext>> pool;
+
+  std::unique_ptr<rt::CallContext> acquire() {
+    std::lock_guard<std::mutex> lock(poolMutex);
+    if (pool.empty())
+      return std::make_unique<rt::CallContext>();
+    auto c = std::move(pool.back());
+    pool.pop_back();
+    return c;
+  }
+  void release(std::unique_ptr<rt::CallContext> c) {
+    c->reset();
+    std::lock_guard<std::mutex> lock(poolMutex);
+    if (pool.size() < 8)
+      pool.push_back(std::move(c));
+  }
+};
+
+CompiledFunction::CompiledFunction(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CompiledFunction::~CompiledFunction() = default;
+double CompiledFunction::compileSeconds() const { return impl_->seconds; }
+
+Expected<std::unique_ptr<CompiledFunction>> CompiledFunction::compile(const ir::Function &f,
+                                                                      const Options &opts) {
+  auto start = std::chrono::steady_clock::now();
+  auto llctx = std::make_unique<LLVMContext>();
+  auto m = lowerToLLVM(f, *llctx);
+  if (!m)
+    return m.takeError();
+  if (Error e = optimize(**m, opts.optLevel, true))
+    return e;
+
+  auto jtmb = hostBuilder(opts.optLevel);
+  if (!jtmb)
+    return jtmb.takeError();
+  auto jit = orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(*jtmb)).create();
+  if (!jit)
+    return jit.takeError();
+  // The runtime lives in a static library that the executable need not export, so its
+  // entry points are given to the JIT by address rather than found by symbol search.
+  orc::SymbolMap rtSyms;
+  auto define = [&](const char *name, void *addr) {
+    rtSyms[(*jit)->mangleAndIntern(name)] = orc::ExecutorSymbolDef(
+        orc::ExecutorAddr::fromPtr(addr), JITSymbolFlags::Exported | JITSymbolFlags::Callable);
+  };
+  define("loom_rt_alloc", reinterpret_cast<void *>(&loom_rt_alloc));
+  define("loom_rt_sgemm", reinterpret_cast<void *>(&loom_rt_sgemm));
+  define("loom_rt_fail", reinterpret_cast<void *>(&loom_rt_fail));
+  if (Error e = (*jit)->getMainJITDylib().define(orc::absoluteSymbols(std::move(rtSyms))))
+    return e;
+  if (Error e = (*jit)->addIRModule(orc::ThreadSafeModule(std::move(*m), std::move(llctx))))
+    return e;
+  auto addr = (*jit)->lookup("loom_main");
+  if (!addr)
+    return addr.takeError();
+
+  auto impl = std::make_unique<Impl>();
+  impl->entry = addr->toPtr<EntryFn>();
+  impl->jit = std::move(*jit);
+  impl->symbols = ir::symbolOrder(f);
+  ir::Function &sig = impl->signature;
+  sig.name = f.name;
+  sig.numInputs = f.numInputs;
+  sig.params = f.params;
+  sig.outputNames = f.outputNames;
+  for (auto &a : f.body.args)
+    sig.body.addArg(a->type, a->name);
+  auto ret = std::make_unique<ir::Op>(ir::OpKind::Return);
+  ret->parent = &sig.body;
+  for (const ir::Value *v : f.returnOp()->operands) {
+    impl->outputTypes.push_back(v->type);
+    auto fill = std::make_unique<ir::Op>(ir::OpKind::Fill);
+    fill->attrs["value"] = 0.0;
+    fill->parent = &sig.body;
+    ret->operands.push_back(fill->addResult(v->type, v->name));
+    sig.body.ops.push_back(std::move(fill));
+  }
+  sig.body.ops.push_back(std::move(ret));
+  impl->seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return std::unique_ptr<CompiledFunction>(new CompiledFunction(std::move(impl)));
+}
+
+Expected<std::vector<rt::Tensor>>
+CompiledFunction::run(const std::vector<rt::Tensor> &inputs,
+                      const std::vector<rt::Tensor> &params) const {
+  Impl &im = *impl_;
+  auto bound = ir::bindSymbols(im.signature, inputs, params);
+  if (!bound)
+    return bound.takeError();
+  std::vector<int64_t> syms;
+  for (const std::string &s : im.symbols) {
+    auto it = bound->find(s);
+    if (it == bound->end())
+      return createStringError(inconvertibleErrorCode(),
+                               "symbol '%s' is not bound by the inputs", s.c_str());
+    syms.push_back(it->second);
+  }
+  std::vector<rt::Tensor> outputs;
+  std::vector<void *> in, par, out;
+  for (const ir::Type &t : im.outputTypes) {
+    outputs.emplace_back(toRt(t.dtype), ir::concreteShape(t, *bound));
+    out.push_back(outputs.back().data());
+  }
+  for (const rt::Tensor &t : inputs)
+    in.push_back(const_cast<void *>(t.data()));
+  for (const rt::Tensor &t : params)
+    par.push_back(const_cast<void *>(t.data()));
+  std::unique_ptr<rt::CallContext> c = im.acquire();
+  im.entry(c->c(), syms.data(), in.data(), par.data(), out.data());
+  std::string error = c->failed() ? c->error() : std::string();
+  im.release(std::move(c));
+  if (!error.empty())
+    return createStringError(inconvertibleErrorCode(), error);
+  return outputs;
+}
+
+Expected<std::string> emitLLVMIR(const ir::Function &f, bool optimized) {
+  LLVMContext llctx;
+  auto m = lowerToLLVM(f, llctx);
+  if (!m)
+    return m.takeError();
+  if (Error e = optimize(**m, 3, optimized))
+    return e;
+  std::string text;
+  raw_string_ostream os(text);
+  (*m)->print(os, nullptr);
+  return os.str();
+}
+
+} // namespace loom::codegen

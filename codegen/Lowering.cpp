@@ -1,0 +1,434 @@
+// The driver of the lowering: signature, symbols, buffer planning, one arena allocation,
+// and the ops that are neither elementwise kernels nor loops (matmul, reverse, return).
+#include "codegen/Lowering.h"
+
+#include "ir/Bind.h"
+
+#include "llvm/IR/Verifier.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace llvm;
+
+namespace loom::codegen {
+namespace {
+
+Error fail(const Twine &msg) { return createStringError(inconvertibleErrorCode(), msg); }
+
+/// Visits every op of `b` and its nested regions.
+template <typename F> void walkConst(const ir::Block &b, F &&f) {
+  for (auto &op : b.ops) {
+    f(*op);
+    for (auto &r : op->regions)
+      walkConst(*r, f);
+  }
+}
+
+std::string valueName(const ir::Value *v) {
+  return v->name.empty() ? std::string("<unnamed>") : "%" + v->name;
+}
+
+} // namespace
+
+unsigned sliceDenseFrom(unsigned seqDenseFrom, unsigned seqRank) {
+  unsigned rank = seqRank - 1;
+  unsigned d = seqDenseFrom >= 2 ? seqDenseFrom - 1 : 1;
+  return std::min(rank, d);
+}
+
+Lowerer::Lowerer(Module &m, const ir::Function &f)
+    : mod(m), ctx(m.getContext()), b(m.getContext()), func(f) {
+  i64 = b.getInt64Ty();
+  i32 = b.getInt32Ty();
+  f32 = b.getFloatTy();
+  ptr = b.getPtrTy();
+}
+
+Value *Lowerer::dim(const ir::Dim &d) {
+  if (d.isStatic())
+    return i64c(d.value());
+  auto it = syms.find(d.symbol());
+  assert(it != syms.end() && "symbols are checked in run()");
+  return it->second;
+}
+
+std::vector<Value *> Lowerer::shapeOf(const ir::Type &t) {
+  std::vector<Value *> s;
+  for (const ir::Dim &d : t.shape)
+    s.push_back(dim(d));
+  return s;
+}
+
+View Lowerer::denseView(Value *base, const ir::Type &t) {
+  View v;
+  v.base = base;
+  v.dtype = t.dtype;
+  v.shape = shapeOf(t);
+  v.strides.resize(v.rank());
+  Value *s = i64c(1);
+  for (unsigned k = v.rank(); k-- > 0;) {
+    v.strides[k] = s;
+    s = b.CreateMul(s, v.shape[k], "", /*NUW=*/true, /*NSW=*/true);
+  }
+  return v;
+}
+
+View &Lowerer::view(const ir::Value *v) {
+  auto it = views.find(v);
+  assert(it != views.end() && "value used before its definition was lowered");
+  return it->second;
+}
+
+View Lowerer::bufferView(int buf) { return denseView(bufBase[buf], bufTypes[buf]); }
+
+View Lowerer::sliceView(const View &seq, Value *t) {
+  View v = seq;
+  v.base = b.CreateGEP(elemType(seq.dtype), seq.base, b.CreateMul(t, seq.strides[1]), "slice");
+  v.shape.erase(v.shape.begin() + 1);
+  v.strides.erase(v.strides.begin() + 1);
+  v.denseFrom = sliceDenseFrom(seq.denseFrom, seq.rank());
+  return v;
+}
+
+View Lowerer::reversedView(const View &src, unsigned axis) {
+  View v = src;
+  Value *n = src.shape[axis];
+  // Index n-1 is the first element read; for an empty axis stay at the base pointer.
+  Value *last = b.CreateSelect(b.CreateICmpSGT(n, i64c(0)), b.CreateSub(n, i64c(1)), i64c(0));
+  v.base = b.CreateGEP(elemType(src.dtype), src.base, b.CreateMul(last, src.strides[axis]));
+  v.strides[axis] = b.CreateNeg(src.strides[axis]);
+  v.denseFrom = std::max(src.denseFrom, axis + 1);
+  return v;
+}
+
+void Lowerer::forLoop(Value *n, const std::function<void(Value *)> &body, bool noUnroll,
+                      const char *name) {
+  BasicBlock *pre = b.GetInsertBlock();
+  BasicBlock *header = BasicBlock::Create(ctx, std::string(name) + ".head", fn);
+  BasicBlock *bodyBB = BasicBlock::Create(ctx, std::string(name) + ".body", fn);
+  BasicBlock *exit = BasicBlock::Create(ctx, std::string(name) + ".exit", fn);
+  b.CreateBr(header);
+  b.SetInsertPoint(header);
+  PHINode *iv = b.CreatePHI(i64, 2, name);
+  iv->addIncoming(i64c(0), pre);
+  b.CreateCondBr(b.CreateICmpSLT(iv, n), bodyBB, exit);
+  b.SetInsertPoint(bodyBB);
+  body(iv);
+  Value *next = b.CreateAdd(iv, i64c(1), "", /*NUW=*/true, /*NSW=*/true);
+  BranchInst *back = b.CreateBr(header);
+  if (noUnroll) {
+    // The time loop stays a loop: unrolling by T would only grow the code.
+    MDNode *disable = MDNode::get(ctx, MDString::get(ctx, "llvm.loop.unroll.disable"));
+    MDNode *loopID = MDNode::getDistinct(ctx, {nullptr, disable});
+    loopID->replaceOperandWith(0, loopID);
+    back->setMetadata(LLVMContext::MD_loop, loopID);
+  }
+  iv->addIncoming(next, back->getParent());
+  b.SetInsertPoint(exit);
+}
+
+void Lowerer::ifThen(Value *cond, const std::function<void()> &then) {
+  BasicBlock *thenBB = BasicBlock::Create(ctx, "then", fn);
+  BasicBlock *join = BasicBlock::Create(ctx, "endif", fn);
+  b.CreateCondBr(cond, thenBB, join);
+  b.SetInsertPoint(thenBB);
+  then();
+  b.CreateBr(join);
+  b.SetInsertPoint(join);
+}
+
+int Lowerer::newBuffer(const ir::Type &t) {
+  Value *n = i64c(4);
+  for (Value *d : shapeOf(t))
+    n = b.CreateMul(n, d, "", /*NUW=*/true, /*NSW=*/true);
+  bufTypes.push_back(t);
+  bufBytes.push_back(n);
+  return (int)bufTypes.size() - 1;
+}
+
+Error Lowerer::plan(const ir::Block &blk) {
+  for (auto &opp : blk.ops) {
+    const ir::Op &op = *opp;
+    switch (op.kind) {
+    case ir::OpKind::Return:
+    case ir::OpKind::Yield:
+      continue;
+    case ir::OpKind::Loop:
+      if (Error e = planLoop(op))
+        return e;
+      continue;
+    case ir::OpKind::Rnn:
+      return fail("rnn ops must be lowered (run lower-rnn) before codegen");
+    default:
+      break;
+    }
+    for (auto &r : op.results) {
+      auto d = directDenseFrom.find(r.get());
+      if (d != directDenseFrom.end()) {
+        layout[r.get()] = d->second;
+      } else {
+        bufOf[r.get()] = newBuffer(r->type);
+        layout[r.get()] = 0;
+      }
+    }
+    if (op.kind == ir::OpKind::MatMul) {
+      const ir::Value *lhs = op.operands[0], *rhs = op.operands[1];
+      if (lhs->type.rank() < 1 || rhs->type.rank() != 2)
+        return fail("matmul: expected [..., K] x [K, N], got " + lhs->type.str() + " x " +
+                    rhs->type.str());
+      // sgemm needs unit column strides; other views are copied to dense scratch first.
+      auto lay = [&](const ir::Value *v) {
+        auto it = layout.find(v);
+        return it == layout.end() ? 0u : it->second;
+      };
+      int lc = lay(lhs) < (unsigned)lhs->type.rank() ? -1 : newBuffer(lhs->type);
+      int rc = lay(rhs) < 2 ? -1 : newBuffer(rhs->type);
+      matmulCopies[&op] = {lc, rc};
+    }
+  }
+  return Error::success();
+}
+
+Error Lowerer::lowerBlock(const ir::Block &blk) {
+  for (auto &op : blk.ops)
+    if (op->kind != ir::OpKind::Yield)
+      if (Error e = lowerOp(*op))
+        return e;
+  return Error::success();
+}
+
+Error Lowerer::lowerOp(const ir::Op &op) {
+  switch (op.kind) {
+  case ir::OpKind::Loop:
+    return lowerLoop(op);
+  case ir::OpKind::Rnn:
+    return fail("rnn ops must be lowered (run lower-rnn) before codegen");
+  case ir::OpKind::Yield:
+    return Error::success();
+  case ir::OpKind::Return: {
+    for (unsigned i = 0; i < op.operands.size(); ++i) {
+      Value *slot = b.CreateConstGEP1_64(ptr, fn->getArg(4), i);
+      Value *base = b.CreateLoad(ptr, slot, "out" + std::to_string(i));
+      copy(denseView(base, op.operands[i]->type), view(op.operands[i]));
+    }
+    return Error::success();
+  }
+  default:
+    break;
+  }
+  for (auto &r : op.results) {
+    auto it = bufOf.find(r.get());
+    if (it != bufOf.end())
+      views[r.get()] = bufferView(it->second);
+    else
+      assert(views.count(r.get()) && "direct stack views are bound by the loop");
+  }
+  if (op.kind == ir::OpKind::MatMul)
+    return lowerMatMul(op);
+  if (op.kind == ir::OpKind::Reverse) {
+    const View &in = view(op.operands[0]);
+    int64_t axis = op.intAttr("axis");
+    if (axis < 0)
+      axis += in.rank();
+    if (axis < 0 || axis >= (int64_t)in.rank())
+      return fail("reverse: axis " + Twine(op.intAttr("axis")) + " out of range for " +
+                  op.operands[0]->type.str());
+    copy(view(op.result()), reversedView(in, (unsigned)axis));
+    return Error::success();
+  }
+  Expected<ElementFn> f = elementFn(op);
+  if (!f)
+    return f.takeError();
+  std::vector<View> ins;
+  for (const ir::Value *v : op.operands)
+    ins.push_back(view(v));
+  emitKernel(view(op.result()), ins, *f);
+  return Error::success();
+}
+
+Error Lowerer::lowerMatMul(const ir::Op &op) {
+  View L = view(op.operands[0]), R = view(op.operands[1]);
+  View O = view(op.result());
+  if (L.dtype != ir::DType::F32 || R.dtype != ir::DType::F32)
+    return fail("matmul: only f32 operands are supported, got " + op.operands[0]->type.str() +
+                " x " + op.operands[1]->type.str());
+  auto [lc, rc] = matmulCopies.at(&op);
+  if (lc >= 0) {
+    View d = bufferView(lc);
+    copy(d, L);
+    L = d;
+  }
+  if (rc >= 0) {
+    View d = bufferView(rc);
+    copy(d, R);
+    R = d;
+  }
+  unsigned rl = L.rank();
+  Value *K = L.shape.back(), *N = R.shape[1], *ldb = R.strides[0];
+  Value *M = i64c(1);
+  for (unsigned k = 0; k + 1 < rl; ++k)
+    M = b.CreateMul(M, L.shape[k], "", true, true);
+  auto gemm = [&](Value *m, Value *a, Value *lda, Value *c, Value *ldc) {
+    b.CreateCall(sgemmFn, {rtCtx, m, N, K, a, lda, R.base, ldb, c, ldc,
+                           ConstantFP::get(f32, 0.0)});
+  };
+  Value *nonEmpty = b.CreateAnd(b.CreateICmpSGT(M, i64c(0)), b.CreateICmpSGT(N, i64c(0)));
+  ifThen(nonEmpty, [&] {
+    // K == 0: an empty sum; the result is zeros and no GEMM is called.
+    ifThen(b.CreateICmpEQ(K, i64c(0)), [&] {
+      emitKernel(O, {}, [&](IRBuilder<> &, const std::vector<Value *> &) {
+        return ConstantFP::get(f32, 0.0);
+      });
+    });
+    ifThen(b.CreateICmpSGT(K, i64c(0)), [&] {
+      if (rl == 1) {
+        gemm(i64c(1), L.base, K, O.base, N);
+        return;
+      }
+      auto single = [&] { gemm(M, L.base, L.strides[rl - 2], O.base, O.strides[rl - 2]); };
+      if (rl == 2 || (L.denseFrom == 0 && O.denseFrom == 0)) {
+        single();
+        return;
+      }
+      // The row dims collapse into M rows of one stride when every outer stride is the
+      // next one times its size (in both lhs and result); otherwise one GEMM per block.
+      Value *collapses = b.getTrue();
+      for (unsigned k = 0; k + 2 < rl; ++k)
+        for (const View *v : {&L, &O})
+          collapses = b.CreateAnd(
+              collapses, b.CreateICmpEQ(v->strides[k], b.CreateMul(v->strides[k + 1],
+                                                                   v->shape[k + 1])));
+      BasicBlock *one = BasicBlock::Create(ctx, "gemm.one", fn);
+      BasicBlock *blocks = BasicBlock::Create(ctx, "gemm.blocks", fn);
+      BasicBlock *join = BasicBlock::Create(ctx, "gemm.done", fn);
+      b.CreateCondBr(collapses, one, blocks);
+      b.SetInsertPoint(one);
+      single();
+      b.CreateBr(join);
+      b.SetInsertPoint(blocks);
+      std::function<void(unsigned, Value *, Value *)> level = [&](unsigned k, Value *lo,
+                                                                    Value *oo) {
+        if (k + 2 == rl) {
+          gemm(L.shape[rl - 2], b.CreateGEP(f32, L.base, lo), L.strides[rl - 2],
+               b.CreateGEP(f32, O.base, oo), O.strides[rl - 2]);
+          return;
+        }
+        forLoop(L.shape[k], [&](Value *i) {
+          level(k + 1, b.CreateAdd(lo, b.CreateMul(i, L.strides[k])),
+                b.CreateAdd(oo, b.CreateMul(i, O.strides[k])));
+        });
+      };
+      level(0, i64c(0), i64c(0));
+      b.CreateBr(join);
+      b.SetInsertPoint(join);
+    });
+  });
+  return Error::success();
+}
+
+Error Lowerer::run() {
+  // Checks that need no code: no rnn ops, every symbol bound by the inputs.
+  std::vector<std::string> order = ir::symbolOrder(func);
+  std::set<std::string> known(order.begin(), order.end());
+  std::string problem;
+  auto checkType = [&](const ir::Value *v) {
+    for (const ir::Dim &d : v->type.shape)
+      if (!d.isStatic() && !known.count(d.symbol()) && problem.empty())
+        problem = "symbol '" + d.symbol() + "' in the type of " + valueName(v) + " (" +
+                  v->type.str() + ") is not bound by the function's inputs";
+  };
+  for (auto &a : func.body.args)
+    checkType(a.get());
+  bool hasRnn = false;
+  walkConst(func.body, [&](const ir::Op &op) {
+    hasRnn |= op.kind == ir::OpKind::Rnn;
+    for (auto &r : op.results)
+      checkType(r.get());
+    for (auto &rg : op.regions)
+      for (auto &a : rg->args)
+        checkType(a.get());
+    if (op.kind == ir::OpKind::Loop && !op.attrs.count("steps") && problem.empty())
+      problem = "loop without a 'steps' attribute";
+  });
+  if (hasRnn)
+    return fail("rnn ops must be lowered (run lower-rnn) before codegen");
+  if (!problem.empty())
+    return fail(problem);
+  const ir::Op *ret = func.returnOp();
+  if (!ret || ret->kind != ir::OpKind::Return)
+    return fail("function @" + func.name + " does not end with a return");
+
+  auto *fty = FunctionType::get(b.getVoidTy(), {ptr, ptr, ptr, ptr, ptr}, false);
+  fn = Function::Create(fty, GlobalValue::ExternalLinkage, "loom_main", mod);
+  fn->addFnAttr(Attribute::NoUnwind);
+  const char *argNames[] = {"ctx", "syms", "inputs", "params", "outputs"};
+  for (unsigned i = 0; i < 5; ++i) {
+    fn->getArg(i)->setName(argNames[i]);
+    if (i > 0) {
+      fn->addParamAttr(i, Attribute::ReadOnly);
+      fn->addParamAttr(i, Attribute::NoCapture);
+    }
+  }
+  rtCtx = fn->getArg(0);
+  allocFn = mod.getOrInsertFunction("loom_rt_alloc", FunctionType::get(ptr, {ptr, i64}, false));
+  cast<Function>(allocFn.getCallee())->addRetAttr(Attribute::NoAlias);
+  sgemmFn = mod.getOrInsertFunction(
+      "loom_rt_sgemm",
+      FunctionType::get(b.getVoidTy(), {ptr, i64, i64, i64, ptr, i64, ptr, i64, ptr, i64, f32},
+                        false));
+  failFn = mod.getOrInsertFunction("loom_rt_fail",
+                                   FunctionType::get(b.getVoidTy(), {ptr, ptr}, false));
+  for (FunctionCallee c : {allocFn, sgemmFn, failFn})
+    cast<Function>(c.getCallee())->addFnAttr(Attribute::NoUnwind);
+
+  b.SetInsertPoint(BasicBlock::Create(ctx, "entry", fn));
+  for (unsigned i = 0; i < order.size(); ++i)
+    syms[order[i]] = b.CreateLoad(i64, b.CreateConstGEP1_64(i64, fn->getArg(1), i), order[i]);
+  for (unsigned i = 0; i < func.body.args.size(); ++i) {
+    const ir::Value *a = func.body.args[i].get();
+    bool isInput = i < func.numInputs;
+    Value *slot = b.CreateConstGEP1_64(ptr, fn->getArg(isInput ? 2 : 3),
+                                       isInput ? i : i - func.numInputs);
+    views[a] = denseView(b.CreateLoad(ptr, slot, a->name), a->type);
+    layout[a] = 0;
+  }
+
+  if (Error e = plan(func.body))
+    return e;
+  if (!bufTypes.empty()) {
+    // One arena for every scratch buffer, each at a 64-byte aligned offset.
+    std::vector<Value *> offsets;
+    Value *total = i64c(0);
+    for (Value *bytes : bufBytes) {
+      offsets.push_back(total);
+      total = b.CreateAdd(total, b.CreateAnd(b.CreateAdd(bytes, i64c(63)), i64c(~int64_t(63))));
+    }
+    total = b.CreateBinaryIntrinsic(Intrinsic::umax, total, i64c(64));
+    Value *arena = b.CreateCall(allocFn, {rtCtx, total}, "arena");
+    BasicBlock *oom = BasicBlock::Create(ctx, "oom", fn);
+    BasicBlock *ok = BasicBlock::Create(ctx, "start", fn);
+    b.CreateCondBr(b.CreateIsNull(arena), oom, ok);
+    b.SetInsertPoint(oom);
+    b.CreateRetVoid(); // loom_rt_alloc has recorded the error
+    b.SetInsertPoint(ok);
+    for (Value *off : offsets)
+      bufBase.push_back(b.CreateGEP(b.getInt8Ty(), arena, off, "buf"));
+  }
+  if (Error e = lowerBlock(func.body))
+    return e;
+  b.CreateRetVoid();
+  return Error::success();
+}
+
+Expected<std::unique_ptr<Module>> lowerToLLVM(const ir::Function &f, LLVMContext &ctx) {
+  auto m = std::make_unique<Module>("loom." + f.name, ctx);
+  Lowerer l(*m, f);
+  if (Error e = l.run())
+    return e;
+  std::string msg;
+  raw_string_ostream os(msg);
+  if (verifyModule(*m, &os))
+    return fail("internal error: generated LLVM IR is invalid: " + os.str());
+  return m;
+}
+
+} // namespace loom::codegen

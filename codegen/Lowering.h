@@ -1,0 +1,113 @@
+#pragma once
+// Private to codegen/: lowering an ir::Function to an LLVM function
+//   void loom_main(loom_rt_ctx *ctx, const int64_t *syms, void *const *inputs,
+//                  void *const *params, void *const *outputs)
+// Every IR value lives in a strided view (base pointer, runtime shape, strides in elements).
+// All scratch buffers are planned first and allocated with one loom_rt_alloc call in the
+// entry block; the op lowering then only emits loops and runtime calls.
+#include "ir/IR.h"
+
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/Error.h"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+
+namespace loom::codegen {
+
+/// A tensor in memory. A stride that is a ConstantInt is known when compiling: 0 for a
+/// broadcast dim, 1 for a contiguous innermost dim; the loop vectoriser relies on that.
+struct View {
+  llvm::Value *base = nullptr; // ptr
+  ir::DType dtype = ir::DType::F32;
+  std::vector<llvm::Value *> shape;   // i64
+  std::vector<llvm::Value *> strides; // i64, in elements
+  /// Dims >= denseFrom form a row-major contiguous block (stride[k] == stride[k+1] *
+  /// shape[k+1], last stride 1); denseFrom == rank() when the last stride is not 1.
+  unsigned denseFrom = 0;
+  unsigned rank() const { return (unsigned)shape.size(); }
+};
+
+/// Computes one output element from the loaded operand elements (scalars).
+using ElementFn =
+    std::function<llvm::Value *(llvm::IRBuilder<> &, const std::vector<llvm::Value *> &)>;
+
+/// Storage decided before any code is emitted for a loop op.
+struct LoopPlan {
+  std::vector<int> carryBuf, tempBuf, stackBuf; // buffer ids; tempBuf -1 when not needed
+  std::map<const ir::Value *, unsigned> direct;  // per-step value -> stack slot it writes
+};
+
+class Lowerer {
+public:
+  Lowerer(llvm::Module &m, const ir::Function &f);
+  /// Emits loom_main into the module.
+  llvm::Error run();
+
+  // --- shared by the lowering files ---
+  llvm::Module &mod;
+  llvm::LLVMContext &ctx;
+  llvm::IRBuilder<> b;
+  const ir::Function &func;
+  llvm::Type *i64, *i32, *f32, *ptr;
+
+  llvm::Value *i64c(int64_t v) { return llvm::ConstantInt::get(i64, v); }
+  llvm::Type *elemType(ir::DType t) { return t == ir::DType::F32 ? f32 : i32; }
+  llvm::Value *dim(const ir::Dim &d);
+  std::vector<llvm::Value *> shapeOf(const ir::Type &t);
+  View denseView(llvm::Value *base, const ir::Type &t);
+  View &view(const ir::Value *v);
+  /// seq with axis 1 removed at index t.
+  View sliceView(const View &seq, llvm::Value *t);
+  /// `v` with the order along `axis` reversed (a negative stride).
+  View reversedView(const View &v, unsigned axis);
+  View bufferView(int buf);
+
+  /// for (i = 0; i < n; ++i) body(i); the builder ends after the loop.
+  void forLoop(llvm::Value *n, const std::function<void(llvm::Value *)> &body,
+               bool noUnroll = false, const char *name = "i");
+  /// if (cond) then(); the builder ends after it.
+  void ifThen(llvm::Value *cond, const std::function<void()> &then);
+
+  /// out[i...] = fn(ins[i...]) over out's shape; ins broadcast numpy-style (a dim of static
+  /// size 1, or a missing leading dim, is read with stride 0). out must not overlap ins.
+  void emitKernel(const View &out, const std::vector<View> &ins, const ElementFn &fn);
+  void copy(const View &dst, const View &src);
+  llvm::Expected<ElementFn> elementFn(const ir::Op &op);
+
+  llvm::Error lowerBlock(const ir::Block &blk);
+  llvm::Error lowerOp(const ir::Op &op);
+  llvm::Error lowerMatMul(const ir::Op &op);
+  llvm::Error lowerLoop(const ir::Op &op);
+
+  // --- planning (before code) ---
+  llvm::Error plan(const ir::Block &blk);
+  llvm::Error planLoop(const ir::Op &op);
+  int newBuffer(const ir::Type &t);
+  /// Layout of a value known when compiling: its View::denseFrom.
+  std::map<const ir::Value *, unsigned> layout;
+  std::map<const ir::Value *, int> bufOf;
+  std::map<const ir::Value *, unsigned> directDenseFrom; // values written into stack slots
+  std::map<const ir::Op *, LoopPlan> loopPlans;
+  std::map<const ir::Op *, std::pair<int, int>> matmulCopies; // dense copies of lhs / rhs
+  std::vector<ir::Type> bufTypes;
+  std::vector<llvm::Value *> bufBytes, bufBase;
+
+  llvm::Function *fn = nullptr;
+  llvm::Value *rtCtx = nullptr;
+  llvm::FunctionCallee allocFn, sgemmFn, failFn;
+  std::map<std::string, llvm::Value *> syms;
+  std::map<const ir::Value *, View> views;
+};
+
+/// Per-step layout of a sequence of layout `seqDenseFrom` and rank `seqRank`, axis 1 removed.
+unsigned sliceDenseFrom(unsigned seqDenseFrom, unsigned seqRank);
+
+/// Builds the LLVM module for `f` (no optimisation).
+llvm::Expected<std::unique_ptr<llvm::Module>> lowerToLLVM(const ir::Function &f,
+                                                          llvm::LLVMContext &ctx);
+
+} // namespace loom::codegen

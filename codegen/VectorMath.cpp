@@ -1,0 +1,127 @@
+// Transcendentals as branch-free LLVM IR (Cephes-style range reduction + polynomials).
+// fmuladd becomes one FMA instruction on the host (AVX2 + FMA) and never a libm call.
+#include "codegen/VectorMath.h"
+
+#include "llvm/IR/Intrinsics.h"
+
+#include <initializer_list>
+
+using namespace llvm;
+
+namespace loom::codegen {
+namespace {
+
+Value *fc(IRBuilder<> &b, Type *ty, double v) { return ConstantFP::get(ty, v); }
+
+Type *intTypeFor(Type *fty) { return fty->getWithNewType(Type::getInt32Ty(fty->getContext())); }
+
+Value *ic(Type *ity, int64_t v) { return ConstantInt::get(ity, v, /*IsSigned=*/true); }
+
+Value *fma(IRBuilder<> &b, Value *x, Value *y, Value *z) {
+  return b.CreateIntrinsic(Intrinsic::fmuladd, {x->getType()}, {x, y, z});
+}
+
+/// Horner evaluation, highest coefficient first.
+Value *poly(IRBuilder<> &b, Value *x, std::initializer_list<double> coeffs) {
+  Type *ty = x->getType();
+  auto it = coeffs.begin();
+  Value *p = fc(b, ty, *it++);
+  for (; it != coeffs.end(); ++it)
+    p = fma(b, p, x, fc(b, ty, *it));
+  return p;
+}
+
+/// 2^n as a float for an integer n in [-126, 127].
+Value *pow2(IRBuilder<> &b, Value *n, Type *fty) {
+  Type *ity = n->getType();
+  Value *bits = b.CreateShl(b.CreateAdd(n, ic(ity, 127)), ic(ity, 23));
+  return b.CreateBitCast(bits, fty);
+}
+
+} // namespace
+
+// exp(x) = 2^n * e^r, n = rint(x*log2(e)), r = x - n*ln2 (Cody-Waite, two parts; the
+// high part has 9 significant bits so n*C1 is exact), e^r by Cephes' degree-5 minimax
+// polynomial on |r| <= ln2/2. The scale 2^n is applied as two factors 2^(n>>1) and
+// 2^(n-(n>>1)) so that results in the overflow and denormal ranges round once.
+Value *emitExp(IRBuilder<> &b, Value *x) {
+  Type *ty = x->getType();
+  Type *ity = intTypeFor(ty);
+  // NaN and +inf become 89 here (result +inf; NaN is restored at the end); below -104 the
+  // result rounds to +0.
+  Value *xc = b.CreateSelect(b.CreateFCmpUGT(x, fc(b, ty, 89.0)), fc(b, ty, 89.0), x);
+  xc = b.CreateSelect(b.CreateFCmpOLT(xc, fc(b, ty, -104.0)), fc(b, ty, -104.0), xc);
+  Value *fn = b.CreateUnaryIntrinsic(Intrinsic::rint, b.CreateFMul(xc, fc(b, ty, 1.44269504088896341)));
+  Value *r = fma(b, fn, fc(b, ty, -0.693359375), xc);
+  r = fma(b, fn, fc(b, ty, 2.12194440e-4), r);
+  Value *z = b.CreateFMul(r, r);
+  Value *p = poly(b, r,
+                  {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2,
+                   1.6666665459E-1, 5.0000001201E-1});
+  Value *y = b.CreateFAdd(fma(b, p, z, r), fc(b, ty, 1.0));
+  Value *n = b.CreateFPToSI(fn, ity); // |n| <= 150: always representable
+  Value *n1 = b.CreateAShr(n, ic(ity, 1));
+  Value *n2 = b.CreateSub(n, n1);
+  y = b.CreateFMul(b.CreateFMul(y, pow2(b, n1, ty)), pow2(b, n2, ty));
+  return b.CreateSelect(b.CreateFCmpUNO(x, x), x, y, "exp");
+}
+
+// log(x) = e*ln2 + log(m), x = m*2^e with m in [sqrt(1/2), sqrt(2)); log(1+f) by Cephes'
+// degree-8 polynomial f - f^2/2 + f^3*P(f); ln2 split in two parts as in exp.
+// Denormal inputs are scaled by 2^23 first. log(0) = -inf, log(x<0) = NaN, log(inf) = inf.
+Value *emitLog(IRBuilder<> &b, Value *x) {
+  Type *ty = x->getType();
+  Type *ity = intTypeFor(ty);
+  Value *tiny = b.CreateFCmpOLT(x, fc(b, ty, 1.17549435e-38));
+  Value *xs = b.CreateSelect(tiny, b.CreateFMul(x, fc(b, ty, 8388608.0)), x);
+  Value *eadj = b.CreateSelect(tiny, fc(b, ty, -23.0), fc(b, ty, 0.0));
+  Value *bits = b.CreateBitCast(xs, ity);
+  Value *e = b.CreateSub(b.CreateLShr(bits, ic(ity, 23)), ic(ity, 126));
+  Value *m = b.CreateBitCast(b.CreateOr(b.CreateAnd(bits, ic(ity, 0x007fffff)), ic(ity, 0x3f000000)), ty);
+  Value *fe = b.CreateFAdd(b.CreateSIToFP(e, ty), eadj);
+  Value *small = b.CreateFCmpOLT(m, fc(b, ty, 0.707106781186547524));
+  fe = b.CreateSelect(small, b.CreateFSub(fe, fc(b, ty, 1.0)), fe);
+  Value *f = b.CreateSelect(small, b.CreateFSub(b.CreateFAdd(m, m), fc(b, ty, 1.0)),
+                            b.CreateFSub(m, fc(b, ty, 1.0)));
+  Value *z = b.CreateFMul(f, f);
+  Value *p = poly(b, f,
+                  {7.0376836292E-2, -1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1,
+                   1.4249322787E-1, -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1,
+                   3.3333331174E-1});
+  Value *y = b.CreateFMul(b.CreateFMul(p, f), z);
+  y = fma(b, fe, fc(b, ty, -2.12194440e-4), y);
+  y = fma(b, z, fc(b, ty, -0.5), y);
+  Value *r = b.CreateFAdd(f, y);
+  r = fma(b, fe, fc(b, ty, 0.693359375), r);
+  Value *inf = ConstantFP::getInfinity(ty);
+  r = b.CreateSelect(b.CreateFCmpOEQ(x, inf), inf, r);
+  r = b.CreateSelect(b.CreateFCmpOEQ(x, fc(b, ty, 0.0)), ConstantFP::getInfinity(ty, true), r);
+  return b.CreateSelect(b.CreateFCmpULT(x, fc(b, ty, 0.0)), ConstantFP::getNaN(ty), r, "log");
+}
+
+// tanh: odd polynomial (Cephes) for |x| < 0.625; otherwise 1 - 2/(exp(2|x|)+1) with the
+// sign of x, which is exactly 1 once exp overflows or 2/(e+1) drops below half an ulp.
+Value *emitTanh(IRBuilder<> &b, Value *x) {
+  Type *ty = x->getType();
+  Value *ax = b.CreateUnaryIntrinsic(Intrinsic::fabs, x);
+  Value *z = b.CreateFMul(x, x);
+  Value *p = poly(b, z,
+                  {-5.70498872745E-3, 2.06390887954E-2, -5.37397155531E-2, 1.33314422036E-1,
+                   -3.33332819422E-1});
+  Value *small = fma(b, b.CreateFMul(p, z), x, x);
+  Value *e = emitExp(b, b.CreateFAdd(ax, ax));
+  Value *big = b.CreateFSub(fc(b, ty, 1.0), b.CreateFDiv(fc(b, ty, 2.0), b.CreateFAdd(e, fc(b, ty, 1.0))));
+  // The sign comes from x in both branches (the polynomial alone gives tanh(-0) = +0).
+  Value *r = b.CreateSelect(b.CreateFCmpOLT(ax, fc(b, ty, 0.625)), small, big);
+  return b.CreateBinaryIntrinsic(Intrinsic::copysign, r, x, nullptr, "tanh");
+}
+
+// sigmoid(x) = 1 / (1 + exp(-x)): exp(-x) overflows to inf (result 0) or underflows to 0
+// (result 1) for large |x|, so the result saturates exactly and never becomes NaN.
+Value *emitSigmoid(IRBuilder<> &b, Value *x) {
+  Type *ty = x->getType();
+  Value *e = emitExp(b, b.CreateFNeg(x));
+  return b.CreateFDiv(fc(b, ty, 1.0), b.CreateFAdd(fc(b, ty, 1.0), e), "sigmoid");
+}
+
+} // namespace loom::codegen

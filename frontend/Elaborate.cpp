@@ -1,0 +1,888 @@
+#include "frontend/Elaborate.h"
+
+#include "frontend/Elaborator.h"
+#include "frontend/Parser.h"
+#include "ir/TypeInference.h"
+
+#include "llvm/ADT/StringRef.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace loom::frontend {
+
+extern const char *const kPreludeText;
+const char *preludeText() { return kPreludeText; }
+
+static const char *kPreludeName = "<prelude>";
+
+std::string Val::describe() const {
+  switch (kind) {
+  case Kind::None:
+    return "none";
+  case Kind::Int:
+    return fmt::format("int {}", i);
+  case Kind::Float:
+    return fmt::format("float {}", f);
+  case Kind::Bool:
+    return b ? "bool true" : "bool false";
+  case Kind::Str:
+    return fmt::format("string \"{}\"", s);
+  case Kind::Dim:
+    return fmt::format("dim {}", dim.str());
+  case Kind::Tensor:
+    return fmt::format("tensor {}", tensor->type.str());
+  case Kind::Tuple:
+    return fmt::format("tuple of {}", elems.size());
+  case Kind::Func:
+    return fmt::format("function {}", decl ? decl->name : builtin->name);
+  case Kind::Cell:
+    return fmt::format("cell {}", decl->name);
+  }
+  return "?";
+}
+
+Elaborator::Elaborator(const SourceManager &sm, const ast::File &user, const ast::File &prelude)
+    : sm_(sm), user_(user), prelude_(prelude) {
+  for (auto &d : prelude.decls)
+    decls_[d.name] = &d;
+  for (auto &d : user.decls)
+    if (d.kind != ast::Decl::Kind::Model) // models are not callable
+      decls_[d.name] = &d;                // a user's def or cell shadows the prelude's
+}
+
+const ir::Loc &Elaborator::userLoc(const ir::Loc &loc) const {
+  if (loc.file != kPreludeName)
+    return loc;
+  for (auto it = callStack_.rbegin(); it != callStack_.rend(); ++it)
+    if (it->file != kPreludeName)
+      return *it;
+  return loc;
+}
+
+llvm::Error Elaborator::fail(const ir::Loc &loc, const std::string &msg) const {
+  const ir::Loc &at = userLoc(loc);
+  if (&at == &loc)
+    return errorAt(sm_, loc, msg);
+  // Raised inside a prelude layer: report at the user's call, and say where.
+  std::string text = formatDiagnostic(sm_, at, "error", msg);
+  text += formatDiagnostic(sm_, loc, "note", "inside the built-in layer here");
+  while (!text.empty() && text.back() == '\n')
+    text.pop_back();
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), text);
+}
+
+// ---------------------------------------------------------------------------------------
+// Tensors
+
+ir::Value *Elaborator::scalar(double v, ir::DType dtype) {
+  return builder_->fill(v, ir::Type{dtype, {}});
+}
+
+llvm::Expected<Val> Elaborator::tensorOp(ir::OpKind k, std::vector<ir::Value *> operands,
+                                         const ir::Loc &loc, const std::string &what,
+                                         std::map<std::string, ir::Attr> attrs) {
+  builder_->setLoc(userLoc(loc));
+  auto v = builder_->value(k, std::move(operands), std::move(attrs));
+  if (!v)
+    return fail(loc, fmt::format("{}: {}", what, llvm::toString(v.takeError())));
+  return Val::of(*v);
+}
+
+llvm::Expected<ir::Value *> Elaborator::createParam(const std::string &name, ir::Type type,
+                                                    const std::string &init, const ir::Loc &loc) {
+  std::string key = binding_.empty() ? name : binding_ + "/" + name;
+  if (!paramKeys_.insert(key).second)
+    return fail(loc, fmt::format("weight '{}' is created twice; give each layer its own "
+                                 "binding (one layer call per assignment)",
+                                 key));
+  std::string hint = key;
+  std::replace(hint.begin(), hint.end(), '/', '.');
+  ir::Value *v = func_->body.addArg(std::move(type), hint);
+  func_->params.push_back({key, init});
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------
+// Names, calls and argument binding
+
+llvm::Expected<Val> Elaborator::lookup(const std::string &name, const ir::Loc &loc) {
+  auto &vars = frame().vars;
+  if (auto it = vars.find(name); it != vars.end())
+    return it->second;
+  if (auto it = decls_.find(name); it != decls_.end()) {
+    Val v;
+    v.kind = Val::Kind::Func;
+    v.decl = it->second;
+    return v;
+  }
+  if (auto it = builtins().find(name); it != builtins().end()) {
+    Val v;
+    v.kind = Val::Kind::Func;
+    v.builtin = &it->second;
+    return v;
+  }
+  if (name == "none")
+    return Val::none();
+  if (isInitializerName(name))
+    return Val::str(name);
+  // Suggest the closest known name.
+  std::string best;
+  unsigned bestDist = 3;
+  auto consider = [&](const std::string &cand) {
+    unsigned d = llvm::StringRef(name).edit_distance(cand);
+    if (d < bestDist)
+      bestDist = d, best = cand;
+  };
+  for (auto &[n, _] : vars)
+    consider(n);
+  for (auto &[n, _] : decls_)
+    consider(n);
+  for (auto &[n, _] : builtins())
+    consider(n);
+  return fail(loc, fmt::format("unknown name '{}'{}", name,
+                               best.empty() ? "" : fmt::format(" (did you mean '{}'?)", best)));
+}
+
+llvm::Expected<BoundArgs> Elaborator::bindArgs(const std::string &callee,
+                                               const std::vector<std::string> &names,
+                                               const std::vector<CallArg> &args,
+                                               const ir::Loc &loc) {
+  BoundArgs out;
+  out.callLoc = loc;
+  size_t pos = 0;
+  for (auto &a : args) {
+    std::string name = a.keyword;
+    if (name.empty()) {
+      if (pos >= names.size())
+        return fail(
+            a.loc, fmt::format("{} takes at most {} positional argument(s)", callee, names.size()));
+      name = names[pos++];
+    } else if (std::find(names.begin(), names.end(), name) == names.end()) {
+      std::string best;
+      unsigned bestDist = 3;
+      for (auto &n : names) {
+        unsigned d = llvm::StringRef(name).edit_distance(n);
+        if (d < bestDist)
+          bestDist = d, best = n;
+      }
+      return fail(a.loc,
+                  fmt::format("{} has no argument '{}'{}", callee, name,
+                              best.empty() ? "" : fmt::format(" (did you mean '{}'?)", best)));
+    }
+    if (out.values.count(name))
+      return fail(a.loc, fmt::format("argument '{}' of {} given twice", name, callee));
+    out.values[name] = a.value;
+    out.locs[name] = a.loc;
+  }
+  return out;
+}
+
+llvm::Expected<Val> Elaborator::callValue(const Val &callee, const std::vector<CallArg> &args,
+                                          const ir::Loc &loc) {
+  if (callee.kind == Val::Kind::Str) {
+    // activation="tanh" names a builtin activation.
+    auto it = builtins().find(callee.s);
+    if (it == builtins().end() || !it->second.activation)
+      return fail(loc, fmt::format("unknown activation \"{}\"", callee.s));
+    Val f;
+    f.kind = Val::Kind::Func;
+    f.builtin = &it->second;
+    return callValue(f, args, loc);
+  }
+  if (callee.kind != Val::Kind::Func)
+    return fail(loc, fmt::format("{} is not callable", callee.describe()));
+  if (callee.decl)
+    return callDecl(*callee.decl, args, loc);
+  const Builtin &b = *callee.builtin;
+  std::vector<std::string> names;
+  for (auto &p : b.params)
+    names.push_back(p.name);
+  auto bound = bindArgs(b.name, names, args, loc);
+  if (!bound)
+    return bound.takeError();
+  for (auto &p : b.params)
+    if (!bound->values.count(p.name)) {
+      if (p.required)
+        return fail(loc, fmt::format("missing argument '{}' in call to {}", p.name, b.name));
+      bound->values[p.name] = p.dflt;
+      bound->locs[p.name] = loc;
+    }
+  return b.fn(*this, *bound);
+}
+
+static bool isTensorParam(const ast::Param &p) {
+  return p.type && p.type->kind == ast::TypeExpr::Kind::Tensor;
+}
+
+llvm::Expected<Val> Elaborator::callDecl(const ast::Decl &d, const std::vector<CallArg> &callArgs,
+                                         const ir::Loc &loc) {
+  std::vector<std::string> names;
+  for (auto &p : d.params)
+    names.push_back(p.name);
+  auto args = bindArgs(d.name, names, callArgs, loc);
+  if (!args)
+    return args.takeError();
+
+  if (d.kind == ast::Decl::Kind::Cell) {
+    // Calling a cell binds its attributes; rnn() drives it over time.
+    Val cell;
+    cell.kind = Val::Kind::Cell;
+    cell.decl = &d;
+    for (auto &p : d.params)
+      if (args->values.count(p.name)) {
+        if (isTensorParam(p))
+          return fail(loc, fmt::format("cell '{}' is driven over time by rnn(); call it with its "
+                                       "attributes only, e.g. rnn({}(...), x)",
+                                       d.name, d.name));
+        cell.attrs[p.name] = args->values[p.name];
+      }
+    return cell;
+  }
+
+  Frame fr;
+  fr.decl = &d;
+  std::vector<const ast::Param *> params;
+  for (auto &p : d.params)
+    params.push_back(&p);
+  callStack_.push_back(loc);
+  if (auto e = bindParams(d, fr, *args, params)) {
+    callStack_.pop_back();
+    return std::move(e);
+  }
+  frames_.push_back(std::move(fr));
+  auto result = exec(d.body);
+  frames_.pop_back();
+  callStack_.pop_back();
+  if (!result)
+    return result.takeError();
+  return result->value_or(Val::none());
+}
+
+/// Binds `params` of `d` in `fr` from `args` (defaults evaluated in the callee), static
+/// attributes first so that tensor types may refer to them (f32[units]).
+llvm::Error Elaborator::bindParams(const ast::Decl &d, Frame &fr, const BoundArgs &args,
+                                   const std::vector<const ast::Param *> &params) {
+  for (int pass = 0; pass < 2; ++pass)
+    for (const ast::Param *p : params) {
+      if (isTensorParam(*p) != (pass == 1))
+        continue;
+      Val v;
+      ir::Loc loc = args.callLoc;
+      if (auto it = args.values.find(p->name); it != args.values.end()) {
+        v = it->second;
+        loc = args.locs.at(p->name);
+      } else if (p->defaultValue) {
+        frames_.push_back(fr);
+        auto dv = eval(*p->defaultValue);
+        frames_.pop_back();
+        if (!dv)
+          return dv.takeError();
+        v = *dv;
+      } else {
+        return fail(args.callLoc,
+                    fmt::format("missing argument '{}' in call to {}", p->name, d.name));
+      }
+      if (p->type)
+        if (auto e = matchType(*p->type, v, fr, fmt::format("argument '{}' of {}", p->name, d.name),
+                               loc))
+          return e;
+      fr.vars[p->name] = v;
+    }
+  return llvm::Error::success();
+}
+
+// ---------------------------------------------------------------------------------------
+// Types
+
+llvm::Error Elaborator::matchType(const ast::TypeExpr &te, const Val &v, Frame &fr,
+                                  const std::string &what, const ir::Loc &loc) {
+  using K = ast::TypeExpr::Kind;
+  auto mismatch = [&](const std::string &want) {
+    return fail(loc, fmt::format("{} must be {}, got {}", what, want, v.describe()));
+  };
+  switch (te.kind) {
+  case K::Int:
+    return v.kind == Val::Kind::Int ? llvm::Error::success() : mismatch("int");
+  case K::Float:
+    return v.isNumber() ? llvm::Error::success() : mismatch("float");
+  case K::Bool:
+    return v.kind == Val::Kind::Bool ? llvm::Error::success() : mismatch("bool");
+  case K::Str:
+    return v.kind == Val::Kind::Str ? llvm::Error::success() : mismatch("a string");
+  case K::Fn:
+    return v.kind == Val::Kind::Func || v.kind == Val::Kind::Str ? llvm::Error::success()
+                                                                 : mismatch("a function");
+  case K::Cell:
+    return v.kind == Val::Kind::Cell ||
+                   (v.kind == Val::Kind::Func && v.decl && v.decl->kind == ast::Decl::Kind::Cell)
+               ? llvm::Error::success()
+               : mismatch("a cell");
+  case K::Tensor:
+    break;
+  }
+  std::string want = te.dtype + "[";
+  for (size_t i = 0; i < te.dims.size(); ++i) {
+    auto &d = te.dims[i];
+    want += (i ? "," : "") + (d.kind == ast::DimExpr::Kind::Int        ? std::to_string(d.value)
+                              : d.kind == ast::DimExpr::Kind::Ellipsis ? std::string("...")
+                                                                       : d.name);
+  }
+  want += "]";
+  if (fr.perExample)
+    want += " per example";
+  if (!v.isTensor())
+    return mismatch("a tensor " + want);
+  const ir::Type &t = v.tensor->type;
+  auto got = [&](const std::string &why) {
+    return fail(loc, fmt::format("{} must be {}, got {} ({})", what, want, t.str(), why));
+  };
+  if (ir::dtypeName(t.dtype) != te.dtype)
+    return got("element type differs");
+  std::vector<ir::Dim> dims = t.shape;
+  if (fr.perExample) {
+    if (dims.empty())
+      return got("no batch dimension");
+    dims.erase(dims.begin());
+  }
+  bool ellipsis = !te.dims.empty() && te.dims[0].kind == ast::DimExpr::Kind::Ellipsis;
+  size_t fixed = te.dims.size() - (ellipsis ? 1 : 0);
+  if (ellipsis ? dims.size() < fixed : dims.size() != fixed)
+    return got(
+        fmt::format("rank {}, expected {}{}", dims.size(), ellipsis ? "at least " : "", fixed));
+  size_t off = dims.size() - fixed;
+  for (size_t i = 0; i < fixed; ++i) {
+    const ast::DimExpr &de = te.dims[i + (ellipsis ? 1 : 0)];
+    const ir::Dim &d = dims[off + i];
+    if (de.kind == ast::DimExpr::Kind::Ellipsis)
+      return fail(de.loc, "'...' may only stand first in a tensor type");
+    if (de.kind == ast::DimExpr::Kind::Int) {
+      if (!d.isStatic() || d.value() != de.value)
+        return got(fmt::format("dim {} is {}, expected {}", off + i, d.str(), de.value));
+      continue;
+    }
+    Val dv = d.isStatic() ? Val::integer(d.value()) : Val::symDim(d);
+    auto it = fr.vars.find(de.name);
+    if (it == fr.vars.end()) {
+      fr.vars[de.name] = dv;
+      continue;
+    }
+    const Val &bound = it->second;
+    bool same = (bound.kind == Val::Kind::Int && d.isStatic() && bound.i == d.value()) ||
+                (bound.kind == Val::Kind::Dim && bound.dim == d);
+    if (!same)
+      return got(fmt::format("dim {} is {}, but {} is {}", off + i, d.str(), de.name,
+                             bound.kind == Val::Kind::Int   ? std::to_string(bound.i)
+                             : bound.kind == Val::Kind::Dim ? bound.dim.str()
+                                                            : bound.describe()));
+  }
+  return llvm::Error::success();
+}
+
+llvm::Expected<ir::Type> Elaborator::typeFromExpr(const ast::TypeExpr &te, Frame &fr,
+                                                  const std::string &what) {
+  ir::Type t;
+  t.dtype = *ir::parseDType(te.dtype);
+  for (auto &de : te.dims) {
+    if (de.kind == ast::DimExpr::Kind::Int) {
+      t.shape.push_back(ir::Dim::constant(de.value));
+      continue;
+    }
+    if (de.kind == ast::DimExpr::Kind::Ellipsis)
+      return fail(de.loc, fmt::format("the size of {} cannot contain '...'", what));
+    auto it = fr.vars.find(de.name);
+    if (it == fr.vars.end() ||
+        (it->second.kind != Val::Kind::Int && it->second.kind != Val::Kind::Dim))
+      return fail(de.loc, fmt::format("cannot tell the size '{}' of {}: it is not an int "
+                                      "attribute or a dim of the input",
+                                      de.name, what));
+    t.shape.push_back(it->second.kind == Val::Kind::Int ? ir::Dim::constant(it->second.i)
+                                                        : it->second.dim);
+  }
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------
+// Statements and expressions
+
+llvm::Expected<std::optional<Val>> Elaborator::exec(const std::vector<ast::Stmt> &body) {
+  for (auto &s : body) {
+    if (callStack_.empty()) {
+      builder_->setLoc(s.loc);
+      binding_ = s.kind == ast::Stmt::Kind::Assign ? s.targets[0] : "";
+    }
+    switch (s.kind) {
+    case ast::Stmt::Kind::Assign: {
+      frame().assignRhs = s.values[0].get();
+      frame().assignTarget = s.targets[0];
+      auto v = eval(*s.values[0]);
+      frame().assignRhs = nullptr;
+      if (!v)
+        return v.takeError();
+      if (s.targets.size() == 1) {
+        frame().vars[s.targets[0]] = *v;
+        break;
+      }
+      if (v->kind != Val::Kind::Tuple || v->elems.size() != s.targets.size())
+        return fail(s.loc,
+                    fmt::format("cannot unpack {} into {} names{}", v->describe(), s.targets.size(),
+                                v->isTensor() ? " (did you mean return_state=true?)" : ""));
+      for (size_t i = 0; i < s.targets.size(); ++i)
+        frame().vars[s.targets[i]] = v->elems[i];
+      break;
+    }
+    case ast::Stmt::Kind::ExprStmt: {
+      auto v = eval(*s.values[0]);
+      if (!v)
+        return v.takeError();
+      break;
+    }
+    case ast::Stmt::Kind::Return: {
+      if (!frame().decl || frame().decl->kind == ast::Decl::Kind::Model)
+        return fail(s.loc, "a model does not return: assign its outputs by name");
+      std::vector<Val> vals;
+      for (auto &e : s.values) {
+        auto v = eval(*e);
+        if (!v)
+          return v.takeError();
+        vals.push_back(*v);
+      }
+      if (vals.size() == 1)
+        return std::optional<Val>(vals[0]);
+      return std::optional<Val>(Val::tuple(std::move(vals)));
+    }
+    case ast::Stmt::Kind::If: {
+      auto c = eval(*s.values[0]);
+      if (!c)
+        return c.takeError();
+      if (c->kind != Val::Kind::Bool)
+        return fail(s.values[0]->loc, fmt::format("an if condition must be a bool known at "
+                                                  "compile time, got {}",
+                                                  c->describe()));
+      auto r = exec(c->b ? s.thenBody : s.elseBody);
+      if (!r)
+        return r.takeError();
+      if (*r)
+        return r;
+      break;
+    }
+    }
+  }
+  return std::optional<Val>();
+}
+
+llvm::Expected<Val> Elaborator::eval(const ast::Expr &e) {
+  using K = ast::Expr::Kind;
+  switch (e.kind) {
+  case K::Int:
+    return Val::integer(e.intValue);
+  case K::Float:
+    return Val::real(e.floatValue);
+  case K::Bool:
+    return Val::boolean(e.boolValue);
+  case K::String:
+    return Val::str(e.text);
+  case K::Name:
+    return lookup(e.text, e.loc);
+  case K::List:
+  case K::Tuple: {
+    std::vector<Val> elems;
+    for (auto &c : e.children) {
+      auto v = eval(*c);
+      if (!v)
+        return v.takeError();
+      elems.push_back(*v);
+    }
+    return Val::tuple(std::move(elems));
+  }
+  case K::Unary: {
+    auto v = eval(*e.children[0]);
+    if (!v)
+      return v.takeError();
+    if (e.text == "not") {
+      if (v->kind != Val::Kind::Bool)
+        return fail(e.loc, fmt::format("'not' needs a bool, got {}", v->describe()));
+      return Val::boolean(!v->b);
+    }
+    if (v->kind == Val::Kind::Int)
+      return Val::integer(-v->i);
+    if (v->kind == Val::Kind::Float)
+      return Val::real(-v->f);
+    if (v->isTensor())
+      return tensorOp(ir::OpKind::Neg, {v->tensor}, e.loc, "cannot negate");
+    return fail(e.loc, fmt::format("cannot negate {}", v->describe()));
+  }
+  case K::Binary:
+    return evalBinary(e);
+  case K::Call:
+    return evalCall(e);
+  }
+  return fail(e.loc, "unsupported expression");
+}
+
+llvm::Expected<Val> Elaborator::evalBinary(const ast::Expr &e) {
+  auto lhs = eval(*e.children[0]);
+  if (!lhs)
+    return lhs.takeError();
+  const std::string &op = e.text;
+  if (op == "and" || op == "or") {
+    if (lhs->kind != Val::Kind::Bool)
+      return fail(e.loc, fmt::format("'{}' needs bools, got {}", op, lhs->describe()));
+    if ((op == "and" && !lhs->b) || (op == "or" && lhs->b))
+      return *lhs;
+    auto rhs = eval(*e.children[1]);
+    if (!rhs)
+      return rhs.takeError();
+    if (rhs->kind != Val::Kind::Bool)
+      return fail(e.loc, fmt::format("'{}' needs bools, got {}", op, rhs->describe()));
+    return *rhs;
+  }
+  auto rhs = eval(*e.children[1]);
+  if (!rhs)
+    return rhs.takeError();
+  const Val &a = *lhs, &b = *rhs;
+
+  if (op == "+" && (a.kind == Val::Kind::Str || b.kind == Val::Kind::Str)) {
+    // Messages for require(): "units must be positive, got " + units
+    auto text = [](const Val &v) {
+      return v.kind == Val::Kind::Str   ? v.s
+             : v.kind == Val::Kind::Int ? std::to_string(v.i)
+                                        : v.describe();
+    };
+    return Val::str(text(a) + text(b));
+  }
+  if (a.isTensor() || b.isTensor()) {
+    static const std::map<std::string, std::pair<ir::OpKind, const char *>> ops = {
+        {"+", {ir::OpKind::Add, "add"}},
+        {"-", {ir::OpKind::Sub, "subtract"}},
+        {"*", {ir::OpKind::Mul, "multiply"}},
+        {"/", {ir::OpKind::Div, "divide"}},
+        {"@", {ir::OpKind::MatMul, "matmul"}}};
+    auto it = ops.find(op);
+    if (it == ops.end())
+      return fail(e.loc, fmt::format("operator '{}' is not defined on tensors", op));
+    auto asTensor = [&](const Val &v, const Val &other) -> llvm::Expected<ir::Value *> {
+      if (v.isTensor())
+        return v.tensor;
+      if (v.isNumber() && op != "@")
+        return scalar(v.number(), other.tensor->type.dtype);
+      return fail(
+          e.loc, fmt::format("cannot {} {} and {}", it->second.second, a.describe(), b.describe()));
+    };
+    auto ta = asTensor(a, b);
+    if (!ta)
+      return ta.takeError();
+    auto tb = asTensor(b, a);
+    if (!tb)
+      return tb.takeError();
+    return tensorOp(it->second.first, {*ta, *tb}, e.loc,
+                    fmt::format("cannot {} {} and {}", it->second.second, (*ta)->type.str(),
+                                (*tb)->type.str()));
+  }
+
+  if (a.isNumber() && b.isNumber()) {
+    bool ints = a.kind == Val::Kind::Int && b.kind == Val::Kind::Int;
+    double x = a.number(), y = b.number();
+    if (op == "+")
+      return ints ? Val::integer(a.i + b.i) : Val::real(x + y);
+    if (op == "-")
+      return ints ? Val::integer(a.i - b.i) : Val::real(x - y);
+    if (op == "*")
+      return ints ? Val::integer(a.i * b.i) : Val::real(x * y);
+    if (op == "/") {
+      if (y == 0)
+        return fail(e.loc, "division by zero");
+      return Val::real(x / y);
+    }
+    if (op == "==")
+      return Val::boolean(x == y);
+    if (op == "!=")
+      return Val::boolean(x != y);
+    if (op == "<")
+      return Val::boolean(x < y);
+    if (op == "<=")
+      return Val::boolean(x <= y);
+    if (op == ">")
+      return Val::boolean(x > y);
+    if (op == ">=")
+      return Val::boolean(x >= y);
+  }
+  if ((op == "==" || op == "!=") && a.kind == b.kind &&
+      (a.kind == Val::Kind::Bool || a.kind == Val::Kind::Str || a.kind == Val::Kind::None)) {
+    bool eq = a.kind == Val::Kind::Bool ? a.b == b.b : a.kind == Val::Kind::Str ? a.s == b.s : true;
+    return Val::boolean(op == "==" ? eq : !eq);
+  }
+  if ((op == "==" || op == "!=") && (a.kind == Val::Kind::None || b.kind == Val::Kind::None))
+    return Val::boolean(op == "!=");
+  return fail(e.loc, fmt::format("operator '{}' is not defined on {} and {}", op, a.describe(),
+                                 b.describe()));
+}
+
+llvm::Expected<Val> Elaborator::evalCall(const ast::Expr &e) {
+  auto callee = eval(*e.children[0]);
+  if (!callee)
+    return callee.takeError();
+  std::vector<CallArg> args;
+  for (auto &a : e.args) {
+    auto v = eval(*a.value);
+    if (!v)
+      return v.takeError();
+    args.push_back({a.keyword, *v, a.loc});
+  }
+  return callValue(*callee, args, e.loc);
+}
+
+// ---------------------------------------------------------------------------------------
+// Cells over time
+
+llvm::Expected<Val> Elaborator::driveCell(const Val &cellVal, const Val &x, bool returnSequences,
+                                          bool returnState, bool goBackwards,
+                                          const Val &initialState, const ir::Loc &loc) {
+  const ast::Decl &d = *cellVal.decl;
+  if (!x.isTensor() || x.tensor->type.rank() < 3 || x.tensor->type.dtype != ir::DType::F32)
+    return fail(loc, fmt::format("the input of a recurrent layer must be a tensor f32[batch, "
+                                 "time, features], got {}",
+                                 x.describe()));
+  const ir::Type &xt = x.tensor->type;
+  std::vector<const ast::Param *> attrs, tensors;
+  for (auto &p : d.params)
+    (isTensorParam(p) ? tensors : attrs).push_back(&p);
+  if (tensors.size() < 2)
+    return fail(d.loc, fmt::format("cell '{}' needs a step input and at least one state, each "
+                                   "with a tensor type",
+                                   d.name));
+
+  Frame fr;
+  fr.decl = &d;
+  fr.perExample = true;
+  BoundArgs args;
+  args.callLoc = loc;
+  args.values = cellVal.attrs;
+  for (auto &[k, _] : args.values)
+    args.locs[k] = loc;
+  callStack_.push_back(loc);
+  auto done = [&](llvm::Error e) -> llvm::Error {
+    callStack_.pop_back();
+    return e;
+  };
+  if (auto e = bindParams(d, fr, args, attrs))
+    return done(std::move(e));
+
+  ir::Value stepProbe;
+  stepProbe.type = ir::sliceType(xt);
+  if (auto e =
+          matchType(*tensors[0]->type, Val::of(&stepProbe), fr,
+                    fmt::format("the step input '{}' of cell {}", tensors[0]->name, d.name), loc))
+    return done(std::move(e));
+
+  std::vector<ir::Type> stateTypes;
+  for (size_t i = 1; i < tensors.size(); ++i) {
+    auto t = typeFromExpr(*tensors[i]->type, fr,
+                          fmt::format("state '{}' of cell {}", tensors[i]->name, d.name));
+    if (!t)
+      return done(t.takeError());
+    t->shape.insert(t->shape.begin(), xt.shape[0]);
+    stateTypes.push_back(*t);
+  }
+
+  std::vector<ir::Value *> inits;
+  if (initialState.kind == Val::Kind::None) {
+    for (auto &t : stateTypes)
+      inits.push_back(builder_->fill(0.0, t));
+  } else {
+    std::vector<Val> given =
+        initialState.kind == Val::Kind::Tuple ? initialState.elems : std::vector<Val>{initialState};
+    if (given.size() != stateTypes.size())
+      return done(fail(loc, fmt::format("initial_state has {} tensor(s), but cell {} has {} "
+                                        "state(s)",
+                                        given.size(), d.name, stateTypes.size())));
+    for (size_t i = 0; i < given.size(); ++i) {
+      if (!given[i].isTensor() || given[i].tensor->type != stateTypes[i])
+        return done(
+            fail(loc, fmt::format("initial_state for state '{}' must be {}, got {}",
+                                  tensors[i + 1]->name, stateTypes[i].str(), given[i].describe())));
+      inits.push_back(given[i].tensor);
+    }
+  }
+
+  std::vector<ir::Value *> operands{x.tensor};
+  operands.insert(operands.end(), inits.begin(), inits.end());
+  builder_->setLoc(userLoc(loc));
+  ir::Op *rnn = builder_->create(ir::OpKind::Rnn, operands, {},
+                                 {{"return_sequences", returnSequences},
+                                  {"return_state", returnState},
+                                  {"go_backwards", goBackwards}});
+  ir::Block *body = rnn->addRegion();
+  fr.vars[tensors[0]->name] = Val::of(body->addArg(stepProbe.type, tensors[0]->name));
+  for (size_t i = 0; i < stateTypes.size(); ++i)
+    fr.vars[tensors[i + 1]->name] = Val::of(body->addArg(stateTypes[i], tensors[i + 1]->name));
+
+  ir::Block *outer = builder_->block();
+  builder_->setBlock(body);
+  frames_.push_back(std::move(fr));
+  auto result = exec(d.body);
+  frames_.pop_back();
+  builder_->setBlock(outer);
+  if (!result)
+    return done(result.takeError());
+  if (!*result)
+    return done(fail(d.loc, fmt::format("cell '{}' must return its new state(s)", d.name)));
+  std::vector<Val> next =
+      (*result)->kind == Val::Kind::Tuple ? (*result)->elems : std::vector<Val>{**result};
+  if (next.size() != stateTypes.size())
+    return done(fail(d.loc, fmt::format("cell '{}' returns {} value(s) but has {} state(s)", d.name,
+                                        next.size(), stateTypes.size())));
+  std::vector<ir::Value *> yielded;
+  for (size_t i = 0; i < next.size(); ++i) {
+    if (!next[i].isTensor() || next[i].tensor->type != stateTypes[i])
+      return done(
+          fail(d.loc, fmt::format("cell '{}' returns {} for state '{}', which is {}", d.name,
+                                  next[i].describe(), tensors[i + 1]->name, stateTypes[i].str())));
+    yielded.push_back(next[i].tensor);
+  }
+  ir::Builder(body).create(ir::OpKind::Yield, yielded, {})->loc = userLoc(loc);
+
+  auto types = ir::inferTypes(*rnn);
+  if (!types)
+    return done(fail(loc, llvm::toString(types.takeError())));
+  for (auto &t : *types)
+    rnn->addResult(t);
+  callStack_.pop_back();
+  if (!returnState)
+    return Val::of(rnn->result(0));
+  std::vector<Val> out;
+  for (auto &r : rnn->results)
+    out.push_back(Val::of(r.get()));
+  return Val::tuple(std::move(out));
+}
+
+// ---------------------------------------------------------------------------------------
+// Models
+
+llvm::Expected<std::unique_ptr<ir::Module>> Elaborator::model(const ast::Decl &d) {
+  module_ = std::make_unique<ir::Module>();
+  auto f = std::make_unique<ir::Function>();
+  f->name = d.name;
+  func_ = f.get();
+  builder_ = std::make_unique<ir::Builder>(&f->body);
+  Frame fr;
+  fr.decl = &d;
+  for (auto &p : d.params) {
+    if (!isTensorParam(p))
+      return fail(p.loc, fmt::format("model input '{}' must have a tensor type, e.g. {}: "
+                                     "f32[B, T, 8]",
+                                     p.name, p.name));
+    ir::Type t;
+    t.dtype = *ir::parseDType(p.type->dtype);
+    for (auto &de : p.type->dims) {
+      if (de.kind == ast::DimExpr::Kind::Ellipsis)
+        return fail(de.loc, "a model input needs every dimension: a number or a name like B or T");
+      if (de.kind == ast::DimExpr::Kind::Int && de.value < 0)
+        return fail(de.loc, "dimensions cannot be negative");
+      t.shape.push_back(de.kind == ast::DimExpr::Kind::Int ? ir::Dim::constant(de.value)
+                                                           : ir::Dim::symbol(de.name));
+    }
+    fr.vars[p.name] = Val::of(f->body.addArg(t, p.name));
+  }
+  f->numInputs = (unsigned)d.params.size();
+  frames_.push_back(std::move(fr));
+  auto r = exec(d.body);
+  if (!r)
+    return r.takeError();
+
+  std::vector<ir::Value *> outs;
+  for (auto &o : d.outputs) {
+    auto it = frame().vars.find(o.name);
+    if (it == frame().vars.end())
+      return fail(o.loc, fmt::format("output '{}' is never assigned in model {}", o.name, d.name));
+    if (!it->second.isTensor())
+      return fail(o.loc, fmt::format("output '{}' must be a tensor, got {}", o.name,
+                                     it->second.describe()));
+    ir::Value *v = it->second.tensor;
+    if (o.type) {
+      if (o.type->kind != ast::TypeExpr::Kind::Tensor)
+        return fail(o.loc, fmt::format("output '{}' must have a tensor type", o.name));
+      ir::Type want;
+      want.dtype = *ir::parseDType(o.type->dtype);
+      bool ok = true;
+      for (auto &de : o.type->dims) {
+        if (de.kind == ast::DimExpr::Kind::Ellipsis)
+          ok = false;
+        want.shape.push_back(de.kind == ast::DimExpr::Kind::Int ? ir::Dim::constant(de.value)
+                                                                : ir::Dim::symbol(de.name));
+      }
+      if (!ok || want != v->type)
+        return fail(o.loc, fmt::format("output '{}' is {}, but it is declared {}", o.name,
+                                       v->type.str(), want.str()));
+    }
+    outs.push_back(v);
+    f->outputNames.push_back(o.name);
+  }
+  builder_->setLoc(d.loc);
+  builder_->create(ir::OpKind::Return, outs, {});
+  frames_.pop_back();
+  module_->functions.push_back(std::move(f));
+  return std::move(module_);
+}
+
+llvm::Expected<std::unique_ptr<ir::Module>> Elaborator::run(const std::string &modelName) {
+  std::vector<const ast::Decl *> models;
+  for (auto &d : user_.decls)
+    if (d.kind == ast::Decl::Kind::Model)
+      models.push_back(&d);
+  if (!modelName.empty()) {
+    for (auto *m : models)
+      if (m->name == modelName)
+        return model(*m);
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: error: no model named '%s'",
+                                   user_.name.c_str(), modelName.c_str());
+  }
+  if (models.size() != 1) {
+    std::string names;
+    for (auto *m : models)
+      names += (names.empty() ? "" : ", ") + m->name;
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(), "%s: error: %s", user_.name.c_str(),
+        models.empty() ? "no model declared (a file needs `model NAME(inputs) -> (outputs) {...}`)"
+                       : ("several models (" + names + "): choose one with --model").c_str());
+  }
+  return model(*models[0]);
+}
+
+llvm::Expected<std::unique_ptr<ir::Module>> elaborate(const SourceManager &sm,
+                                                      const ast::File &user,
+                                                      const ast::File &prelude,
+                                                      const std::string &modelName) {
+  Elaborator el(sm, user, prelude);
+  return el.run(modelName);
+}
+
+llvm::Expected<std::unique_ptr<ir::Module>> compileSource(SourceManager &sm,
+                                                          const std::string &name, std::string text,
+                                                          const std::string &modelName) {
+  sm.add(kPreludeName, preludeText());
+  auto prelude = parseFile(sm, kPreludeName);
+  assert(prelude && "the prelude must parse");
+  if (!prelude)
+    return prelude.takeError();
+  sm.add(name, std::move(text));
+  auto user = parseFile(sm, name);
+  if (!user)
+    return user.takeError();
+  return elaborate(sm, **user, **prelude, modelName);
+}
+
+llvm::Expected<std::unique_ptr<ir::Module>> compileFile(SourceManager &sm, const std::string &path,
+                                                        const std::string &modelName) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "cannot read '%s'",
+                                   path.c_str());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return compileSource(sm, path, ss.str(), modelName);
+}
+
+} // namespace loom::frontend

@@ -1,0 +1,119 @@
+#pragma once
+// The elaborator's internals, shared by Elaborate.cpp (statements, expressions, calls) and
+// Builtins.cpp (the functions implemented in C++). Not part of the frontend's interface.
+#include "frontend/Diagnostics.h"
+#include "frontend/Value.h"
+#include "ir/Builder.h"
+
+#include "llvm/Support/Error.h"
+
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace loom::frontend {
+
+class Elaborator;
+
+/// Arguments of a call after binding to parameter names.
+struct BoundArgs {
+  std::map<std::string, Val> values;
+  std::map<std::string, ir::Loc> locs; // where each argument was written (or the call)
+  ir::Loc callLoc;
+  const Val &operator[](const std::string &k) const { return values.at(k); }
+};
+
+/// One argument as written at a call: positional when keyword is empty.
+struct CallArg {
+  std::string keyword;
+  Val value;
+  ir::Loc loc;
+};
+
+struct BuiltinParam {
+  std::string name;
+  bool required = true;
+  Val dflt;
+};
+
+struct Builtin {
+  std::string name;
+  std::vector<BuiltinParam> params;
+  std::function<llvm::Expected<Val>(Elaborator &, const BoundArgs &)> fn;
+  bool activation = false; // usable as activation=<name> or activation="<name>"
+};
+
+const std::map<std::string, Builtin> &builtins();
+/// zeros, ones, glorot_uniform, orthogonal, ...: names usable as param(init=...).
+bool isInitializerName(const std::string &name);
+
+/// One activation of a model, def or cell body.
+struct Frame {
+  std::map<std::string, Val> vars;
+  const ast::Decl *decl = nullptr;
+  bool perExample = false;              // a cell body: declared tensor types omit the batch dim
+  const ast::Expr *assignRhs = nullptr; // RHS of the assignment being evaluated
+  std::string assignTarget;
+};
+
+class Elaborator {
+public:
+  Elaborator(const SourceManager &sm, const ast::File &user, const ast::File &prelude);
+
+  llvm::Expected<std::unique_ptr<ir::Module>> run(const std::string &modelName);
+
+  // Used by builtins.
+  llvm::Error fail(const ir::Loc &loc, const std::string &msg) const;
+  ir::Builder &builder() { return *builder_; }
+  Frame &frame() { return frames_.back(); }
+  /// Applies a tensor op, reporting a type error at `loc` with `what` as context.
+  llvm::Expected<Val> tensorOp(ir::OpKind k, std::vector<ir::Value *> operands, const ir::Loc &loc,
+                               const std::string &what, std::map<std::string, ir::Attr> attrs = {});
+  /// A scalar constant as a rank-0 tensor of `dtype`.
+  ir::Value *scalar(double v, ir::DType dtype);
+  /// Creates a weight named `<binding>/<name>`.
+  llvm::Expected<ir::Value *> createParam(const std::string &name, ir::Type type,
+                                          const std::string &init, const ir::Loc &loc);
+  llvm::Expected<Val> callValue(const Val &callee, const std::vector<CallArg> &args,
+                                const ir::Loc &loc);
+  llvm::Expected<Val> driveCell(const Val &cell, const Val &x, bool returnSequences,
+                                bool returnState, bool goBackwards, const Val &initialState,
+                                const ir::Loc &loc);
+  /// The batch dim of the model (from the first rnn input or input tensor): for zero states.
+  const ir::Loc &userLoc(const ir::Loc &loc) const;
+
+private:
+  const SourceManager &sm_;
+  const ast::File &user_;
+  const ast::File &prelude_;
+  std::map<std::string, const ast::Decl *> decls_;
+  std::unique_ptr<ir::Module> module_;
+  ir::Function *func_ = nullptr;
+  std::unique_ptr<ir::Builder> builder_;
+  std::vector<Frame> frames_;
+  std::vector<ir::Loc> callStack_; // call sites of the defs/cells being elaborated
+  std::string binding_;            // model-level binding whose weights are being created
+  std::set<std::string> paramKeys_;
+
+  llvm::Expected<std::optional<Val>> exec(const std::vector<ast::Stmt> &body);
+  llvm::Expected<Val> eval(const ast::Expr &e);
+  llvm::Expected<Val> evalBinary(const ast::Expr &e);
+  llvm::Expected<Val> evalCall(const ast::Expr &e);
+  llvm::Expected<Val> lookup(const std::string &name, const ir::Loc &loc);
+  llvm::Expected<BoundArgs> bindArgs(const std::string &callee,
+                                     const std::vector<std::string> &names,
+                                     const std::vector<CallArg> &args, const ir::Loc &loc);
+  llvm::Expected<Val> callDecl(const ast::Decl &d, const std::vector<CallArg> &args,
+                               const ir::Loc &loc);
+  llvm::Error bindParams(const ast::Decl &d, Frame &fr, const BoundArgs &args,
+                         const std::vector<const ast::Param *> &params);
+  llvm::Error matchType(const ast::TypeExpr &te, const Val &v, Frame &fr, const std::string &what,
+                        const ir::Loc &loc);
+  llvm::Expected<ir::Type> typeFromExpr(const ast::TypeExpr &te, Frame &fr,
+                                        const std::string &what);
+  llvm::Expected<std::unique_ptr<ir::Module>> model(const ast::Decl &d);
+};
+
+} // namespace loom::frontend

@@ -1,0 +1,145 @@
+#pragma once
+// The graph IR: SSA values, ops with optional regions, functions and modules.
+//
+// Structure follows MLIR's generic form: an Op has operands, results, attributes and
+// regions (each a Block with arguments). Region bodies may use values defined outside
+// them (implicit capture). Every function and region body ends with a terminator
+// (`return` or `yield`).
+//
+// Loop semantics (`loop`, the only op that iterates):
+//   operands: [carry inits (attr carries)..., sequences (attr slices)...]
+//   attrs:    carries: i64, slices: i64, steps: Dim (trip count), reverse: bool
+//   body args: [carries..., slices...]; a slice is sequence[:, t] (axis 1 removed)
+//   body terminator: yield [new carries..., per-step values to stack...]
+//   results:  [final carries..., stacked values (steps inserted at axis 1)...]
+//   t runs 0..steps-1, or steps-1..0 when reverse; slices are read and stacks
+//   written at index t either way.
+// The layer-level `rnn` op (operands [x, initial states...], body args [x_t, states...],
+// yield [new states...], attrs return_sequences / return_state / go_backwards) is lowered
+// to `loop` by passes/LowerRnn.
+#include "ir/Type.h"
+
+#include <cassert>
+#include <map>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace loom::ir {
+
+enum class OpKind {
+#define OP(Enum, Mnemonic, NumOperands, NumResults, Kind) Enum,
+#include "ir/Ops.def"
+};
+enum class FusionKind { Elementwise, Contraction, Source, Layout, Control };
+
+struct OpInfo {
+  const char *mnemonic;
+  int numOperands; // -1: variadic
+  int numResults;  // -1: variadic
+  FusionKind kind;
+};
+const OpInfo &opInfo(OpKind k);
+const char *opName(OpKind k);
+std::optional<OpKind> parseOpName(const std::string &s);
+
+/// A source location in a .loom file (for diagnostics from passes). line 0: unknown.
+struct Loc {
+  std::string file;
+  int line = 0, col = 0;
+};
+
+using Attr = std::variant<int64_t, double, bool, std::string, Dim>;
+
+class Op;
+class Block;
+
+class Value {
+public:
+  Type type;
+  std::string name;       // printing hint; may be empty
+  Op *def = nullptr;      // defining op, or null for a block argument
+  Block *owner = nullptr; // the block whose argument this is (if def is null)
+  unsigned index = 0;     // result index in def, or argument index in owner
+};
+
+class Block {
+public:
+  std::vector<std::unique_ptr<Value>> args;
+  std::vector<std::unique_ptr<Op>> ops;
+  Op *parent = nullptr; // op owning this region; null for a function body
+
+  Value *addArg(Type t, std::string name = "");
+  Op *terminator() const { return ops.empty() ? nullptr : ops.back().get(); }
+};
+
+class Op {
+public:
+  OpKind kind;
+  std::vector<Value *> operands;
+  std::vector<std::unique_ptr<Value>> results;
+  std::map<std::string, Attr> attrs;
+  std::vector<std::unique_ptr<Block>> regions;
+  Block *parent = nullptr;
+  Loc loc;
+
+  explicit Op(OpKind k) : kind(k) {}
+  Value *result(unsigned i = 0) const { return results[i].get(); }
+  Value *addResult(Type t, std::string name = "");
+  Block *addRegion();
+
+  bool hasAttr(const std::string &k) const { return attrs.count(k) != 0; }
+  int64_t intAttr(const std::string &k) const { return std::get<int64_t>(attrs.at(k)); }
+  double floatAttr(const std::string &k) const { return std::get<double>(attrs.at(k)); }
+  bool boolAttr(const std::string &k, bool dflt = false) const {
+    auto it = attrs.find(k);
+    return it == attrs.end() ? dflt : std::get<bool>(it->second);
+  }
+  const std::string &strAttr(const std::string &k) const {
+    return std::get<std::string>(attrs.at(k));
+  }
+  const Dim &dimAttr(const std::string &k) const { return std::get<Dim>(attrs.at(k)); }
+};
+
+/// A trainable parameter: a function argument after the inputs.
+struct ParamInfo {
+  std::string key;  // npz key, "<binding>/<param>", e.g. "y/kernel"
+  std::string init; // "glorot_uniform" | "orthogonal" | "zeros" | "ones" | ...
+};
+
+class Function {
+public:
+  std::string name;
+  Block body; // args: inputs, then params
+  unsigned numInputs = 0;
+  std::vector<ParamInfo> params;        // one per body arg after the inputs
+  std::vector<std::string> outputNames; // one per operand of the return terminator
+
+  Value *input(unsigned i) const { return body.args[i].get(); }
+  Value *param(unsigned i) const { return body.args[numInputs + i].get(); }
+  Op *returnOp() const { return body.terminator(); }
+};
+
+class Module {
+public:
+  std::vector<std::unique_ptr<Function>> functions;
+  Function *lookup(const std::string &name) const;
+  Function *main() const { return functions.empty() ? nullptr : functions.front().get(); }
+};
+
+/// Visits every op in `b` and nested regions, pre-order.
+template <typename F> void walk(Block &b, F &&f) {
+  for (auto &op : b.ops) {
+    f(*op);
+    for (auto &r : op->regions)
+      walk(*r, f);
+  }
+}
+
+/// Replaces every use of `from` by `to` in `b` (nested regions included).
+void replaceAllUses(Block &b, Value *from, Value *to);
+/// Deep copy of a module (values renumbered, names kept).
+std::unique_ptr<Module> cloneModule(const Module &m);
+
+} // namespace loom::ir

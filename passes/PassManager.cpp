@@ -1,0 +1,74 @@
+#include "passes/PassManager.h"
+
+#include "ir/Printer.h"
+#include "ir/Verifier.h"
+#include "passes/Passes.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+
+namespace loom::passes {
+
+const std::vector<PassInfo> &allPasses() {
+  static const std::vector<PassInfo> passes = {
+#define PASS(Name, Fn, Description) {Name, Description, &Fn},
+#include "passes/Passes.def"
+  };
+  return passes;
+}
+
+const PassInfo *lookupPass(const std::string &name) {
+  for (auto &p : allPasses())
+    if (name == p.name)
+      return &p;
+  return nullptr;
+}
+
+std::vector<std::string> defaultPipeline() {
+  return {"lower-rnn", "shape-inference", "cse", "dce"};
+}
+
+llvm::Error runPipeline(ir::Module &m, const std::vector<std::string> &pipeline,
+                        const PipelineOptions &opts) {
+  for (auto &name : pipeline)
+    if (!lookupPass(name)) {
+      std::string known;
+      for (auto &p : allPasses())
+        known += fmt::format("{}{}", known.empty() ? "" : ", ", p.name);
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "unknown pass '%s' (known: %s)", name.c_str(), known.c_str());
+    }
+  std::vector<std::pair<std::string, double>> times;
+  for (auto &name : pipeline) {
+    const PassInfo *p = lookupPass(name);
+    auto start = std::chrono::steady_clock::now();
+    auto changed = p->run(m);
+    if (!changed)
+      return llvm::createStringError(llvm::inconvertibleErrorCode(), "pass %s: %s", p->name,
+                                     llvm::toString(changed.takeError()).c_str());
+    times.emplace_back(
+        name, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (opts.verifyEach)
+      if (auto e = ir::verify(m))
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "internal error: IR invalid after pass %s: %s\n%s", p->name,
+                                       llvm::toString(std::move(e)).c_str(), ir::print(m).c_str());
+    if (opts.afterPass)
+      opts.afterPass(name, m);
+    if (name == opts.stopAfter)
+      break;
+  }
+  if (opts.timePasses) {
+    double total = 0;
+    for (auto &[n, t] : times)
+      total += t;
+    std::fprintf(stderr, "pass timing (total %.3f ms):\n", total * 1e3);
+    for (auto &[n, t] : times)
+      std::fprintf(stderr, "  %8.3f ms  %s\n", t * 1e3, n.c_str());
+  }
+  return llvm::Error::success();
+}
+
+} // namespace loom::passes

@@ -1,0 +1,38 @@
+#pragma once
+// Running passes in order, with verification and printing between them.
+#include "ir/IR.h"
+
+#include "llvm/Support/Error.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace loom::passes {
+
+struct PassInfo {
+  const char *name;
+  const char *description;
+  llvm::Expected<bool> (*run)(ir::Module &);
+};
+
+const std::vector<PassInfo> &allPasses();
+const PassInfo *lookupPass(const std::string &name);
+/// lower-rnn, shape-inference, cse, dce.
+std::vector<std::string> defaultPipeline();
+
+struct PipelineOptions {
+  bool verifyEach = true;
+  bool timePasses = false;
+  /// Called after each pass that ran (changed or not) with its name, when set.
+  std::function<void(const std::string &pass, const ir::Module &)> afterPass;
+  /// Stop after this pass (empty: run all).
+  std::string stopAfter;
+};
+
+/// Runs `pipeline` on `m`. Unknown pass names and verifier failures are errors naming the
+/// pass. With timePasses, a table of per-pass times goes to stderr.
+llvm::Error runPipeline(ir::Module &m, const std::vector<std::string> &pipeline,
+                        const PipelineOptions &opts);
+
+} // namespace loom::passes

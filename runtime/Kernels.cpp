@@ -1,0 +1,192 @@
+// The C entry points generated code calls, and the C++ object that owns their state.
+// Nothing here may throw or abort: a failure is recorded in the context and the
+// generated code returns, so the host sees an error instead of a dead process.
+#include "runtime/Kernels.h"
+
+#include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl_debug.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace {
+constexpr size_t kAlign = 64; // a cache line; what loom_rt_alloc promises
+// Small enough not to matter for a tiny model, big enough that a typical call's scratch
+// fits in one or two blocks.
+constexpr size_t kMinBlock = size_t(1) << 20;
+// Far beyond any real request; keeps the size arithmetic below from overflowing.
+constexpr int64_t kMaxRequest = int64_t(1) << 48;
+
+struct Block {
+  uint8_t *base;
+  size_t size;
+  size_t used;
+};
+} // namespace
+
+// A bump arena over a list of blocks. reset() rewinds every block; a call that makes the
+// same requests as the previous one walks the same blocks in the same order and so
+// allocates nothing new. Not thread-safe: one context serves one call at a time.
+struct loom_rt_ctx {
+  std::vector<Block> blocks;
+  size_t current = 0; // blocks before this one are full for this call
+  bool failed = false;
+  std::string error;
+
+  void *alloc(size_t need) {
+    for (; current < blocks.size(); ++current) {
+      Block &b = blocks[current];
+      if (b.size - b.used >= need) {
+        void *p = b.base + b.used;
+        b.used += need;
+        return p;
+      }
+    }
+    // Grow geometrically (each new block at least as big as all before it) so a large
+    // workload settles on a few blocks rather than many 1 MiB ones.
+    size_t size = std::max({need, kMinBlock, reserved()});
+    void *p = std::aligned_alloc(kAlign, size);
+    if (!p)
+      return nullptr;
+    blocks.push_back({static_cast<uint8_t *>(p), size, need});
+    current = blocks.size() - 1;
+    return p;
+  }
+  size_t reserved() const {
+    size_t n = 0;
+    for (const Block &b : blocks)
+      n += b.size;
+    return n;
+  }
+  void fail(const char *msg) noexcept {
+    if (failed)
+      return; // the first error is the cause; later ones are usually its consequences
+    failed = true;
+    try {
+      error = msg ? msg : "unknown error";
+    } catch (...) {
+      // Out of memory while recording: `failed` alone still stops the call.
+    }
+  }
+};
+
+extern "C" {
+
+void *loom_rt_alloc(loom_rt_ctx *ctx, int64_t bytes) {
+  if (!ctx)
+    return nullptr;
+  if (bytes < 0 || bytes > kMaxRequest) {
+    char msg[128];
+    std::snprintf(msg, sizeof msg, "loom_rt_alloc: invalid size %lld bytes", (long long)bytes);
+    ctx->fail(msg);
+    return nullptr;
+  }
+  // Zero-byte requests still get a distinct, aligned pointer, so generated code never has
+  // to treat an empty tensor specially. Rounding every request up to the alignment keeps
+  // the next one aligned.
+  size_t need = (std::max<size_t>((size_t)bytes, 1) + kAlign - 1) / kAlign * kAlign;
+  void *p = nullptr;
+  try {
+    p = ctx->alloc(need);
+  } catch (const std::bad_alloc &) {
+  }
+  if (!p) {
+    char msg[128];
+    std::snprintf(msg, sizeof msg, "out of memory: cannot allocate %lld bytes of scratch",
+                  (long long)bytes);
+    ctx->fail(msg);
+  }
+  return p;
+}
+
+void loom_rt_sgemm(loom_rt_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                   const float *B, int64_t ldb, float *C, int64_t ldc, float beta) {
+  char msg[256];
+  if (M < 0 || N < 0 || K < 0) {
+    std::snprintf(msg, sizeof msg, "loom_rt_sgemm: negative dimension (M=%lld N=%lld K=%lld)",
+                  (long long)M, (long long)N, (long long)K);
+    loom_rt_fail(ctx, msg);
+    return;
+  }
+  if (M == 0 || N == 0)
+    return;
+  if (ldc < N || (K > 0 && (lda < K || ldb < N))) {
+    std::snprintf(msg, sizeof msg,
+                  "loom_rt_sgemm: leading dimension shorter than a row (M=%lld N=%lld K=%lld "
+                  "lda=%lld ldb=%lld ldc=%lld)",
+                  (long long)M, (long long)N, (long long)K, (long long)lda, (long long)ldb,
+                  (long long)ldc);
+    loom_rt_fail(ctx, msg);
+    return;
+  }
+  if (K == 0) {
+    // The product is empty, so C = beta * C. oneDNN rejects K == 0, and beta == 0 must
+    // give zeros even where C held NaN, as BLAS defines it.
+    if (beta == 1.0f)
+      return;
+    for (int64_t i = 0; i < M; ++i) {
+      float *row = C + i * ldc;
+      for (int64_t j = 0; j < N; ++j)
+        row[j] = beta == 0.0f ? 0.0f : beta * row[j];
+    }
+    return;
+  }
+  dnnl_status_t st = dnnl_sgemm('N', 'N', M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+  if (st != dnnl_success) {
+    std::snprintf(msg, sizeof msg,
+                  "loom_rt_sgemm: oneDNN's dnnl_sgemm failed with %s (M=%lld N=%lld K=%lld "
+                  "lda=%lld ldb=%lld ldc=%lld)",
+                  dnnl_status2str(st), (long long)M, (long long)N, (long long)K, (long long)lda,
+                  (long long)ldb, (long long)ldc);
+    loom_rt_fail(ctx, msg);
+  }
+}
+
+void loom_rt_fail(loom_rt_ctx *ctx, const char *msg) {
+  if (ctx)
+    ctx->fail(msg);
+}
+
+int32_t loom_rt_failed(loom_rt_ctx *ctx) { return ctx && ctx->failed ? 1 : 0; }
+
+} // extern "C"
+
+namespace loom::rt {
+
+struct CallContext::Impl : loom_rt_ctx {};
+
+CallContext::CallContext() : impl_(new Impl) {}
+
+CallContext::~CallContext() {
+  for (const Block &b : impl_->blocks)
+    std::free(b.base);
+  delete impl_;
+}
+
+loom_rt_ctx *CallContext::c() { return impl_; }
+
+void CallContext::reset() {
+  for (Block &b : impl_->blocks)
+    b.used = 0;
+  impl_->current = 0;
+  impl_->failed = false;
+  impl_->error.clear();
+}
+
+bool CallContext::failed() const { return impl_->failed; }
+
+const std::string &CallContext::error() const { return impl_->error; }
+
+int64_t CallContext::bytesInUse() const {
+  size_t n = 0;
+  for (const Block &b : impl_->blocks)
+    n += b.used;
+  return (int64_t)n;
+}
+
+int64_t CallContext::bytesReserved() const { return (int64_t)impl_->reserved(); }
+
+} // namespace loom::rt

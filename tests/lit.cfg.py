@@ -1,0 +1,13 @@
+import os
+import lit.formats
+
+config.name = "loom"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".loom", ".lir", ".test"]
+config.test_source_root = os.path.join(config.loom_src, "tests")
+config.test_exec_root = os.path.join(config.loom_build, "tests", "lit-out")
+config.excludes = ["unit", "fixtures", "CMakeLists.txt", "inputs"]
+config.environment["PATH"] = os.pathsep.join(
+    [config.loom_bin, "/usr/lib/llvm-19/bin", config.environment.get("PATH", "/usr/bin:/bin")])
+config.substitutions.append(("%loom_src", config.loom_src))
+config.substitutions.append(("%python", config.python))

@@ -1,0 +1,141 @@
+// The generated LLVM IR: errors that stop compilation, and properties of the optimised
+// code that the speed of the JIT depends on (vector loops, no libm calls, loops kept).
+#include "codegen/JIT.h"
+#include "ir/Bind.h"
+#include "ir/Builder.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+using namespace loom;
+
+namespace loom::cgtest {
+std::unique_ptr<ir::Module> parseIR(const std::string &text);
+} // namespace loom::cgtest
+
+namespace {
+
+std::string optimizedIR(const std::string &text) {
+  auto m = cgtest::parseIR(text);
+  if (!m)
+    return "";
+  auto ir = codegen::emitLLVMIR(*m->main(), /*optimized=*/true);
+  if (!ir) {
+    ADD_FAILURE() << llvm::toString(ir.takeError());
+    return "";
+  }
+  if (const char *dump = std::getenv("LOOM_DUMP_LLVM"))
+    std::ofstream(std::string(dump) + "/" + m->main()->name + ".ll") << *ir;
+  return *ir;
+}
+
+size_t count(const std::string &s, const std::string &what) {
+  size_t n = 0;
+  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1))
+    ++n;
+  return n;
+}
+
+TEST(CodegenEmit, TranscendentalsAreVectorLoopsWithoutCalls) {
+  std::string ir = optimizedIR(R"(func @gates(%x: f32[B,T,64]) -> (a, b, c, d)
+    params(%b: f32[64] "b" zeros) {
+  %0 = add %x, %b : f32[B,T,64]
+  %1 = tanh %0 : f32[B,T,64]
+  %2 = sigmoid %0 : f32[B,T,64]
+  %3 = exp %x : f32[B,T,64]
+  %4 = log %3 : f32[B,T,64]
+  return %1, %2, %3, %4
+}
+)");
+  EXPECT_NE(ir.find("<8 x float>"), std::string::npos) << "no AVX2 vector code";
+  EXPECT_NE(ir.find("@llvm.fmuladd.v8f32"), std::string::npos) << "no vector FMA";
+  for (const char *libm : {"@expf", "@logf", "@tanhf", "@exp(", "@log(", "@tanh("})
+    EXPECT_EQ(ir.find(libm), std::string::npos) << libm;
+  // The only calls left are the scratch allocation (and maybe memcpy/memset).
+  EXPECT_EQ(count(ir, "call ptr @loom_rt_alloc"), 1u);
+}
+
+TEST(CodegenEmit, TimeLoopIsNotUnrolled) {
+  std::string ir = optimizedIR(R"(func @static_steps(%x: f32[B,4,8]) -> (y) {
+  %0 = fill {value = 0.0} : f32[B,8]
+  %1 = loop %0, %x {carries = 1, reverse = false, slices = 1, steps = dim<4>}
+      (%h: f32[B,8], %xt: f32[B,8]) {
+    %2 = add %h, %xt : f32[B,8]
+    %3 = tanh %2 : f32[B,8]
+    yield %3
+  } : f32[B,8]
+  return %1
+}
+)");
+  EXPECT_NE(ir.find("llvm.loop.unroll.disable"), std::string::npos);
+}
+
+TEST(CodegenEmit, RnnOpsMustBeLoweredFirst) {
+  ir::Function f;
+  f.name = "rnn";
+  ir::Type seq{ir::DType::F32, {ir::Dim::symbol("B"), ir::Dim::symbol("T"), ir::Dim::constant(4)}};
+  ir::Type st{ir::DType::F32, {ir::Dim::symbol("B"), ir::Dim::constant(4)}};
+  ir::Value *x = f.body.addArg(seq, "x");
+  f.numInputs = 1;
+  f.outputNames = {"h"};
+  ir::Builder b(&f.body);
+  ir::Value *h0 = b.fill(0.0, st);
+  ir::Op *rnn = b.create(ir::OpKind::Rnn, {x, h0}, {st});
+  ir::Block *cell = rnn->addRegion();
+  ir::Value *xt = cell->addArg(st, "xt");
+  ir::Value *h = cell->addArg(st, "h");
+  ir::Builder cb(cell);
+  ir::Value *s = *cb.value(ir::OpKind::Add, {xt, h});
+  cb.create(ir::OpKind::Yield, {s}, {});
+  b.create(ir::OpKind::Return, {rnn->result()}, {});
+  const char *msg = "rnn ops must be lowered (run lower-rnn) before codegen";
+  auto cf = codegen::CompiledFunction::compile(f);
+  ASSERT_FALSE(bool(cf));
+  EXPECT_EQ(llvm::toString(cf.takeError()), msg);
+  auto ir = codegen::emitLLVMIR(f, false);
+  ASSERT_FALSE(bool(ir));
+  EXPECT_EQ(llvm::toString(ir.takeError()), msg);
+}
+
+TEST(CodegenEmit, WrongInputShapeGivesTheBindError) {
+  auto m = cgtest::parseIR(R"(func @f(%x: f32[B,T,5], %h: f32[B,3]) -> (y)
+    params(%w: f32[5,3] "d/kernel" zeros) {
+  %0 = matmul %x, %w : f32[B,T,3]
+  return %0
+}
+)");
+  ASSERT_TRUE(m);
+  auto cf = codegen::CompiledFunction::compile(*m->main());
+  ASSERT_TRUE(bool(cf)) << llvm::toString(cf.takeError());
+  auto check = [&](std::vector<rt::Tensor> in, std::vector<rt::Tensor> par) {
+    auto want = ir::bindSymbols(*m->main(), in, par);
+    ASSERT_FALSE(bool(want));
+    std::string wantMsg = llvm::toString(want.takeError());
+    auto got = (*cf)->run(in, par);
+    ASSERT_FALSE(bool(got));
+    EXPECT_EQ(llvm::toString(got.takeError()), wantMsg);
+  };
+  rt::Tensor w(rt::DType::F32, {5, 3});
+  check({rt::Tensor(rt::DType::F32, {2, 4, 6}), rt::Tensor(rt::DType::F32, {2, 3})}, {w});
+  check({rt::Tensor(rt::DType::F32, {2, 4, 5}), rt::Tensor(rt::DType::F32, {3, 3})}, {w});
+  check({rt::Tensor(rt::DType::I32, {2, 4, 5}), rt::Tensor(rt::DType::F32, {2, 3})}, {w});
+  check({rt::Tensor(rt::DType::F32, {2, 4, 5})}, {w});
+  check({rt::Tensor(rt::DType::F32, {2, 4, 5}), rt::Tensor(rt::DType::F32, {2, 3})},
+        {rt::Tensor(rt::DType::F32, {3, 5})});
+}
+
+TEST(CodegenEmit, UnboundSymbolIsACompileError) {
+  auto m = cgtest::parseIR(R"(func @f(%x: f32[B,4]) -> (y) {
+  %0 = fill {value = 1.0} : f32[N,4]
+  return %0
+}
+)");
+  ASSERT_TRUE(m);
+  auto cf = codegen::CompiledFunction::compile(*m->main());
+  ASSERT_FALSE(bool(cf));
+  EXPECT_NE(llvm::toString(cf.takeError()).find("symbol 'N'"), std::string::npos);
+}
+
+} // namespace

@@ -1,0 +1,195 @@
+#include "runtime/Kernels.h"
+#include "runtime_test_util.h"
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+using namespace loom::rt;
+
+namespace {
+
+bool aligned64(const void *p) { return reinterpret_cast<uintptr_t>(p) % 64 == 0; }
+
+/// One "call" worth of scratch requests, the mix a small RNN step would make.
+std::vector<void *> allocateRound(CallContext &ctx) {
+  std::vector<void *> ptrs;
+  for (int64_t bytes : {0, 1, 63, 64, 65, 4096, 3 << 20, 100, 700000, 700000})
+    ptrs.push_back(loom_rt_alloc(ctx.c(), bytes));
+  return ptrs;
+}
+
+} // namespace
+
+TEST(RuntimeArena, AllocationsAreAlignedAndDisjoint) {
+  CallContext ctx;
+  std::vector<int64_t> sizes = {1, 3, 64, 100, 0, 1 << 21, 5, 1 << 20};
+  std::vector<uint8_t *> ptrs;
+  for (int64_t n : sizes) {
+    auto *p = static_cast<uint8_t *>(loom_rt_alloc(ctx.c(), n));
+    ASSERT_NE(p, nullptr);
+    EXPECT_TRUE(aligned64(p)) << n;
+    std::memset(p, (int)ptrs.size() + 1, (size_t)n);
+    ptrs.push_back(p);
+  }
+  // Each block still holds its own pattern: nothing overlapped.
+  for (size_t i = 0; i < sizes.size(); ++i)
+    for (int64_t j = 0; j < sizes[i]; j += 97)
+      ASSERT_EQ(ptrs[i][j], (uint8_t)(i + 1)) << "allocation " << i << " byte " << j;
+  EXPECT_NE(ptrs[4], ptrs[5]) << "a zero-byte request still gets its own pointer";
+  EXPECT_FALSE(ctx.failed());
+  EXPECT_GE(ctx.bytesInUse(), 1 << 21);
+}
+
+TEST(RuntimeArena, ResetReusesBlocksWithoutGrowing) {
+  CallContext ctx;
+  EXPECT_EQ(ctx.bytesReserved(), 0);
+  std::vector<void *> first = allocateRound(ctx);
+  int64_t reserved = ctx.bytesReserved();
+  int64_t inUse = ctx.bytesInUse();
+  EXPECT_GT(reserved, 0);
+  EXPECT_LE(inUse, reserved);
+  for (int round = 0; round < 3; ++round) {
+    ctx.reset();
+    EXPECT_EQ(ctx.bytesInUse(), 0);
+    std::vector<void *> again = allocateRound(ctx);
+    EXPECT_EQ(ctx.bytesReserved(), reserved) << "round " << round;
+    EXPECT_EQ(ctx.bytesInUse(), inUse);
+    EXPECT_EQ(again, first) << "the same requests land in the same places";
+  }
+}
+
+TEST(RuntimeArena, InvalidRequestsRecordTheFirstError) {
+  CallContext ctx;
+  EXPECT_FALSE(ctx.failed());
+  EXPECT_EQ(loom_rt_failed(ctx.c()), 0);
+  EXPECT_EQ(loom_rt_alloc(ctx.c(), -8), nullptr);
+  EXPECT_TRUE(ctx.failed());
+  EXPECT_EQ(loom_rt_failed(ctx.c()), 1);
+  EXPECT_EQ(ctx.error(), "loom_rt_alloc: invalid size -8 bytes");
+  EXPECT_EQ(loom_rt_alloc(ctx.c(), std::numeric_limits<int64_t>::max()), nullptr);
+  loom_rt_fail(ctx.c(), "a later error");
+  EXPECT_EQ(ctx.error(), "loom_rt_alloc: invalid size -8 bytes") << "first error wins";
+  ctx.reset();
+  EXPECT_FALSE(ctx.failed());
+  EXPECT_EQ(ctx.error(), "");
+  loom_rt_fail(ctx.c(), "token id 9 out of range [0, 7)");
+  EXPECT_EQ(ctx.error(), "token id 9 out of range [0, 7)");
+  loom_rt_fail(nullptr, "ignored"); // must not crash
+  EXPECT_EQ(loom_rt_alloc(nullptr, 16), nullptr);
+}
+
+namespace {
+
+struct Gemm {
+  int64_t M, N, K, lda, ldb, ldc;
+  std::vector<float> A, B, C;
+
+  Gemm(int64_t m, int64_t n, int64_t k, int64_t padA, int64_t padB, int64_t padC, unsigned seed)
+      : M(m), N(n), K(k), lda(k + padA), ldb(n + padB), ldc(n + padC) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    A.resize((size_t)std::max<int64_t>(M * lda, 1));
+    B.resize((size_t)std::max<int64_t>(K * ldb, 1));
+    C.resize((size_t)std::max<int64_t>(M * ldc, 1));
+    for (float &v : A)
+      v = dist(rng);
+    for (float &v : B)
+      v = dist(rng);
+    for (float &v : C)
+      v = dist(rng);
+  }
+  /// The triple loop: C[i][j] = sum_k A[i][k] B[k][j] + beta * C[i][j].
+  std::vector<float> naive(float beta) const {
+    std::vector<float> out = C;
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        double acc = 0;
+        for (int64_t k = 0; k < K; ++k)
+          acc += (double)A[i * lda + k] * B[k * ldb + j];
+        out[i * ldc + j] = (float)acc + (beta == 0.0f ? 0.0f : beta * C[i * ldc + j]);
+      }
+    return out;
+  }
+  void run(CallContext &ctx, float beta) {
+    loom_rt_sgemm(ctx.c(), M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, beta);
+  }
+};
+
+void expectNear(const std::vector<float> &want, const std::vector<float> &got, int64_t ldc,
+                int64_t N) {
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    if ((int64_t)(i % ldc) >= N) {
+      // Padding between rows is not part of C and must be left as it was.
+      ASSERT_EQ(std::memcmp(&want[i], &got[i], 4), 0) << "padding at " << i;
+      continue;
+    }
+    ASSERT_FALSE(std::isnan(got[i])) << i;
+    ASSERT_NEAR(want[i], got[i], 1e-4f * (1.0f + std::fabs(want[i]))) << i;
+  }
+}
+
+} // namespace
+
+TEST(RuntimeSgemm, MatchesTheTripleLoopWithPaddedLeadingDimensions) {
+  struct Case {
+    int64_t M, N, K, padA, padB, padC;
+  };
+  for (Case c : {Case{7, 13, 5, 3, 2, 5}, Case{1, 1, 1, 0, 0, 0}, Case{64, 65, 66, 1, 7, 3},
+                 Case{3, 128, 200, 0, 16, 0}, Case{33, 4, 17, 15, 1, 2}})
+    for (float beta : {0.0f, 1.0f, 0.5f}) {
+      SCOPED_TRACE(testing::Message() << c.M << "x" << c.N << "x" << c.K << " beta " << beta);
+      Gemm g(c.M, c.N, c.K, c.padA, c.padB, c.padC, (unsigned)(c.M * 31 + c.K));
+      if (beta == 0.0f) // beta 0 must overwrite C, NaN included, as in BLAS
+        for (int64_t i = 0; i < g.M; ++i)
+          for (int64_t j = 0; j < g.N; ++j)
+            g.C[i * g.ldc + j] = std::numeric_limits<float>::quiet_NaN();
+      std::vector<float> want = g.naive(beta);
+      CallContext ctx;
+      g.run(ctx, beta);
+      ASSERT_FALSE(ctx.failed()) << ctx.error();
+      expectNear(want, g.C, g.ldc, g.N);
+    }
+}
+
+TEST(RuntimeSgemm, EmptyProductScalesC) {
+  CallContext ctx;
+  Gemm g(3, 4, 0, 0, 0, 2, 1);
+  for (float &v : g.C)
+    v = std::numeric_limits<float>::quiet_NaN();
+  g.C[4] = 9.0f; // padding of row 0 (ldc 6): must survive
+  g.run(ctx, 0.0f);
+  ASSERT_FALSE(ctx.failed()) << ctx.error();
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t j = 0; j < 4; ++j)
+      EXPECT_EQ(g.C[i * 6 + j], 0.0f);
+  EXPECT_EQ(g.C[4], 9.0f);
+
+  Gemm h(2, 2, 0, 0, 0, 0, 2);
+  std::vector<float> before = h.C;
+  h.run(ctx, 1.0f);
+  EXPECT_EQ(h.C, before);
+  h.run(ctx, 2.0f);
+  EXPECT_EQ(h.C[3], 2.0f * before[3]);
+}
+
+TEST(RuntimeSgemm, EmptyOutputTouchesNothing) {
+  CallContext ctx;
+  loom_rt_sgemm(ctx.c(), 0, 5, 3, nullptr, 3, nullptr, 5, nullptr, 5, 0.0f);
+  loom_rt_sgemm(ctx.c(), 4, 0, 3, nullptr, 3, nullptr, 0, nullptr, 0, 0.0f);
+  EXPECT_FALSE(ctx.failed()) << ctx.error();
+}
+
+TEST(RuntimeSgemm, BadArgumentsAreErrorsNotCrashes) {
+  CallContext ctx;
+  std::vector<float> buf(64);
+  loom_rt_sgemm(ctx.c(), 2, 4, 3, buf.data(), 2, buf.data(), 4, buf.data(), 4, 0.0f);
+  ASSERT_TRUE(ctx.failed());
+  EXPECT_EQ(ctx.error(), "loom_rt_sgemm: leading dimension shorter than a row (M=2 N=4 K=3 "
+                         "lda=2 ldb=4 ldc=4)");
+  ctx.reset();
+  loom_rt_sgemm(ctx.c(), -1, 4, 3, buf.data(), 3, buf.data(), 4, buf.data(), 4, 0.0f);
+  EXPECT_EQ(ctx.error(), "loom_rt_sgemm: negative dimension (M=-1 N=4 K=3)");
+}

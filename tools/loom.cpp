@@ -1,0 +1,269 @@
+// The loom command line: a thin client of api/.
+#include "api/Compiler.h"
+#include "api/Init.h"
+#include "api/Weights.h"
+#include "codegen/JIT.h"
+#include "ir/Interpreter.h"
+#include "ir/Printer.h"
+#include "runtime/Npy.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+
+using namespace loom;
+
+namespace {
+
+int report(llvm::Error e) {
+  std::string msg = llvm::toString(std::move(e));
+  // Located errors already start with "file:line:col: error:"; others get a prefix.
+  if (msg.find("error:") == std::string::npos)
+    msg = "loom: error: " + msg;
+  while (!msg.empty() && msg.back() == '\n')
+    msg.pop_back();
+  std::fprintf(stderr, "%s\n", msg.c_str());
+  return 1;
+}
+
+int reportStatus(const rt::Status &s) {
+  return report(llvm::createStringError(llvm::inconvertibleErrorCode(), s.message()));
+}
+
+struct Common {
+  std::string file;
+  std::string model;
+};
+
+void addCommon(CLI::App *cmd, Common &c) {
+  cmd->add_option("file", c.file, "model file (.loom) or IR text (.lir)")->required();
+  cmd->add_option("--model", c.model, "which model of the file (default: its only model)");
+}
+
+llvm::Expected<std::unique_ptr<ir::Module>> compileModel(frontend::SourceManager &sm,
+                                                         const Common &c) {
+  api::CompileOptions opts;
+  opts.modelName = c.model;
+  return api::compile(sm, c.file, opts);
+}
+
+int cmdCheck(const Common &c) {
+  frontend::SourceManager sm;
+  auto m = compileModel(sm, c);
+  if (!m)
+    return report(m.takeError());
+  const ir::Function &f = *(*m)->main();
+  std::printf("OK: model %s\n", f.name.c_str());
+  for (unsigned i = 0; i < f.numInputs; ++i)
+    std::printf("  input  %s: %s\n", f.input(i)->name.c_str(), f.input(i)->type.str().c_str());
+  for (size_t i = 0; i < f.outputNames.size(); ++i)
+    std::printf("  output %s: %s\n", f.outputNames[i].c_str(),
+                f.returnOp()->operands[i]->type.str().c_str());
+  int64_t count = 0;
+  for (unsigned i = 0; i < f.params.size(); ++i) {
+    int64_t n = 1;
+    for (auto &d : f.param(i)->type.shape)
+      n *= d.value();
+    count += n;
+  }
+  std::printf("  %zu weight tensor(s), %lld parameter(s)\n", f.params.size(), (long long)count);
+  return 0;
+}
+
+int cmdIr(const Common &c, const std::string &after, bool printAfterAll,
+          const std::string &passList, const std::string &format, const std::string &emit) {
+  if (format != "text" && format != "dot")
+    return report(
+        llvm::createStringError(llvm::inconvertibleErrorCode(), "--format must be text or dot"));
+  frontend::SourceManager sm;
+  api::CompileOptions opts;
+  opts.modelName = c.model;
+  if (!passList.empty()) {
+    std::string cur;
+    for (char ch : passList + ",") {
+      if (ch == ',') {
+        if (!cur.empty())
+          opts.pipeline.push_back(cur);
+        cur.clear();
+      } else {
+        cur += ch;
+      }
+    }
+  }
+  if (!after.empty()) {
+    if (!passes::lookupPass(after) && after != "input")
+      return report(llvm::createStringError(llvm::inconvertibleErrorCode(), "unknown pass '%s'",
+                                            after.c_str()));
+    opts.passOptions.stopAfter = after;
+  }
+  auto show = [&](const ir::Module &m) {
+    std::string text = format == "dot" ? ir::printDot(m) : ir::print(m);
+    std::fputs(text.c_str(), stdout);
+  };
+  bool shown = false;
+  opts.passOptions.afterPass = [&](const std::string &pass, const ir::Module &m) {
+    if (printAfterAll) {
+      std::printf("// ----- IR after %s -----\n", pass.c_str());
+      show(m);
+    } else if (pass == after) {
+      show(m);
+      shown = true;
+    }
+  };
+  auto m = api::compile(sm, c.file, opts);
+  if (!m)
+    return report(m.takeError());
+  if (!emit.empty()) {
+    if (emit != "llvm" && emit != "llvm-opt")
+      return report(llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                            "--emit must be llvm or llvm-opt"));
+    auto text = codegen::emitLLVMIR(*(*m)->main(), emit == "llvm-opt");
+    if (!text)
+      return report(text.takeError());
+    std::fputs(text->c_str(), stdout);
+    return 0;
+  }
+  if (!printAfterAll && !shown)
+    show(**m);
+  return 0;
+}
+
+int cmdInit(const Common &c, const std::string &out, uint64_t seed) {
+  frontend::SourceManager sm;
+  auto m = compileModel(sm, c);
+  if (!m)
+    return report(m.takeError());
+  auto weights = api::initWeights(*(*m)->main(), seed);
+  if (!weights)
+    return report(weights.takeError());
+  if (auto s = rt::writeNpz(out, *weights))
+    return reportStatus(s);
+  for (auto &[k, t] : *weights)
+    std::printf("%s: %s\n", k.c_str(), t.describe().c_str());
+  return 0;
+}
+
+int cmdRun(const Common &c, const std::string &weightsPath, const std::vector<std::string> &inputs,
+           const std::string &inputsNpz, const std::string &out, bool interpret) {
+  frontend::SourceManager sm;
+  auto m = compileModel(sm, c);
+  if (!m)
+    return report(m.takeError());
+  const ir::Function &f = *(*m)->main();
+
+  std::vector<rt::Tensor> params;
+  if (!f.params.empty() || !weightsPath.empty()) {
+    if (weightsPath.empty())
+      return report(llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          "model %s has %zu weight(s): pass --weights FILE.npz (loom init makes one)",
+          f.name.c_str(), f.params.size()));
+    auto w = api::loadWeights(f, weightsPath);
+    if (!w)
+      return report(w.takeError());
+    params = std::move(*w);
+  }
+
+  rt::NamedTensors given;
+  std::string what = "--input";
+  if (!inputsNpz.empty()) {
+    if (auto s = rt::readNpz(inputsNpz, given))
+      return reportStatus(s);
+    what = inputsNpz;
+  }
+  for (auto &spec : inputs) {
+    auto eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return report(llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                            "--input takes NAME=FILE.npy, got '%s'", spec.c_str()));
+    rt::Tensor t;
+    if (auto s = rt::readNpy(spec.substr(eq + 1), t))
+      return reportStatus(s);
+    given.emplace_back(spec.substr(0, eq), t);
+  }
+  auto in = api::matchInputs(f, given, what);
+  if (!in)
+    return report(in.takeError());
+
+  llvm::Expected<std::vector<rt::Tensor>> outs = std::vector<rt::Tensor>{};
+  if (interpret) {
+    outs = ir::interpret(f, *in, params);
+  } else {
+    auto compiled = codegen::CompiledFunction::compile(f);
+    if (!compiled)
+      return report(compiled.takeError());
+    outs = (*compiled)->run(*in, params);
+  }
+  if (!outs)
+    return report(outs.takeError());
+  rt::NamedTensors named;
+  for (size_t i = 0; i < outs->size(); ++i) {
+    named.emplace_back(f.outputNames[i], (*outs)[i]);
+    std::printf("%s: %s\n", f.outputNames[i].c_str(), (*outs)[i].describe().c_str());
+  }
+  if (auto s = rt::writeNpz(out, named))
+    return reportStatus(s);
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"loom: a compiler for sequence models"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "loom 0.1");
+
+  Common check, ir, init, run;
+  auto *cCheck = app.add_subcommand("check", "parse and type/shape-check a model; prints OK or "
+                                             "diagnostics");
+  addCommon(cCheck, check);
+
+  auto *cIr = app.add_subcommand("ir", "print the IR of a model (or of IR text)");
+  addCommon(cIr, ir);
+  std::string after, passList, format = "text", emit;
+  bool printAfterAll = false;
+  cIr->add_option("--after", after,
+                  "print the IR after this pass and stop ('input': before "
+                  "any pass)");
+  cIr->add_flag("--print-after-all", printAfterAll, "print the IR after every pass");
+  cIr->add_option("--passes", passList,
+                  "comma-separated pass pipeline (for .lir input: "
+                  "default none; for .loom: default pipeline)");
+  cIr->add_option("--format", format, "text or dot (Graphviz)");
+  cIr->add_option("--emit", emit, "llvm or llvm-opt: print the generated LLVM IR instead");
+
+  auto *cInit = app.add_subcommand("init", "write Keras-initialised weights to an .npz");
+  addCommon(cInit, init);
+  std::string initOut;
+  uint64_t seed = 0;
+  cInit->add_option("-o,--output", initOut, "weights file to write (.npz)")->required();
+  cInit->add_option("--seed", seed, "random seed (same seed, same weights)");
+
+  auto *cRun = app.add_subcommand("run", "JIT-compile a model and run it on .npy inputs");
+  addCommon(cRun, run);
+  std::string weights, runOut;
+  std::vector<std::string> inputs;
+  bool interpret = false;
+  cRun->add_option("--weights", weights, "weights (.npz, keys <binding>/<param>)");
+  std::string inputsNpz;
+  cRun->add_option("--input", inputs, "NAME=FILE.npy, once per model input");
+  cRun->add_option("--inputs", inputsNpz, "an .npz holding one array per model input, by name");
+  cRun->add_option("-o,--output", runOut, "where to write the outputs (.npz)")->required();
+  cRun->add_flag("--interpret", interpret, "use the reference interpreter instead of the JIT");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    return app.exit(e);
+  }
+  if (*cCheck)
+    return cmdCheck(check);
+  if (*cIr)
+    return cmdIr(ir, after, printAfterAll, passList, format, emit);
+  if (*cInit)
+    return cmdInit(init, initOut, seed);
+  if (*cRun)
+    return cmdRun(run, weights, inputs, inputsNpz, runOut, interpret);
+  return 0;
+}
