@@ -1,13 +1,13 @@
 // Elementwise ops as loop nests over the output shape. The nest is simplified when
 // compiling (size-1 output dims dropped, adjacent dims merged where every operand is
 // contiguous or broadcast across both), the innermost loop runs over the last dim with
-// compile-time strides of 1 or 0 where the view allows, and every load and store carries
-// alias-scope metadata saying that the output does not overlap the inputs. The loop
-// vectoriser then turns the innermost loop into AVX2 code without runtime alias checks.
+// compile-time strides of 1 or 0 where the view allows, and the output pointer is noalias.
+// The loop vectoriser then turns the innermost loop into AVX2 code without runtime alias
+// checks.
 #include "codegen/Lowering.h"
 #include "codegen/VectorMath.h"
 
-#include "llvm/IR/MDBuilder.h"
+#include "llvm/Support/raw_ostream.h"
 
 using namespace llvm;
 
@@ -36,7 +36,8 @@ struct KernelOperand {
 
 } // namespace
 
-void Lowerer::emitKernel(const View &out, const std::vector<View> &ins, const ElementFn &f) {
+void Lowerer::emitKernel(const View &out, const std::vector<View> &ins, const ElementFn &f,
+                         const std::string &name) {
   unsigned r = out.rank();
   std::vector<Value *> shape = out.shape;
   std::vector<KernelOperand> ops;
@@ -72,26 +73,59 @@ void Lowerer::emitKernel(const View &out, const std::vector<View> &ins, const El
     eraseDim(k + 1);
   }
 
-  MDBuilder md(ctx);
-  MDNode *domain = md.createAnonymousAliasScopeDomain("kernel");
-  MDNode *outScope = MDNode::get(ctx, {md.createAnonymousAliasScope(domain, "out")});
-  MDNode *inScope = MDNode::get(ctx, {md.createAnonymousAliasScope(domain, "in")});
+  // The nest goes into its own function: the values it needs (pointers, sizes, strides
+  // that are not constants) become parameters, the output pointer is noalias (it never
+  // overlaps an input), and identical kernels are emitted once. Small functions keep LLVM's
+  // loop passes (LSR in particular) from seeing every address of a time step at once.
+  std::vector<Value *> args;
+  DenseMap<Value *, unsigned> argIndex;
+  auto use = [&](Value *v) {
+    if (!isa<Constant>(v) && argIndex.try_emplace(v, args.size()).second)
+      args.push_back(v);
+  };
+  for (KernelOperand &o : ops)
+    use(o.base);
+  for (Value *d : shape)
+    use(d);
+  for (KernelOperand &o : ops)
+    for (Value *s : o.strides)
+      use(s);
+  std::vector<Type *> argTypes;
+  for (Value *v : args)
+    argTypes.push_back(v->getType());
+  Function *kf = Function::Create(FunctionType::get(b.getVoidTy(), argTypes, false),
+                                  GlobalValue::InternalLinkage, "k." + name, mod);
+  kf->addFnAttr(Attribute::NoInline);
+  kf->addFnAttr(Attribute::NoUnwind);
+  for (unsigned i = 0; i < ops.size(); ++i) {
+    unsigned a = argIndex.lookup(ops[i].base);
+    kf->addParamAttr(a, Attribute::NoCapture);
+    kf->addParamAttr(a, i == 0 ? Attribute::NoAlias : Attribute::ReadOnly);
+  }
+  auto inner = [&](Value *v) -> Value * {
+    return isa<Constant>(v) ? v : kf->getArg(argIndex.lookup(v));
+  };
+  for (KernelOperand &o : ops) {
+    o.base = inner(o.base);
+    for (Value *&s : o.strides)
+      s = inner(s);
+  }
+  for (Value *&d : shape)
+    d = inner(d);
+
+  IRBuilderBase::InsertPoint caller = b.saveIP();
+  Function *callerFn = fn;
+  fn = kf;
+  b.SetInsertPoint(BasicBlock::Create(ctx, "entry", kf));
   unsigned depth = shape.size();
   std::function<void(unsigned, std::vector<Value *>)> level = [&](unsigned k,
                                                                   std::vector<Value *> offs) {
     if (k == depth) {
       std::vector<Value *> vals;
-      for (unsigned i = 1; i < ops.size(); ++i) {
-        Value *p = b.CreateInBoundsGEP(ops[i].elem, ops[i].base, offs[i]);
-        LoadInst *ld = b.CreateLoad(ops[i].elem, p);
-        ld->setMetadata(LLVMContext::MD_alias_scope, inScope);
-        ld->setMetadata(LLVMContext::MD_noalias, outScope);
-        vals.push_back(ld);
-      }
-      Value *res = f(b, vals);
-      StoreInst *st = b.CreateStore(res, b.CreateInBoundsGEP(ops[0].elem, ops[0].base, offs[0]));
-      st->setMetadata(LLVMContext::MD_alias_scope, outScope);
-      st->setMetadata(LLVMContext::MD_noalias, inScope);
+      for (unsigned i = 1; i < ops.size(); ++i)
+        vals.push_back(
+            b.CreateLoad(ops[i].elem, b.CreateInBoundsGEP(ops[i].elem, ops[i].base, offs[i])));
+      b.CreateStore(f(b, vals), b.CreateInBoundsGEP(ops[0].elem, ops[0].base, offs[0]));
       return;
     }
     forLoop(shape[k], [&](Value *i) {
@@ -103,6 +137,23 @@ void Lowerer::emitKernel(const View &out, const std::vector<View> &ins, const El
     });
   };
   level(0, std::vector<Value *>(ops.size(), i64c(0)));
+  b.CreateRetVoid();
+  fn = callerFn;
+  b.restoreIP(caller);
+
+  std::string text;
+  raw_string_ostream os(text);
+  for (const BasicBlock &bb : *kf)
+    bb.print(os);
+  os << *kf->getFunctionType() << kf->getAttributes().getAsString(AttributeList::FunctionIndex);
+  for (unsigned i = 0; i < kf->arg_size(); ++i)
+    os << ";" << kf->getAttributes().getParamAttrs(i).getAsString();
+  auto [it, fresh] = kernels.try_emplace(os.str(), kf);
+  if (!fresh)
+    kf->eraseFromParent();
+  else
+    kf->setName("k" + std::to_string(kernels.size()) + "." + name);
+  b.CreateCall(it->second, args);
 }
 
 void Lowerer::copy(const View &dst, const View &src) {

@@ -241,7 +241,7 @@ Error Lowerer::lowerOp(const ir::Op &op) {
   std::vector<View> ins;
   for (const ir::Value *v : op.operands)
     ins.push_back(view(v));
-  emitKernel(view(op.result()), ins, *f);
+  emitKernel(view(op.result()), ins, *f, ir::opName(op.kind));
   return Error::success();
 }
 
@@ -277,7 +277,7 @@ Error Lowerer::lowerMatMul(const ir::Op &op) {
     ifThen(b.CreateICmpEQ(K, i64c(0)), [&] {
       emitKernel(O, {}, [&](IRBuilder<> &, const std::vector<Value *> &) {
         return ConstantFP::get(f32, 0.0);
-      });
+      }, "zero");
     });
     ifThen(b.CreateICmpSGT(K, i64c(0)), [&] {
       if (rl == 1) {

@@ -74,7 +74,9 @@ public:
 
   /// out[i...] = fn(ins[i...]) over out's shape; ins broadcast numpy-style (a dim of static
   /// size 1, or a missing leading dim, is read with stride 0). out must not overlap ins.
-  void emitKernel(const View &out, const std::vector<View> &ins, const ElementFn &fn);
+  /// The loop nest is an internal function named after `name`; identical ones are shared.
+  void emitKernel(const View &out, const std::vector<View> &ins, const ElementFn &fn,
+                  const std::string &name = "copy");
   void copy(const View &dst, const View &src);
   llvm::Expected<ElementFn> elementFn(const ir::Op &op);
 
@@ -101,6 +103,7 @@ public:
   llvm::FunctionCallee allocFn, sgemmFn, failFn;
   std::map<std::string, llvm::Value *> syms;
   std::map<const ir::Value *, View> views;
+  std::map<std::string, llvm::Function *> kernels; // by body text, for sharing
 };
 
 /// Per-step layout of a sequence of layout `seqDenseFrom` and rank `seqRank`, axis 1 removed.

@@ -18,7 +18,9 @@ public:
   Op *create(OpKind k, std::vector<Value *> operands, std::vector<Type> resultTypes,
              std::map<std::string, Attr> attrs = {});
   /// Appends an op whose result types come from inferTypes(); on a type error nothing is
-  /// appended and the error message says what does not fit (without location).
+  /// appended and the error message says what does not fit (without location). Not for
+  /// ops with regions (their types depend on the body): create() those, fill the body,
+  /// then add the results inferTypes() gives.
   llvm::Expected<Op *> build(OpKind k, std::vector<Value *> operands,
                              std::map<std::string, Attr> attrs = {});
   /// Single-result convenience for build().

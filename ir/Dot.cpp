@@ -3,16 +3,11 @@
 // the op itself (where operands enter and results leave), the region's arguments and the
 // body. Edges go from the defining op (or argument) to each user, labelled with the type.
 #include "ir/Printer.h"
+#include "ir/PrinterDetail.h"
 
 #include <unordered_map>
 
 namespace loom::ir {
-namespace detail { // ir/Printer.cpp
-using ValueNames = std::unordered_map<const Value *, std::string>;
-ValueNames valueNames(const Function &f);
-std::string printType(const Type &t);
-std::string printDim(const Dim &d);
-} // namespace detail
 
 namespace {
 

@@ -5,7 +5,7 @@
 //   func @simple_rnn(%x: f32[B,T,5]) -> (y)
 //       params(%kernel: f32[5,64] "y/kernel" glorot_uniform, ...) {
 //     %0 = fill {value = 0.0} : f32[B,64]
-//     %1, %2 = loop %0, %x {carries = 1, reverse = false, slices = 1, steps = T}
+//     %1, %2 = loop %0, %x {carries = 1, reverse = false, slices = 1, steps = dim<T>}
 //         (%h: f32[B,64], %xt: f32[B,5]) {
 //       %3 = matmul %xt, %kernel : f32[B,64]
 //       ...

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cassert>
+
 namespace loom::ir {
 
 namespace {
@@ -79,6 +81,11 @@ llvm::Expected<std::vector<Type>> inferLoop(const Op &op) {
 }
 
 llvm::Expected<std::vector<Type>> inferRnn(const Op &op) {
+  for (const char *flag : {"return_sequences", "return_state", "go_backwards"}) {
+    auto it = op.attrs.find(flag);
+    if (it != op.attrs.end() && !std::holds_alternative<bool>(it->second))
+      return err(fmt::format("rnn attribute '{}' must be a bool", flag));
+  }
   if (op.operands.size() < 2)
     return err("rnn needs an input sequence and at least one state");
   if (op.regions.size() != 1)
@@ -114,12 +121,14 @@ llvm::Expected<std::vector<Type>> inferRnn(const Op &op) {
 } // namespace
 
 Type sliceType(const Type &seq) {
+  assert(seq.rank() >= 2 && "a sequence has batch and time axes");
   Type t = seq;
   t.shape.erase(t.shape.begin() + 1);
   return t;
 }
 
 Type stackType(const Type &step, const Dim &steps) {
+  assert(step.rank() >= 1 && "a per-step value has a batch axis");
   Type t = step;
   t.shape.insert(t.shape.begin() + 1, steps);
   return t;

@@ -2,19 +2,14 @@
 // attributes), then types (inferTypes must reproduce every op's recorded result types).
 // Structure is checked before an op's types, so inferTypes never sees a malformed op.
 #include "ir/Verifier.h"
+
+#include "ir/PrinterDetail.h"
 #include "ir/TypeInference.h"
 
 #include <unordered_map>
 #include <unordered_set>
 
 namespace loom::ir {
-namespace detail { // ir/Printer.cpp
-using ValueNames = std::unordered_map<const Value *, std::string>;
-ValueNames valueNames(const Function &f);
-std::string valueRef(const Value *v, const ValueNames &names);
-std::string printOpSummary(const Op &op, const ValueNames &names);
-std::string printType(const Type &t);
-} // namespace detail
 
 namespace {
 
