@@ -144,6 +144,13 @@ llvm::Error initTensor(rt::Tensor &t, const std::string &name, uint64_t seed) {
     uniform(std::sqrt(3.0 / fanIn));
   } else if (name == "lecun_normal") {
     truncated(1.0 / fanIn);
+  } else if (name == "uniform") {
+    uniform(0.05); // Keras's RandomUniform default, used by Embedding
+  } else if (name == "unit_forget_bias") {
+    // An LSTM bias [4U]: zeros with the forget gate's block (gate order i, f, c, o) at one.
+    int64_t u = n / 4;
+    for (int64_t i = 0; i < n; ++i)
+      p[i] = i >= u && i < 2 * u ? 1.0f : 0.0f;
   } else if (name == "orthogonal") {
     if (t.rank() < 2)
       return llvm::createStringError(llvm::inconvertibleErrorCode(),

@@ -93,7 +93,10 @@ llvm::Expected<Val> Elaborator::tensorOp(ir::OpKind k, std::vector<ir::Value *> 
 
 llvm::Expected<ir::Value *> Elaborator::createParam(const std::string &name, ir::Type type,
                                                     const std::string &init, const ir::Loc &loc) {
-  std::string key = binding_.empty() ? name : binding_ + "/" + name;
+  std::string prefix = binding_;
+  if (!subBinding_.empty())
+    prefix += (prefix.empty() ? "" : "/") + subBinding_;
+  std::string key = prefix.empty() ? name : prefix + "/" + name;
   if (!paramKeys_.insert(key).second)
     return fail(loc, fmt::format("weight '{}' is created twice; give each layer its own "
                                  "binding (one layer call per assignment)",
@@ -126,7 +129,9 @@ llvm::Expected<Val> Elaborator::lookup(const std::string &name, const ir::Loc &l
   }
   if (name == "none")
     return Val::none();
-  if (isInitializerName(name))
+  // Keras's string-valued options may be written bare: padding=causal, merge_mode=sum,
+  // init=zeros. They mean their name only where no variable or function has it.
+  if (isInitializerName(name) || isOptionName(name))
     return Val::str(name);
   // Suggest the closest known name.
   std::string best;
@@ -183,19 +188,33 @@ llvm::Expected<BoundArgs> Elaborator::bindArgs(const std::string &callee,
 llvm::Expected<Val> Elaborator::callValue(const Val &callee, const std::vector<CallArg> &args,
                                           const ir::Loc &loc) {
   if (callee.kind == Val::Kind::Str) {
-    // activation="tanh" names a builtin activation.
-    auto it = builtins().find(callee.s);
-    if (it == builtins().end() || !it->second.activation)
+    // activation="tanh" names an activation: a builtin or a prelude def.
+    if (!isActivationName(callee.s))
       return fail(loc, fmt::format("unknown activation \"{}\"", callee.s));
-    Val f;
-    f.kind = Val::Kind::Func;
-    f.builtin = &it->second;
-    return callValue(f, args, loc);
+    auto f = lookup(callee.s, loc);
+    if (!f)
+      return f.takeError();
+    return callValue(*f, args, loc);
   }
   if (callee.kind != Val::Kind::Func)
     return fail(loc, fmt::format("{} is not callable", callee.describe()));
-  if (callee.decl)
-    return callDecl(*callee.decl, args, loc);
+  if (callee.decl) {
+    if (callee.attrs.empty())
+      return callDecl(*callee.decl, args, loc);
+    // A partially applied layer: the call's positional arguments, the layer's keywords
+    // (unless the call gives them again), the call's keywords.
+    std::vector<CallArg> all;
+    for (auto &a : args)
+      if (a.keyword.empty())
+        all.push_back(a);
+    for (auto &[k, v] : callee.attrs)
+      if (std::none_of(args.begin(), args.end(), [&](const CallArg &a) { return a.keyword == k; }))
+        all.push_back({k, v, loc});
+    for (auto &a : args)
+      if (!a.keyword.empty())
+        all.push_back(a);
+    return callDecl(*callee.decl, all, loc);
+  }
   const Builtin &b = *callee.builtin;
   std::vector<std::string> names;
   for (auto &p : b.params)
@@ -242,6 +261,23 @@ llvm::Expected<Val> Elaborator::callDecl(const ast::Decl &d, const std::vector<C
     return cell;
   }
 
+  // A layer called without its input (lstm(units=8)) is a layer value, applied later
+  // (bidirectional(lstm(units=8), x), time_distributed(dense(units=1), x)).
+  if (!d.params.empty() && !args->values.count(d.params[0].name) && !d.params[0].defaultValue &&
+      isTensorParam(d.params[0])) {
+    bool keywordsOnly = true;
+    for (auto &a : callArgs)
+      keywordsOnly &= !a.keyword.empty();
+    if (keywordsOnly) {
+      Val layer;
+      layer.kind = Val::Kind::Func;
+      layer.decl = &d;
+      for (auto &a : callArgs)
+        layer.attrs[a.keyword] = a.value;
+      return layer;
+    }
+  }
+
   Frame fr;
   fr.decl = &d;
   std::vector<const ast::Param *> params;
@@ -252,13 +288,22 @@ llvm::Expected<Val> Elaborator::callDecl(const ast::Decl &d, const std::vector<C
     callStack_.pop_back();
     return std::move(e);
   }
+  const Val *first = d.params.empty() ? nullptr : &fr.vars[d.params[0].name];
+  ir::Value *inMask = first && first->isTensor() ? first->mask : nullptr;
+  ir::Value *inTensor = first && first->isTensor() ? first->tensor : nullptr;
   frames_.push_back(std::move(fr));
   auto result = exec(d.body);
   frames_.pop_back();
   callStack_.pop_back();
   if (!result)
     return result.takeError();
-  return result->value_or(Val::none());
+  Val out = result->value_or(Val::none());
+  // Keras layers pass their input's mask on when they keep its [batch, time] axes.
+  if (inMask && out.isTensor() && !out.mask && out.tensor->type.rank() >= 3 &&
+      inTensor->type.rank() >= 3 && out.tensor->type.shape[0] == inTensor->type.shape[0] &&
+      out.tensor->type.shape[1] == inTensor->type.shape[1])
+    out.mask = inMask;
+  return out;
 }
 
 /// Binds `params` of `d` in `fr` from `args` (defaults evaluated in the callee), static
@@ -639,7 +684,8 @@ llvm::Expected<Val> Elaborator::evalCall(const ast::Expr &e) {
 
 llvm::Expected<Val> Elaborator::driveCell(const Val &cellVal, const Val &x, bool returnSequences,
                                           bool returnState, bool goBackwards,
-                                          const Val &initialState, const ir::Loc &loc) {
+                                          const Val &initialState, ir::Value *mask,
+                                          const ir::Loc &loc) {
   const ast::Decl &d = *cellVal.decl;
   if (!x.isTensor() || x.tensor->type.rank() < 3 || x.tensor->type.dtype != ir::DType::F32)
     return fail(loc, fmt::format("the input of a recurrent layer must be a tensor f32[batch, "
@@ -709,11 +755,16 @@ llvm::Expected<Val> Elaborator::driveCell(const Val &cellVal, const Val &x, bool
 
   std::vector<ir::Value *> operands{x.tensor};
   operands.insert(operands.end(), inits.begin(), inits.end());
+  std::map<std::string, ir::Attr> flags = {{"return_sequences", returnSequences},
+                                           {"return_state", returnState},
+                                           {"go_backwards", goBackwards}};
+  if (mask) {
+    operands.push_back(mask);
+    flags["masked"] = true;
+    flags["zero_output_for_mask"] = zeroOutputForMask;
+  }
   builder_->setLoc(userLoc(loc));
-  ir::Op *rnn = builder_->create(ir::OpKind::Rnn, operands, {},
-                                 {{"return_sequences", returnSequences},
-                                  {"return_state", returnState},
-                                  {"go_backwards", goBackwards}});
+  ir::Op *rnn = builder_->create(ir::OpKind::Rnn, operands, {}, flags);
   ir::Block *body = rnn->addRegion();
   fr.vars[tensors[0]->name] = Val::of(body->addArg(stepProbe.type, tensors[0]->name));
   for (size_t i = 0; i < stateTypes.size(); ++i)
@@ -750,12 +801,15 @@ llvm::Expected<Val> Elaborator::driveCell(const Val &cellVal, const Val &x, bool
   for (auto &t : *types)
     rnn->addResult(t);
   callStack_.pop_back();
+  Val out = Val::of(rnn->result(0));
+  if (returnSequences)
+    out.mask = mask; // Keras passes the mask on with the sequence
   if (!returnState)
-    return Val::of(rnn->result(0));
-  std::vector<Val> out;
-  for (auto &r : rnn->results)
-    out.push_back(Val::of(r.get()));
-  return Val::tuple(std::move(out));
+    return out;
+  std::vector<Val> all{out};
+  for (size_t i = 1; i < rnn->results.size(); ++i)
+    all.push_back(Val::of(rnn->result(i)));
+  return Val::tuple(std::move(all));
 }
 
 // ---------------------------------------------------------------------------------------

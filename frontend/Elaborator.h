@@ -48,6 +48,10 @@ struct Builtin {
 const std::map<std::string, Builtin> &builtins();
 /// zeros, ones, glorot_uniform, orthogonal, ...: names usable as param(init=...).
 bool isInitializerName(const std::string &name);
+/// Keras's string options that may be written bare: padding=causal, merge_mode=sum.
+bool isOptionName(const std::string &name);
+/// Names accepted as activation="..." (builtins and prelude defs).
+bool isActivationName(const std::string &name);
 
 /// One activation of a model, def or cell body.
 struct Frame {
@@ -80,9 +84,28 @@ public:
                                 const ir::Loc &loc);
   llvm::Expected<Val> driveCell(const Val &cell, const Val &x, bool returnSequences,
                                 bool returnState, bool goBackwards, const Val &initialState,
-                                const ir::Loc &loc);
-  /// The batch dim of the model (from the first rnn input or input tensor): for zero states.
+                                ir::Value *mask, const ir::Loc &loc);
+  const std::string &binding() const { return binding_; }
   const ir::Loc &userLoc(const ir::Loc &loc) const;
+  /// Weights created while `f` runs are named <binding>/<sub>/<param>.
+  template <typename F> auto withSubBinding(const std::string &sub, F &&f) {
+    std::string saved = subBinding_;
+    subBinding_ = saved.empty() ? sub : saved + "/" + sub;
+    auto r = f();
+    subBinding_ = saved;
+    return r;
+  }
+  /// Keras's zero_output_for_mask for recurrent layers elaborated now (Bidirectional sets
+  /// it to return_sequences).
+  bool zeroOutputForMask = false;
+  /// Builds the model's function body block ops into `body` while `f` runs.
+  template <typename F> auto inBlock(ir::Block *body, F &&f) {
+    ir::Block *saved = builder_->block();
+    builder_->setBlock(body);
+    auto r = f();
+    builder_->setBlock(saved);
+    return r;
+  }
 
 private:
   const SourceManager &sm_;
@@ -95,6 +118,7 @@ private:
   std::vector<Frame> frames_;
   std::vector<ir::Loc> callStack_; // call sites of the defs/cells being elaborated
   std::string binding_;            // model-level binding whose weights are being created
+  std::string subBinding_;         // e.g. "forward" inside bidirectional
   std::set<std::string> paramKeys_;
 
   llvm::Expected<std::optional<Val>> exec(const std::vector<ast::Stmt> &body);

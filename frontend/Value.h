@@ -24,7 +24,10 @@ struct Val {
   std::vector<Val> elems;           // Tuple (also lists)
   const ast::Decl *decl = nullptr;  // Func (a def or cell) / Cell
   const Builtin *builtin = nullptr; // Func (a builtin)
-  std::map<std::string, Val> attrs; // Cell: its bound attributes
+  std::map<std::string, Val> attrs; // Cell: its bound attributes; Func: partially applied
+                                    // keyword arguments (a layer like lstm(units=8))
+  ir::Value *mask = nullptr;        // Tensor [B, T, ...]: its steps' mask f32[B, T, 1]
+                                    // (Keras's implicit mask, e.g. from mask_zero)
 
   static Val none() { return Val(); }
   static Val integer(int64_t v) {

@@ -14,9 +14,12 @@
 //   results:  [final carries..., stacked values (steps inserted at axis 1)...]
 //   t runs 0..steps-1, or steps-1..0 when reverse; slices are read and stacks
 //   written at index t either way.
-// The layer-level `rnn` op (operands [x, initial states...], body args [x_t, states...],
-// yield [new states...], attrs return_sequences / return_state / go_backwards) is lowered
-// to `loop` by passes/LowerRnn.
+// The layer-level `rnn` op (operands [x, initial states..., mask if attr masked], body args
+// [x_t, states...], yield [new states...], attrs return_sequences / return_state /
+// go_backwards / masked / zero_output_for_mask) is lowered to `loop` by passes/LowerRnn.
+// The mask is f32[B, T, 1], 1 for a step that counts: at a masked step the states are
+// carried unchanged and the output is the previous output (zeros before any), or zeros
+// with zero_output_for_mask (Keras semantics).
 #include "ir/Type.h"
 
 #include <cassert>
@@ -32,7 +35,7 @@ enum class OpKind {
 #define OP(Enum, Mnemonic, NumOperands, NumResults, Kind) Enum,
 #include "ir/Ops.def"
 };
-enum class FusionKind { Elementwise, Contraction, Source, Layout, Control };
+enum class FusionKind { Elementwise, Contraction, Source, Layout, Reduction, Control };
 
 struct OpInfo {
   const char *mnemonic;
@@ -101,6 +104,11 @@ public:
   }
   const Dim &dimAttr(const std::string &k) const { return std::get<Dim>(attrs.at(k)); }
 };
+
+/// Number of states of an `rnn` op (its operands minus the input and the optional mask).
+inline size_t rnnNumStates(const Op &op) {
+  return op.operands.size() - 1 - (op.boolAttr("masked") ? 1 : 0);
+}
 
 /// A trainable parameter: a function argument after the inputs.
 struct ParamInfo {

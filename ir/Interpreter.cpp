@@ -3,6 +3,7 @@
 #include "ir/Interpreter.h"
 
 #include "ir/Bind.h"
+#include "ir/TypeInference.h"
 
 #include <fmt/format.h>
 
@@ -68,6 +69,8 @@ float unary(OpKind k, float x) {
     return (float)std::sqrt((double)x);
   case OpKind::Abs:
     return std::fabs(x);
+  case OpKind::Erf:
+    return (float)std::erf((double)x);
   default:
     assert(false && "not a unary float op");
     return 0;
@@ -155,6 +158,7 @@ private:
     case OpKind::Sigmoid:
     case OpKind::Relu:
     case OpKind::Sqrt:
+    case OpKind::Erf:
     case OpKind::Abs: {
       const rt::Tensor &a = get(op.operands[0]);
       rt::Tensor t = make(op.result());
@@ -234,6 +238,145 @@ private:
       env[op.result()] = t;
       return llvm::Error::success();
     }
+    case OpKind::Less: {
+      const rt::Tensor &a = get(op.operands[0]), &b = get(op.operands[1]);
+      rt::Tensor t = make(op.result());
+      auto ia = broadcastIndex(a.shape(), t.shape()), ib = broadcastIndex(b.shape(), t.shape());
+      for (int64_t i = 0; i < t.numel(); ++i)
+        t.f32()[i] = a.dtype() == DType::F32 ? (a.f32()[ia[i]] < b.f32()[ib[i]])
+                                             : (a.i32()[ia[i]] < b.i32()[ib[i]]);
+      env[op.result()] = t;
+      return llvm::Error::success();
+    }
+    case OpKind::Select: {
+      const rt::Tensor &c = get(op.operands[0]), &a = get(op.operands[1]), &b = get(op.operands[2]);
+      rt::Tensor t = make(op.result());
+      auto ic = broadcastIndex(c.shape(), t.shape()), ia = broadcastIndex(a.shape(), t.shape()),
+           ib = broadcastIndex(b.shape(), t.shape());
+      for (int64_t i = 0; i < t.numel(); ++i) {
+        bool take = c.f32()[ic[i]] != 0;
+        if (t.dtype() == DType::F32)
+          t.f32()[i] = take ? a.f32()[ia[i]] : b.f32()[ib[i]];
+        else
+          t.i32()[i] = take ? a.i32()[ia[i]] : b.i32()[ib[i]];
+      }
+      env[op.result()] = t;
+      return llvm::Error::success();
+    }
+    case OpKind::Iota: {
+      rt::Tensor t = make(op.result());
+      int64_t axis = op.intAttr("axis"), n = t.shape()[axis], inner = 1;
+      for (int64_t i = axis + 1; i < t.rank(); ++i)
+        inner *= t.shape()[i];
+      for (int64_t i = 0; i < t.numel(); ++i) {
+        int64_t v = (i / inner) % n;
+        if (t.dtype() == DType::F32)
+          t.f32()[i] = (float)v;
+        else
+          t.i32()[i] = (int32_t)v;
+      }
+      env[op.result()] = t;
+      return llvm::Error::success();
+    }
+    case OpKind::Conv1D:
+    case OpKind::MaxPool1D:
+      return runWindow(op);
+    case OpKind::ReduceSum:
+    case OpKind::ReduceMax:
+    case OpKind::ReduceMean: {
+      const rt::Tensor &a = get(op.operands[0]);
+      rt::Tensor t = make(op.result());
+      int64_t axis = op.intAttr("axis"), outer = 1, n = a.shape()[axis], inner = 1;
+      for (int64_t i = 0; i < axis; ++i)
+        outer *= a.shape()[i];
+      for (int64_t i = axis + 1; i < a.rank(); ++i)
+        inner *= a.shape()[i];
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t j = 0; j < inner; ++j) {
+          double acc = op.kind == OpKind::ReduceMax ? -INFINITY : 0.0;
+          for (int64_t k = 0; k < n; ++k) {
+            int64_t idx = (o * n + k) * inner + j;
+            double v = a.dtype() == DType::F32 ? a.f32()[idx] : a.i32()[idx];
+            acc = op.kind == OpKind::ReduceMax ? (v > acc || v != v ? v : acc) : acc + v;
+          }
+          if (op.kind == OpKind::ReduceMean)
+            acc = n ? acc / (double)n : NAN;
+          if (t.dtype() == DType::F32)
+            t.f32()[o * inner + j] = (float)acc;
+          else
+            t.i32()[o * inner + j] = n ? (int32_t)acc : std::numeric_limits<int32_t>::min();
+        }
+      env[op.result()] = t;
+      return llvm::Error::success();
+    }
+    case OpKind::Slice:
+    case OpKind::Concat: {
+      // Both copy blocks along one axis: slice reads [start, start+size) of its operand,
+      // concat writes each operand after the previous one.
+      rt::Tensor t = make(op.result());
+      int64_t axis = op.intAttr("axis"), outer = 1, inner = 1;
+      for (int64_t i = 0; i < axis; ++i)
+        outer *= t.shape()[i];
+      for (int64_t i = axis + 1; i < t.rank(); ++i)
+        inner *= t.shape()[i];
+      int64_t outN = t.shape()[axis], offset = 0;
+      for (Value *v : op.operands) {
+        const rt::Tensor &a = get(v);
+        int64_t inN = a.shape()[axis];
+        int64_t count = op.kind == OpKind::Slice ? op.intAttr("size") : inN;
+        int64_t from = op.kind == OpKind::Slice ? op.intAttr("start") : 0;
+        for (int64_t o = 0; o < outer; ++o)
+          std::memcpy((char *)t.data() + ((o * outN + offset) * inner) * 4,
+                      (const char *)a.data() + ((o * inN + from) * inner) * 4, count * inner * 4);
+        offset += count;
+      }
+      env[op.result()] = t;
+      return llvm::Error::success();
+    }
+    case OpKind::Reshape: {
+      rt::Tensor t = make(op.result());
+      const rt::Tensor &a = get(op.operands[0]);
+      if (t.numel() != a.numel())
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "reshape of %s to %s: element counts differ",
+                                       a.describe().c_str(), t.describe().c_str());
+      std::memcpy(t.data(), a.data(), a.bytes());
+      env[op.result()] = t;
+      return llvm::Error::success();
+    }
+    case OpKind::Gather: {
+      const rt::Tensor &table = get(op.operands[0]), &ids = get(op.operands[1]);
+      rt::Tensor t = make(op.result());
+      int64_t V = table.shape()[0], row = V ? table.numel() / V : 0;
+      for (int64_t i = 0; i < ids.numel(); ++i) {
+        int32_t id = ids.i32()[i];
+        if (id < 0 || id >= V)
+          return rangeError(op.strAttr("what"), id, i, ids.shape(), 0, V - 1);
+        std::memcpy((char *)t.data() + i * row * 4, (const char *)table.data() + id * row * 4,
+                    row * 4);
+      }
+      env[op.result()] = t;
+      return llvm::Error::success();
+    }
+    case OpKind::OneHot: {
+      const rt::Tensor &ids = get(op.operands[0]);
+      rt::Tensor t = make(op.result());
+      int64_t depth = op.intAttr("depth");
+      for (int64_t i = 0; i < ids.numel(); ++i)
+        if (ids.i32()[i] >= 0 && ids.i32()[i] < depth)
+          t.f32()[i * depth + ids.i32()[i]] = 1.0f;
+      env[op.result()] = t;
+      return llvm::Error::success();
+    }
+    case OpKind::CheckRange: {
+      const rt::Tensor &a = get(op.operands[0]);
+      int64_t lo = op.intAttr("lo"), hi = *evalDim(op.dimAttr("hi"), syms_);
+      for (int64_t i = 0; i < a.numel(); ++i)
+        if (a.i32()[i] < lo || a.i32()[i] > hi)
+          return rangeError(op.strAttr("what"), a.i32()[i], i, a.shape(), lo, hi);
+      env[op.result()] = a;
+      return llvm::Error::success();
+    }
     case OpKind::Loop:
       return runLoop(op);
     case OpKind::Rnn:
@@ -243,6 +386,60 @@ private:
     case OpKind::Return:
       return llvm::Error::success();
     }
+    return llvm::Error::success();
+  }
+
+  /// The message of loom_rt_range_error (runtime/Kernels.h), so both backends agree.
+  static llvm::Error rangeError(const std::string &what, int64_t v, int64_t flat,
+                                const std::vector<int64_t> &shape, int64_t lo, int64_t hi) {
+    std::vector<int64_t> idx(shape.size());
+    for (size_t k = shape.size(); k-- > 0;) {
+      idx[k] = shape[k] ? flat % shape[k] : 0;
+      flat = shape[k] ? flat / shape[k] : 0;
+    }
+    std::string at;
+    for (size_t k = 0; k < idx.size(); ++k)
+      at += (k ? ", " : "") + std::to_string(idx[k]);
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "%s: %lld at [%s] is outside [%lld, %lld]", what.c_str(),
+                                   (long long)v, at.c_str(), (long long)lo, (long long)hi);
+  }
+
+  /// conv1d and max_pool1d: windows over axis 1 of a [B, T, C] input, zero padding for
+  /// conv, padding that never wins for max.
+  llvm::Error runWindow(const Op &op) {
+    const rt::Tensor &x = get(op.operands[0]);
+    rt::Tensor y = make(op.result());
+    bool conv = op.kind == OpKind::Conv1D;
+    int64_t B = x.shape()[0], T = x.shape()[1], C = x.shape()[2], To = y.shape()[1];
+    WindowGeometry g = windowGeometry(op, T);
+    if (g.span > T + g.padLeft + g.padRight)
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "%s: the window spans %lld steps but the sequence has %lld",
+                                     opName(op.kind), (long long)g.span, (long long)T);
+    int64_t stride = g.stride, pl = g.padLeft;
+    int64_t d = conv ? op.intAttr("dilation") : 1;
+    const rt::Tensor *w = conv ? &get(op.operands[1]) : nullptr;
+    int64_t K = conv ? w->shape()[0] : op.intAttr("size"), F = conv ? w->shape()[2] : C;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < To; ++t)
+        for (int64_t f = 0; f < F; ++f) {
+          double acc = conv ? 0.0 : -INFINITY;
+          for (int64_t k = 0; k < K; ++k) {
+            int64_t src = t * stride + k * d - pl;
+            if (src < 0 || src >= T)
+              continue;
+            if (conv) {
+              for (int64_t c = 0; c < C; ++c)
+                acc += (double)x.f32()[(b * T + src) * C + c] * w->f32()[(k * C + c) * F + f];
+            } else {
+              double v = x.f32()[(b * T + src) * C + f];
+              acc = v > acc || v != v ? v : acc;
+            }
+          }
+          y.f32()[(b * To + t) * F + f] = (float)acc;
+        }
+    env[op.result()] = y;
     return llvm::Error::success();
   }
 

@@ -51,7 +51,7 @@ std::string quote(const std::string &s) {
 /// An identifier as is, anything else as a quoted string.
 static std::string identOrQuote(const std::string &s) { return isIdentifier(s) ? s : quote(s); }
 
-std::string printDim(const Dim &d) { return d.isStatic() ? std::to_string(d.value()) : d.symbol(); }
+std::string printDim(const Dim &d) { return d.str(); }
 
 std::string printType(const Type &t) {
   std::string s = dtypeName(t.dtype);

@@ -39,6 +39,9 @@ enum class Tok {
   Greater,
   Arrow,
   Minus,
+  Plus,
+  Star,
+  Slash,
 };
 
 struct Token {
@@ -112,6 +115,12 @@ public:
       return punct(Tok::Greater, 1);
     case '-':
       return peek(1) == '>' ? punct(Tok::Arrow, 2) : punct(Tok::Minus, 1);
+    case '+':
+      return punct(Tok::Plus, 1);
+    case '*':
+      return punct(Tok::Star, 1);
+    case '/':
+      return punct(Tok::Slash, 1);
     }
     std::string shown = std::isprint((unsigned char)c) ? std::string(1, c) : "\\x??";
     return error(t, "unexpected character '" + shown + "'");
@@ -357,7 +366,45 @@ private:
     return consume(Tok::RBracket, "']'");
   }
 
-  bool parseDim(Dim &d) {
+  /// dim := term (('+' | '-') term)*;  term := atom (('*' | '/') atom)*;
+  /// atom := INT | IDENT | '(' dim ')'
+  bool parseDim(Dim &d, int depth = 0) {
+    if (depth > 64)
+      return failHere("dimension expression nested too deeply");
+    if (!parseDimTerm(d, depth))
+      return false;
+    while (ok() && (tok_.kind == Tok::Plus || tok_.kind == Tok::Minus)) {
+      Dim::Kind k = tok_.kind == Tok::Plus ? Dim::Kind::Add : Dim::Kind::Sub;
+      advance();
+      Dim r;
+      if (!parseDimTerm(r, depth))
+        return false;
+      d = Dim::binary(k, d, r);
+    }
+    return ok();
+  }
+  bool parseDimTerm(Dim &d, int depth) {
+    if (!parseDimAtom(d, depth))
+      return false;
+    while (ok() && (tok_.kind == Tok::Star || tok_.kind == Tok::Slash)) {
+      Dim::Kind k = tok_.kind == Tok::Star ? Dim::Kind::Mul : Dim::Kind::Div;
+      advance();
+      Dim r;
+      if (!parseDimAtom(r, depth))
+        return false;
+      if (k == Dim::Kind::Div && r.isStatic() && r.value() == 0)
+        return failHere("dimension division by zero");
+      d = Dim::binary(k, d, r);
+    }
+    return ok();
+  }
+  bool parseDimAtom(Dim &d, int depth) {
+    if (tok_.kind == Tok::LParen) {
+      advance();
+      if (!parseDim(d, depth + 1))
+        return false;
+      return consume(Tok::RParen, "')' in the dimension");
+    }
     if (tok_.kind == Tok::Ident) {
       d = Dim::symbol(tok_.text);
     } else if (tok_.kind == Tok::Int) {

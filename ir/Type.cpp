@@ -1,5 +1,6 @@
 #include "ir/Type.h"
 
+#include <algorithm>
 #include <cassert>
 
 namespace loom::ir {
@@ -12,15 +13,145 @@ std::optional<DType> parseDType(const std::string &s) {
   return std::nullopt;
 }
 
-std::string Dim::str() const { return isStatic() ? std::to_string(value_) : sym_; }
+namespace {
+int precedence(Dim::Kind k) {
+  switch (k) {
+  case Dim::Kind::Add:
+  case Dim::Kind::Sub:
+    return 1;
+  case Dim::Kind::Mul:
+  case Dim::Kind::Div:
+    return 2;
+  default:
+    return 3;
+  }
+}
+const char *opText(Dim::Kind k) {
+  switch (k) {
+  case Dim::Kind::Add:
+    return " + ";
+  case Dim::Kind::Sub:
+    return " - ";
+  case Dim::Kind::Mul:
+    return " * ";
+  default:
+    return " / ";
+  }
+}
+int64_t floorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+} // namespace
+
+Dim Dim::binary(Kind op, const Dim &a, const Dim &b) {
+  assert(op != Kind::Const && op != Kind::Sym && "binary needs an operator");
+  if (a.isStatic() && b.isStatic()) {
+    int64_t x = a.value(), y = b.value();
+    switch (op) {
+    case Kind::Add:
+      return constant(x + y);
+    case Kind::Sub:
+      return constant(x - y);
+    case Kind::Mul:
+      return constant(x * y);
+    default:
+      assert(y != 0 && "dim division by zero");
+      return constant(floorDiv(x, y));
+    }
+  }
+  // (x +- c1) +- c2 becomes x +- c, so that same and causal padding give back T.
+  if (b.isStatic() && (op == Kind::Add || op == Kind::Sub) &&
+      (a.kind() == Kind::Add || a.kind() == Kind::Sub) && a.rhs().isStatic()) {
+    int64_t c = (a.kind() == Kind::Add ? a.rhs().value() : -a.rhs().value()) +
+                (op == Kind::Add ? b.value() : -b.value());
+    return c >= 0 ? binary(Kind::Add, a.lhs(), constant(c))
+                  : binary(Kind::Sub, a.lhs(), constant(-c));
+  }
+  if (b.isStatic() && ((b.value() == 0 && (op == Kind::Add || op == Kind::Sub)) ||
+                       (b.value() == 1 && (op == Kind::Mul || op == Kind::Div))))
+    return a;
+  if (a.isStatic() && ((a.value() == 0 && op == Kind::Add) || (a.value() == 1 && op == Kind::Mul)))
+    return b;
+  Dim d;
+  d.kind_ = op;
+  d.ops_ = std::make_shared<const std::pair<Dim, Dim>>(a, b);
+  return d;
+}
+
+Dim operator+(const Dim &a, const Dim &b) { return Dim::binary(Dim::Kind::Add, a, b); }
+Dim operator-(const Dim &a, const Dim &b) { return Dim::binary(Dim::Kind::Sub, a, b); }
+Dim operator*(const Dim &a, const Dim &b) { return Dim::binary(Dim::Kind::Mul, a, b); }
+Dim operator/(const Dim &a, const Dim &b) { return Dim::binary(Dim::Kind::Div, a, b); }
+
+bool Dim::operator==(const Dim &o) const {
+  if (kind_ != o.kind_)
+    return false;
+  switch (kind_) {
+  case Kind::Const:
+    return value_ == o.value_;
+  case Kind::Sym:
+    return sym_ == o.sym_;
+  default:
+    return lhs() == o.lhs() && rhs() == o.rhs();
+  }
+}
+
+std::string Dim::str() const {
+  switch (kind_) {
+  case Kind::Const:
+    return std::to_string(value_);
+  case Kind::Sym:
+    return sym_;
+  default: {
+    int p = precedence(kind_);
+    std::string l = lhs().str(), r = rhs().str();
+    if (precedence(lhs().kind()) < p)
+      l = "(" + l + ")";
+    // a - (b + c), a / (b * c): the right operand binds as a group at equal precedence.
+    if (precedence(rhs().kind()) < p ||
+        (precedence(rhs().kind()) == p && (kind_ == Kind::Sub || kind_ == Kind::Div)))
+      r = "(" + r + ")";
+    return l + opText(kind_) + r;
+  }
+  }
+}
+
+void collectSymbols(const Dim &d, std::vector<std::string> &out) {
+  if (d.isSymbol()) {
+    if (std::find(out.begin(), out.end(), d.symbol()) == out.end())
+      out.push_back(d.symbol());
+  } else if (!d.isStatic()) {
+    collectSymbols(d.lhs(), out);
+    collectSymbols(d.rhs(), out);
+  }
+}
 
 std::optional<int64_t> evalDim(const Dim &d, const SymbolMap &syms) {
-  if (d.isStatic())
+  switch (d.kind()) {
+  case Dim::Kind::Const:
     return d.value();
-  auto it = syms.find(d.symbol());
-  if (it == syms.end())
-    return std::nullopt;
-  return it->second;
+  case Dim::Kind::Sym: {
+    auto it = syms.find(d.symbol());
+    if (it == syms.end())
+      return std::nullopt;
+    return it->second;
+  }
+  default: {
+    auto a = evalDim(d.lhs(), syms), b = evalDim(d.rhs(), syms);
+    if (!a || !b)
+      return std::nullopt;
+    switch (d.kind()) {
+    case Dim::Kind::Add:
+      return *a + *b;
+    case Dim::Kind::Sub:
+      return *a - *b;
+    case Dim::Kind::Mul:
+      return *a * *b;
+    default:
+      if (*b == 0)
+        return std::nullopt;
+      return floorDiv(*a, *b);
+    }
+  }
+  }
 }
 
 std::string Type::str() const {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cassert>
+#include <tuple>
 
 namespace loom::ir {
 
@@ -30,6 +31,42 @@ llvm::Expected<int64_t> needInt(const Op &op, const char *key) {
   if (it == op.attrs.end() || !std::holds_alternative<int64_t>(it->second))
     return err(fmt::format("{} needs an integer attribute '{}'", opName(op.kind), key));
   return std::get<int64_t>(it->second);
+}
+
+llvm::Expected<int64_t> needAxis(const Op &op, const Type &t) {
+  auto axis = needInt(op, "axis");
+  if (!axis)
+    return axis.takeError();
+  if (*axis < 0 || *axis >= t.rank())
+    return err(fmt::format("{} axis {} out of range for {}", opName(op.kind), *axis, t.str()));
+  return *axis;
+}
+
+/// Output length of a window op over `len` steps, as a Dim (see windowGeometry).
+llvm::Expected<Dim> windowLength(const Op &op, const Dim &len, int64_t window, int64_t dilation) {
+  auto stride = needInt(op, "stride");
+  if (!stride)
+    return stride.takeError();
+  if (*stride < 1)
+    return err(fmt::format("{} stride must be at least 1, got {}", opName(op.kind), *stride));
+  auto it = op.attrs.find("padding");
+  std::string padding = it != op.attrs.end() && std::holds_alternative<std::string>(it->second)
+                            ? std::get<std::string>(it->second)
+                            : "";
+  bool conv = op.kind == OpKind::Conv1D;
+  if (padding != "valid" && padding != "same" && !(conv && padding == "causal"))
+    return err(fmt::format("{} padding must be valid, same{}; got '{}'", opName(op.kind),
+                           conv ? " or causal" : "", padding));
+  int64_t span = dilation * (window - 1) + 1;
+  Dim s = Dim::constant(*stride), one = Dim::constant(1);
+  if (padding == "same")
+    return (len + s - one) / s;
+  if (padding == "causal")
+    return (len - one) / s + one;
+  if (len.isStatic() && len.value() < span)
+    return err(fmt::format("{}: the window spans {} steps but the sequence has {}", opName(op.kind),
+                           span, len.value()));
+  return (len - Dim::constant(span)) / s + one;
 }
 
 llvm::Expected<std::vector<Type>> inferLoop(const Op &op) {
@@ -81,12 +118,14 @@ llvm::Expected<std::vector<Type>> inferLoop(const Op &op) {
 }
 
 llvm::Expected<std::vector<Type>> inferRnn(const Op &op) {
-  for (const char *flag : {"return_sequences", "return_state", "go_backwards"}) {
+  for (const char *flag :
+       {"return_sequences", "return_state", "go_backwards", "masked", "zero_output_for_mask"}) {
     auto it = op.attrs.find(flag);
     if (it != op.attrs.end() && !std::holds_alternative<bool>(it->second))
       return err(fmt::format("rnn attribute '{}' must be a bool", flag));
   }
-  if (op.operands.size() < 2)
+  size_t masked = op.boolAttr("masked") ? 1 : 0;
+  if (op.operands.size() < 2 + masked)
     return err("rnn needs an input sequence and at least one state");
   if (op.regions.size() != 1)
     return err("rnn needs exactly one region (the cell)");
@@ -94,7 +133,14 @@ llvm::Expected<std::vector<Type>> inferRnn(const Op &op) {
   if (x.rank() < 3)
     return err(fmt::format("rnn input must be [batch, time, features...], got {}", x.str()));
   const Block &body = *op.regions[0];
-  size_t ns = op.operands.size() - 1;
+  size_t ns = rnnNumStates(op);
+  if (masked) {
+    const Type &m = op.operands.back()->type;
+    if (m.dtype != DType::F32 || m.rank() != 3 || m.shape[0] != x.shape[0] ||
+        m.shape[1] != x.shape[1] || m.shape[2] != Dim::constant(1))
+      return err(fmt::format("rnn mask must be f32[{},{},1], got {}", x.shape[0].str(),
+                             x.shape[1].str(), m.str()));
+  }
   if (body.args.size() != ns + 1)
     return err("rnn cell must take the step input and one argument per state");
   if (body.args[0]->type != sliceType(x))
@@ -119,6 +165,26 @@ llvm::Expected<std::vector<Type>> inferRnn(const Op &op) {
 }
 
 } // namespace
+
+WindowGeometry windowGeometry(const Op &op, int64_t steps) {
+  bool conv = op.kind == OpKind::Conv1D;
+  int64_t window = conv ? op.operands[1]->type.shape[0].value() : op.intAttr("size");
+  int64_t dilation = conv ? op.intAttr("dilation") : 1;
+  WindowGeometry g{dilation * (window - 1) + 1, op.intAttr("stride"), 0, 0, 0};
+  const std::string &padding = op.strAttr("padding");
+  if (padding == "same") {
+    g.outSteps = (steps + g.stride - 1) / g.stride;
+    int64_t total = std::max<int64_t>((g.outSteps - 1) * g.stride + g.span - steps, 0);
+    g.padLeft = total / 2;
+    g.padRight = total - g.padLeft;
+  } else if (padding == "causal") {
+    g.padLeft = g.span - 1;
+    g.outSteps = steps >= 1 ? (steps - 1) / g.stride + 1 : 0;
+  } else {
+    g.outSteps = steps >= g.span ? (steps - g.span) / g.stride + 1 : 0;
+  }
+  return g;
+}
 
 Type sliceType(const Type &seq) {
   assert(seq.rank() >= 2 && "a sequence has batch and time axes");
@@ -223,6 +289,175 @@ llvm::Expected<std::vector<Type>> inferTypes(const Op &op) {
       return err(
           fmt::format("reverse axis {} out of range for {}", *axis, op.operands[0]->type.str()));
     return std::vector<Type>{op.operands[0]->type};
+  }
+  case OpKind::Erf:
+    if (auto e = needF32(op, op.operands[0]))
+      return e;
+    return std::vector<Type>{op.operands[0]->type};
+  case OpKind::Less: {
+    const Type &a = op.operands[0]->type, &b = op.operands[1]->type;
+    if (a.dtype != b.dtype)
+      return err(fmt::format("less of {} and {}: element types differ", a.str(), b.str()));
+    auto shape = broadcastShapes(a.shape, b.shape);
+    if (!shape)
+      return shape.takeError();
+    return std::vector<Type>{Type{DType::F32, std::move(*shape)}};
+  }
+  case OpKind::Select: {
+    const Type &c = op.operands[0]->type, &a = op.operands[1]->type, &b = op.operands[2]->type;
+    if (c.dtype != DType::F32)
+      return err(fmt::format("select needs an f32 condition, got {}", c.str()));
+    if (a.dtype != b.dtype)
+      return err(fmt::format("select of {} and {}: element types differ", a.str(), b.str()));
+    auto ab = broadcastShapes(a.shape, b.shape);
+    if (!ab)
+      return ab.takeError();
+    auto all = broadcastShapes(c.shape, *ab);
+    if (!all)
+      return all.takeError();
+    return std::vector<Type>{Type{a.dtype, std::move(*all)}};
+  }
+  case OpKind::Iota: {
+    if (op.results.size() != 1)
+      return err("iota must have its result type given");
+    auto axis = needAxis(op, op.results[0]->type);
+    if (!axis)
+      return axis.takeError();
+    return std::vector<Type>{op.results[0]->type};
+  }
+  case OpKind::Conv1D: {
+    const Type &x = op.operands[0]->type, &k = op.operands[1]->type;
+    if (x.dtype != DType::F32 || k.dtype != DType::F32 || x.rank() != 3 || k.rank() != 3)
+      return err(fmt::format("conv1d needs x f32[B,T,C] and kernel f32[K,C,F], got {} and {}",
+                             x.str(), k.str()));
+    if (!k.shape[0].isStatic() || k.shape[1] != x.shape[2])
+      return err(fmt::format("conv1d of {} with kernel {}: channels differ", x.str(), k.str()));
+    auto dilation = needInt(op, "dilation");
+    if (!dilation)
+      return dilation.takeError();
+    if (*dilation < 1)
+      return err("conv1d dilation must be at least 1");
+    auto len = windowLength(op, x.shape[1], k.shape[0].value(), *dilation);
+    if (!len)
+      return len.takeError();
+    return std::vector<Type>{Type{DType::F32, {x.shape[0], *len, k.shape[2]}}};
+  }
+  case OpKind::MaxPool1D: {
+    const Type &x = op.operands[0]->type;
+    if (x.dtype != DType::F32 || x.rank() != 3)
+      return err(fmt::format("max_pool1d needs f32[B,T,C], got {}", x.str()));
+    auto size = needInt(op, "size");
+    if (!size)
+      return size.takeError();
+    if (*size < 1)
+      return err("max_pool1d size must be at least 1");
+    auto len = windowLength(op, x.shape[1], *size, 1);
+    if (!len)
+      return len.takeError();
+    return std::vector<Type>{Type{DType::F32, {x.shape[0], *len, x.shape[2]}}};
+  }
+  case OpKind::ReduceSum:
+  case OpKind::ReduceMax:
+  case OpKind::ReduceMean: {
+    Type t = op.operands[0]->type;
+    if (op.kind == OpKind::ReduceMean)
+      if (auto e = needF32(op, op.operands[0]))
+        return e;
+    auto axis = needAxis(op, t);
+    if (!axis)
+      return axis.takeError();
+    if (op.boolAttr("keepdims"))
+      t.shape[*axis] = Dim::constant(1);
+    else
+      t.shape.erase(t.shape.begin() + *axis);
+    return std::vector<Type>{t};
+  }
+  case OpKind::Slice: {
+    Type t = op.operands[0]->type;
+    auto axis = needAxis(op, t);
+    if (!axis)
+      return axis.takeError();
+    auto start = needInt(op, "start");
+    if (!start)
+      return start.takeError();
+    auto size = needInt(op, "size");
+    if (!size)
+      return size.takeError();
+    const Dim &d = t.shape[*axis];
+    if (!d.isStatic() || *start < 0 || *size < 0 || *start + *size > d.value())
+      return err(fmt::format("slice [{}, {}) of axis {} is outside {}", *start, *start + *size,
+                             *axis, t.str()));
+    t.shape[*axis] = Dim::constant(*size);
+    return std::vector<Type>{t};
+  }
+  case OpKind::Concat: {
+    if (op.operands.empty())
+      return err("concat needs at least one operand");
+    Type t = op.operands[0]->type;
+    auto axis = needAxis(op, t);
+    if (!axis)
+      return axis.takeError();
+    for (size_t i = 1; i < op.operands.size(); ++i) {
+      const Type &u = op.operands[i]->type;
+      bool same = u.dtype == t.dtype && u.rank() == t.rank();
+      for (int64_t a = 0; same && a < t.rank(); ++a)
+        same = a == *axis || u.shape[a] == t.shape[a];
+      if (!same)
+        return err(fmt::format("concat on axis {}: {} and {} differ elsewhere", *axis,
+                               op.operands[0]->type.str(), u.str()));
+      t.shape[*axis] = t.shape[*axis] + u.shape[*axis];
+    }
+    return std::vector<Type>{t};
+  }
+  case OpKind::Reshape: {
+    if (op.results.size() != 1)
+      return err("reshape must have its result type given");
+    const Type &from = op.operands[0]->type, &to = op.results[0]->type;
+    if (from.dtype != to.dtype)
+      return err(fmt::format("reshape of {} to {}: element types differ", from.str(), to.str()));
+    Dim a = Dim::constant(1), b = Dim::constant(1);
+    for (auto &d : from.shape)
+      a = a * d;
+    for (auto &d : to.shape)
+      b = b * d;
+    if (a.isStatic() && b.isStatic() && a.value() != b.value())
+      return err(fmt::format("reshape of {} to {}: {} elements become {}", from.str(), to.str(),
+                             a.value(), b.value()));
+    return std::vector<Type>{to};
+  }
+  case OpKind::Gather: {
+    const Type &table = op.operands[0]->type, &ids = op.operands[1]->type;
+    if (table.rank() < 1 || ids.dtype != DType::I32)
+      return err(fmt::format("gather needs a table [V, ...] and i32 ids, got {} and {}",
+                             table.str(), ids.str()));
+    Type t{table.dtype, ids.shape};
+    t.shape.insert(t.shape.end(), table.shape.begin() + 1, table.shape.end());
+    return std::vector<Type>{t};
+  }
+  case OpKind::OneHot: {
+    const Type &ids = op.operands[0]->type;
+    auto depth = needInt(op, "depth");
+    if (!depth)
+      return depth.takeError();
+    if (ids.dtype != DType::I32 || *depth < 1)
+      return err(
+          fmt::format("one_hot needs i32 ids and depth >= 1, got {} and {}", ids.str(), *depth));
+    Type t{DType::F32, ids.shape};
+    t.shape.push_back(Dim::constant(*depth));
+    return std::vector<Type>{t};
+  }
+  case OpKind::CheckRange: {
+    const Type &t = op.operands[0]->type;
+    if (t.dtype != DType::I32)
+      return err(fmt::format("check_range needs i32, got {}", t.str()));
+    auto lo = needInt(op, "lo");
+    if (!lo)
+      return lo.takeError();
+    if (!op.hasAttr("hi") || !std::holds_alternative<Dim>(op.attrs.at("hi")))
+      return err("check_range needs a dim attribute 'hi'");
+    if (!op.hasAttr("what") || !std::holds_alternative<std::string>(op.attrs.at("what")))
+      return err("check_range needs a string attribute 'what'");
+    return std::vector<Type>{t};
   }
   case OpKind::Loop:
     return inferLoop(op);

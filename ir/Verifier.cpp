@@ -140,7 +140,8 @@ private:
         return e;
       return requireAttr<bool>(op, "reverse");
     case OpKind::Rnn:
-      for (const char *k : {"return_sequences", "return_state", "go_backwards"})
+      for (const char *k :
+           {"return_sequences", "return_state", "go_backwards", "masked", "zero_output_for_mask"})
         if (auto e = requireAttr<bool>(op, k, /*optional=*/true))
           return e;
       return llvm::Error::success();
@@ -187,12 +188,13 @@ private:
       }
       return llvm::Error::success();
     }
-    // rnn: operands [x, states...], body args [x_t, states...]
-    if (op.operands.empty())
+    // rnn: operands [x, states..., mask?], body args [x_t, states...]
+    size_t masked = op.boolAttr("masked") ? 1 : 0;
+    if (op.operands.size() < 1 + masked)
       return failOp(op, "rnn needs an input sequence operand");
-    if (nArgs != op.operands.size())
+    if (nArgs + masked != op.operands.size())
       return failOp(op, "the body has " + std::to_string(nArgs) + " arguments; expected " +
-                            std::to_string(op.operands.size()) + " (x_t, then states)");
+                            std::to_string(op.operands.size() - masked) + " (x_t, then states)");
     if (auto e = isSequence(0))
       return e;
     if (auto e = argTypeIs(0, sliceType(op.operands[0]->type), "sequence's slice"))
@@ -218,9 +220,9 @@ private:
       return llvm::Error::success();
     }
     // rnn: yield [new states...]
-    if (nYield != op.operands.size() - 1)
+    if (nYield != rnnNumStates(op))
       return failOp(op, "the body yields " + std::to_string(nYield) + " values; expected " +
-                            std::to_string(op.operands.size() - 1) + " (one per state)");
+                            std::to_string(rnnNumStates(op)) + " (one per state)");
     return llvm::Error::success();
   }
 

@@ -17,6 +17,25 @@ void *loom_rt_alloc(loom_rt_ctx *ctx, int64_t bytes);
 void loom_rt_sgemm(loom_rt_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                    const float *B, int64_t ldb, float *C, int64_t ldc, float beta);
 
+/// Channels-last 1-D convolution by oneDNN: y[B, Tout, F] = x[B, T, C] (*) w[K, C, F], with
+/// stride, dilation (1 = none) and zero padding padL / padR; Tout is
+/// (T + padL + padR - dilation*(K-1) - 1) / stride + 1. Dense row-major buffers.
+void loom_rt_conv1d(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64_t F, int64_t K,
+                    int64_t stride, int64_t dilation, int64_t padL, int64_t padR, int64_t Tout,
+                    const float *x, const float *w, float *y);
+
+/// Channels-last 1-D max pooling by oneDNN: y[B, Tout, C] from x[B, T, C], window `size`,
+/// stride, padding padL / padR (padded positions never win); Tout as for conv1d with
+/// dilation 1 and K = size.
+void loom_rt_max_pool1d(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64_t size,
+                        int64_t stride, int64_t padL, int64_t padR, int64_t Tout, const float *x,
+                        float *y);
+
+/// Records "<what>: <value> at [i, j, ...] is outside [lo, hi]" (the flat index unflattened
+/// with `shape`) as the call's error. For checks of token ids and sequence lengths.
+void loom_rt_range_error(loom_rt_ctx *ctx, const char *what, int64_t value, int64_t flatIndex,
+                         const int64_t *shape, int64_t rank, int64_t lo, int64_t hi);
+
 /// Records an error (first one wins); generated code returns after calling it.
 void loom_rt_fail(loom_rt_ctx *ctx, const char *msg);
 
