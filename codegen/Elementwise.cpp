@@ -73,71 +73,94 @@ void Lowerer::emitKernel(const View &out, const std::vector<View> &ins, const El
     eraseDim(k + 1);
   }
 
-  // The nest goes into its own function: the values it needs (pointers, sizes, strides
-  // that are not constants) become parameters, the output pointer is noalias (it never
-  // overlaps an input), and identical kernels are emitted once. Small functions keep LLVM's
-  // loop passes (LSR in particular) from seeing every address of a time step at once.
+  // The nest goes into its own function (see outline()): the output pointer is noalias,
+  // since it never overlaps an input.
+  std::vector<std::pair<Value **, ArgUse>> uses;
+  for (unsigned i = 0; i < ops.size(); ++i)
+    uses.push_back({&ops[i].base, i == 0 ? ArgUse::Out : ArgUse::In});
+  for (Value *&d : shape)
+    uses.push_back({&d, ArgUse::Value});
+  for (KernelOperand &o : ops)
+    for (Value *&s : o.strides)
+      uses.push_back({&s, ArgUse::Value});
+  outline(name, uses, nullptr, [&]() -> Value * {
+    unsigned depth = shape.size();
+    std::function<void(unsigned, std::vector<Value *>)> level = [&](unsigned k,
+                                                                    std::vector<Value *> offs) {
+      if (k == depth) {
+        std::vector<Value *> vals;
+        for (unsigned i = 1; i < ops.size(); ++i)
+          vals.push_back(
+              b.CreateLoad(ops[i].elem, b.CreateInBoundsGEP(ops[i].elem, ops[i].base, offs[i])));
+        b.CreateStore(f(b, vals), b.CreateInBoundsGEP(ops[0].elem, ops[0].base, offs[0]));
+        return;
+      }
+      forLoop(
+          shape[k],
+          [&](Value *i) {
+            std::vector<Value *> next;
+            for (unsigned j = 0; j < ops.size(); ++j)
+              next.push_back(b.CreateAdd(
+                  offs[j], b.CreateMul(i, ops[j].strides[k], "", false, true), "", false, true));
+            level(k + 1, next);
+          },
+          k + 1 == depth ? LoopHint::NoInterleave : LoopHint::None);
+    };
+    level(0, std::vector<Value *>(ops.size(), i64c(0)));
+    return nullptr;
+  });
+}
+
+// Small functions keep LLVM's loop passes (loop strength reduction in particular, whose
+// cost grows fast with the number of addresses in a loop nest) from seeing every address of
+// a time step at once, and identical kernels (the same copy for every carry) are compiled
+// once.
+CallInst *Lowerer::outline(const std::string &name,
+                           const std::vector<std::pair<Value **, ArgUse>> &uses, Type *retTy,
+                           const std::function<Value *()> &body) {
   std::vector<Value *> args;
+  std::vector<ArgUse> argUses;
   DenseMap<Value *, unsigned> argIndex;
-  auto use = [&](Value *v) {
-    if (!isa<Constant>(v) && argIndex.try_emplace(v, args.size()).second)
-      args.push_back(v);
-  };
-  for (KernelOperand &o : ops)
-    use(o.base);
-  for (Value *d : shape)
-    use(d);
-  for (KernelOperand &o : ops)
-    for (Value *s : o.strides)
-      use(s);
+  for (auto [slot, use] : uses) {
+    if (isa<Constant>(*slot))
+      continue;
+    auto [it, fresh] = argIndex.try_emplace(*slot, args.size());
+    if (fresh) {
+      args.push_back(*slot);
+      argUses.push_back(use);
+    } else if (argUses[it->second] != use) {
+      argUses[it->second] = ArgUse::Value; // read and written: no attribute is true
+    }
+  }
   std::vector<Type *> argTypes;
   for (Value *v : args)
     argTypes.push_back(v->getType());
-  Function *kf = Function::Create(FunctionType::get(b.getVoidTy(), argTypes, false),
+  if (!retTy)
+    retTy = b.getVoidTy();
+  Function *kf = Function::Create(FunctionType::get(retTy, argTypes, false),
                                   GlobalValue::InternalLinkage, "k." + name, mod);
   kf->addFnAttr(Attribute::NoInline);
   kf->addFnAttr(Attribute::NoUnwind);
-  for (unsigned i = 0; i < ops.size(); ++i) {
-    unsigned a = argIndex.lookup(ops[i].base);
-    kf->addParamAttr(a, Attribute::NoCapture);
-    kf->addParamAttr(a, i == 0 ? Attribute::NoAlias : Attribute::ReadOnly);
+  for (unsigned i = 0; i < args.size(); ++i) {
+    if (!args[i]->getType()->isPointerTy() || argUses[i] == ArgUse::Value)
+      continue;
+    kf->addParamAttr(i, Attribute::NoCapture);
+    kf->addParamAttr(i, argUses[i] == ArgUse::Out ? Attribute::NoAlias : Attribute::ReadOnly);
   }
-  auto inner = [&](Value *v) -> Value * {
-    return isa<Constant>(v) ? v : kf->getArg(argIndex.lookup(v));
-  };
-  for (KernelOperand &o : ops) {
-    o.base = inner(o.base);
-    for (Value *&s : o.strides)
-      s = inner(s);
+  for (auto [slot, use] : uses) {
+    auto it = argIndex.find(*slot); // a slot listed twice is remapped once
+    if (it != argIndex.end())
+      *slot = kf->getArg(it->second);
   }
-  for (Value *&d : shape)
-    d = inner(d);
 
   IRBuilderBase::InsertPoint caller = b.saveIP();
   Function *callerFn = fn;
   fn = kf;
   b.SetInsertPoint(BasicBlock::Create(ctx, "entry", kf));
-  unsigned depth = shape.size();
-  std::function<void(unsigned, std::vector<Value *>)> level = [&](unsigned k,
-                                                                  std::vector<Value *> offs) {
-    if (k == depth) {
-      std::vector<Value *> vals;
-      for (unsigned i = 1; i < ops.size(); ++i)
-        vals.push_back(
-            b.CreateLoad(ops[i].elem, b.CreateInBoundsGEP(ops[i].elem, ops[i].base, offs[i])));
-      b.CreateStore(f(b, vals), b.CreateInBoundsGEP(ops[0].elem, ops[0].base, offs[0]));
-      return;
-    }
-    forLoop(shape[k], [&](Value *i) {
-      std::vector<Value *> next;
-      for (unsigned j = 0; j < ops.size(); ++j)
-        next.push_back(b.CreateAdd(offs[j], b.CreateMul(i, ops[j].strides[k], "", false, true),
-                                   "", false, true));
-      level(k + 1, next);
-    });
-  };
-  level(0, std::vector<Value *>(ops.size(), i64c(0)));
-  b.CreateRetVoid();
+  if (Value *r = body())
+    b.CreateRet(r);
+  else
+    b.CreateRetVoid();
   fn = callerFn;
   b.restoreIP(caller);
 
@@ -153,7 +176,7 @@ void Lowerer::emitKernel(const View &out, const std::vector<View> &ins, const El
     kf->eraseFromParent();
   else
     kf->setName("k" + std::to_string(kernels.size()) + "." + name);
-  b.CreateCall(it->second, args);
+  return b.CreateCall(it->second, args);
 }
 
 void Lowerer::copy(const View &dst, const View &src) {
@@ -163,9 +186,11 @@ void Lowerer::copy(const View &dst, const View &src) {
 Expected<ElementFn> Lowerer::elementFn(const ir::Op &op) {
   using K = ir::OpKind;
   ir::DType outT = op.result()->type.dtype;
-  ir::DType inT = op.operands.empty() ? outT : op.operands[0]->type.dtype;
-  for (const ir::Value *v : op.operands)
-    if (v->type.dtype != inT)
+  // select's condition is f32 whatever its values are; the values decide the dtype.
+  unsigned first = op.kind == K::Select ? 1 : 0;
+  ir::DType inT = op.operands.size() <= first ? outT : op.operands[first]->type.dtype;
+  for (unsigned i = first; i < op.operands.size(); ++i)
+    if (const ir::Value *v = op.operands[i]; v->type.dtype != inT)
       return fail(Twine(ir::opName(op.kind)) + ": operands have different dtypes (" +
                   op.operands[0]->type.str() + ", " + v->type.str() + ")");
   bool fl = inT == ir::DType::F32;
@@ -188,8 +213,8 @@ Expected<ElementFn> Lowerer::elementFn(const ir::Op &op) {
       else
         return fail("fill: attribute 'value' must be a number");
     }
-    Constant *c = outT == ir::DType::F32 ? ConstantFP::get(f32, v)
-                                         : ConstantInt::get(i32, (int64_t)v, true);
+    Constant *c =
+        outT == ir::DType::F32 ? ConstantFP::get(f32, v) : ConstantInt::get(i32, (int64_t)v, true);
     return ElementFn([c](IRBuilder<> &, const std::vector<Value *> &) { return c; });
   }
   case K::Neg:
@@ -197,14 +222,33 @@ Expected<ElementFn> Lowerer::elementFn(const ir::Op &op) {
       return fl ? b.CreateFNeg(a[0]) : b.CreateNeg(a[0]);
     });
   case K::Exp:
-    return floatOnly([](IRBuilder<> &b, const std::vector<Value *> &a) { return emitExp(b, a[0]); });
+    return floatOnly(
+        [](IRBuilder<> &b, const std::vector<Value *> &a) { return emitExp(b, a[0]); });
   case K::Log:
-    return floatOnly([](IRBuilder<> &b, const std::vector<Value *> &a) { return emitLog(b, a[0]); });
+    return floatOnly(
+        [](IRBuilder<> &b, const std::vector<Value *> &a) { return emitLog(b, a[0]); });
   case K::Tanh:
-    return floatOnly([](IRBuilder<> &b, const std::vector<Value *> &a) { return emitTanh(b, a[0]); });
+    return floatOnly(
+        [](IRBuilder<> &b, const std::vector<Value *> &a) { return emitTanh(b, a[0]); });
   case K::Sigmoid:
     return floatOnly(
         [](IRBuilder<> &b, const std::vector<Value *> &a) { return emitSigmoid(b, a[0]); });
+  case K::Erf:
+    return floatOnly(
+        [](IRBuilder<> &b, const std::vector<Value *> &a) { return emitErf(b, a[0]); });
+  case K::Less: {
+    // 1.0 where a < b (false for NaN), else 0.0.
+    return ElementFn([fl, f32t](IRBuilder<> &b, const std::vector<Value *> &a) {
+      Value *lt = fl ? b.CreateFCmpOLT(a[0], a[1]) : b.CreateICmpSLT(a[0], a[1]);
+      return b.CreateUIToFP(lt, f32t);
+    });
+  }
+  case K::Select:
+    // a where cond != 0 (NaN counts as nonzero), else b.
+    return ElementFn([](IRBuilder<> &b, const std::vector<Value *> &a) {
+      Value *take = b.CreateFCmpUNE(a[0], Constant::getNullValue(a[0]->getType()));
+      return b.CreateSelect(take, a[1], a[2]);
+    });
   case K::Sqrt:
     return floatOnly([](IRBuilder<> &b, const std::vector<Value *> &a) {
       return b.CreateUnaryIntrinsic(Intrinsic::sqrt, a[0]);

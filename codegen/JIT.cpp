@@ -88,8 +88,8 @@ Error optimize(Module &m, unsigned opt, bool runPasses) {
                             : opt == 1 ? OptimizationLevel::O1
                             : opt == 2 ? OptimizationLevel::O2
                                        : OptimizationLevel::O3;
-  ModulePassManager mpm = opt == 0 ? pb.buildO0DefaultPipeline(level)
-                                   : pb.buildPerModuleDefaultPipeline(level);
+  ModulePassManager mpm =
+      opt == 0 ? pb.buildO0DefaultPipeline(level) : pb.buildPerModuleDefaultPipeline(level);
   mpm.run(m, mam);
   return Error::success();
 }
@@ -154,6 +154,10 @@ Expected<std::unique_ptr<CompiledFunction>> CompiledFunction::compile(const ir::
   define("loom_rt_alloc", reinterpret_cast<void *>(&loom_rt_alloc));
   define("loom_rt_sgemm", reinterpret_cast<void *>(&loom_rt_sgemm));
   define("loom_rt_fail", reinterpret_cast<void *>(&loom_rt_fail));
+  define("loom_rt_failed", reinterpret_cast<void *>(&loom_rt_failed));
+  define("loom_rt_conv1d", reinterpret_cast<void *>(&loom_rt_conv1d));
+  define("loom_rt_max_pool1d", reinterpret_cast<void *>(&loom_rt_max_pool1d));
+  define("loom_rt_range_error", reinterpret_cast<void *>(&loom_rt_range_error));
   if (Error e = (*jit)->getMainJITDylib().define(orc::absoluteSymbols(std::move(rtSyms))))
     return e;
   if (Error e = (*jit)->addIRModule(orc::ThreadSafeModule(std::move(*m), std::move(llctx))))
@@ -184,8 +188,7 @@ Expected<std::unique_ptr<CompiledFunction>> CompiledFunction::compile(const ir::
     sig.body.ops.push_back(std::move(fill));
   }
   sig.body.ops.push_back(std::move(ret));
-  impl->seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  impl->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return std::unique_ptr<CompiledFunction>(new CompiledFunction(std::move(impl)));
 }
 
@@ -200,14 +203,27 @@ CompiledFunction::run(const std::vector<rt::Tensor> &inputs,
   for (const std::string &s : im.symbols) {
     auto it = bound->find(s);
     if (it == bound->end())
-      return createStringError(inconvertibleErrorCode(),
-                               "symbol '%s' is not bound by the inputs", s.c_str());
+      return createStringError(inconvertibleErrorCode(), "symbol '%s' is not bound by the inputs",
+                               s.c_str());
     syms.push_back(it->second);
   }
   std::vector<rt::Tensor> outputs;
   std::vector<void *> in, par, out;
-  for (const ir::Type &t : im.outputTypes) {
-    outputs.emplace_back(toRt(t.dtype), ir::concreteShape(t, *bound));
+  for (size_t i = 0; i < im.outputTypes.size(); ++i) {
+    const ir::Type &t = im.outputTypes[i];
+    std::vector<int64_t> shape;
+    for (const ir::Dim &d : t.shape) {
+      std::optional<int64_t> n = ir::evalDim(d, *bound);
+      if (!n || *n < 0)
+        return createStringError(
+            inconvertibleErrorCode(),
+            "output '%s' of type %s has no valid size for these inputs "
+            "(%s is %s)",
+            im.signature.outputNames.size() > i ? im.signature.outputNames[i].c_str() : "?",
+            t.str().c_str(), d.str().c_str(), n ? std::to_string(*n).c_str() : "undefined");
+      shape.push_back(*n);
+    }
+    outputs.emplace_back(toRt(t.dtype), shape);
     out.push_back(outputs.back().data());
   }
   for (const rt::Tensor &t : inputs)

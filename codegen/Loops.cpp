@@ -44,9 +44,6 @@ Error Lowerer::planLoop(const ir::Op &op) {
     p.carryBuf.push_back(newBuffer(body.args[i]->type));
     layout[body.args[i].get()] = 0;
     layout[op.result(i)] = 0;
-    const ir::Value *v = y->operands[i];
-    bool otherCarry = !v->def && v->owner == &body && (int64_t)v->index < nc && v->index != i;
-    p.tempBuf.push_back(otherCarry ? newBuffer(v->type) : -1);
   }
   for (int64_t j = 0; j < ns; ++j) {
     const ir::Value *seq = op.operands[nc + j];
@@ -65,7 +62,17 @@ Error Lowerer::planLoop(const ir::Op &op) {
       directDenseFrom[v] = sliceDenseFrom(0, (unsigned)v->type.rank() + 1);
     }
   }
-  return plan(body);
+  if (Error e = plan(body))
+    return e;
+  // After the body is planned, views are known: a yielded value whose storage is a carry
+  // buffer (a carry's block argument, or a view of one) goes through a temporary unless it
+  // is this carry itself, unchanged.
+  for (int64_t i = 0; i < nc; ++i) {
+    const ir::Value *v = y->operands[i], *root = rootOf(v);
+    bool inCarry = !root->def && root->owner == &body && (int64_t)root->index < nc;
+    p.tempBuf.push_back(inCarry && v != body.args[i].get() ? newBuffer(v->type) : -1);
+  }
+  return Error::success();
 }
 
 Error Lowerer::lowerLoop(const ir::Op &op) {
@@ -120,7 +127,7 @@ Error Lowerer::lowerLoop(const ir::Op &op) {
           if (p.tempBuf[i] >= 0)
             copy(carries[i], temps[i]);
       },
-      /*noUnroll=*/true, "t");
+      LoopHint::NoUnroll, "t");
   if (!bodyErr.empty())
     return fail(bodyErr);
   for (unsigned i = 0; i < nc; ++i)

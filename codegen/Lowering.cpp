@@ -46,9 +46,37 @@ Lowerer::Lowerer(Module &m, const ir::Function &f)
 Value *Lowerer::dim(const ir::Dim &d) {
   if (d.isStatic())
     return i64c(d.value());
-  auto it = syms.find(d.symbol());
-  assert(it != syms.end() && "symbols are checked in run()");
+  if (d.isSymbol()) {
+    auto it = syms.find(d.symbol());
+    assert(it != syms.end() && "symbols are checked in run()");
+    return it->second;
+  }
+  auto it = exprDims.find(d.str());
+  assert(it != exprDims.end() && "dim expressions are computed in the entry block");
   return it->second;
+}
+
+Value *Lowerer::dimExpr(const ir::Dim &d) {
+  if (d.isStatic() || d.isSymbol())
+    return dim(d);
+  Value *x = dimExpr(d.lhs()), *y = dimExpr(d.rhs());
+  switch (d.kind()) {
+  case ir::Dim::Kind::Add:
+    return b.CreateAdd(x, y);
+  case ir::Dim::Kind::Sub:
+    return b.CreateSub(x, y);
+  case ir::Dim::Kind::Mul:
+    return b.CreateMul(x, y);
+  default: {
+    // Floor division as ir::evalDim; a zero divisor (which run() reports) divides by 1.
+    Value *safe = b.CreateSelect(b.CreateICmpEQ(y, i64c(0)), i64c(1), y);
+    Value *q = b.CreateSDiv(x, safe), *r = b.CreateSRem(x, safe);
+    Value *adjust =
+        b.CreateAnd(b.CreateICmpNE(r, i64c(0)),
+                    b.CreateICmpNE(b.CreateICmpSLT(x, i64c(0)), b.CreateICmpSLT(safe, i64c(0))));
+    return b.CreateSub(q, b.CreateZExt(adjust, i64));
+  }
+  }
 }
 
 std::vector<Value *> Lowerer::shapeOf(const ir::Type &t) {
@@ -100,7 +128,7 @@ View Lowerer::reversedView(const View &src, unsigned axis) {
   return v;
 }
 
-void Lowerer::forLoop(Value *n, const std::function<void(Value *)> &body, bool noUnroll,
+void Lowerer::forLoop(Value *n, const std::function<void(Value *)> &body, LoopHint hint,
                       const char *name) {
   BasicBlock *pre = b.GetInsertBlock();
   BasicBlock *header = BasicBlock::Create(ctx, std::string(name) + ".head", fn);
@@ -115,10 +143,14 @@ void Lowerer::forLoop(Value *n, const std::function<void(Value *)> &body, bool n
   body(iv);
   Value *next = b.CreateAdd(iv, i64c(1), "", /*NUW=*/true, /*NSW=*/true);
   BranchInst *back = b.CreateBr(header);
-  if (noUnroll) {
-    // The time loop stays a loop: unrolling by T would only grow the code.
-    MDNode *disable = MDNode::get(ctx, MDString::get(ctx, "llvm.loop.unroll.disable"));
-    MDNode *loopID = MDNode::getDistinct(ctx, {nullptr, disable});
+  MDNode *property = nullptr;
+  if (hint == LoopHint::NoUnroll) // the time loop: unrolling by T would only grow the code
+    property = MDNode::get(ctx, MDString::get(ctx, "llvm.loop.unroll.disable"));
+  else if (hint == LoopHint::NoInterleave) // kernels: vectorise, but keep the code small
+    property = MDNode::get(ctx, {MDString::get(ctx, "llvm.loop.interleave.count"),
+                                 ConstantAsMetadata::get(b.getInt32(1))});
+  if (property) {
+    MDNode *loopID = MDNode::getDistinct(ctx, {nullptr, property});
     loopID->replaceOperandWith(0, loopID);
     back->setMetadata(LLVMContext::MD_loop, loopID);
   }
@@ -161,6 +193,11 @@ Error Lowerer::plan(const ir::Block &blk) {
     default:
       break;
     }
+    Expected<bool> special = planSpecial(op);
+    if (!special)
+      return special.takeError();
+    if (*special)
+      continue;
     for (auto &r : op.results) {
       auto d = directDenseFrom.find(r.get());
       if (d != directDenseFrom.end()) {
@@ -215,13 +252,18 @@ Error Lowerer::lowerOp(const ir::Op &op) {
   default:
     break;
   }
+  // Owned buffers get their view here; views of other values and stack slots written
+  // directly are bound by lowerSpecial and lowerLoop.
   for (auto &r : op.results) {
     auto it = bufOf.find(r.get());
     if (it != bufOf.end())
       views[r.get()] = bufferView(it->second);
-    else
-      assert(views.count(r.get()) && "direct stack views are bound by the loop");
   }
+  Expected<bool> special = lowerSpecial(op);
+  if (!special)
+    return special.takeError();
+  if (*special)
+    return Error::success();
   if (op.kind == ir::OpKind::MatMul)
     return lowerMatMul(op);
   if (op.kind == ir::OpKind::Reverse) {
@@ -268,16 +310,16 @@ Error Lowerer::lowerMatMul(const ir::Op &op) {
   for (unsigned k = 0; k + 1 < rl; ++k)
     M = b.CreateMul(M, L.shape[k], "", true, true);
   auto gemm = [&](Value *m, Value *a, Value *lda, Value *c, Value *ldc) {
-    b.CreateCall(sgemmFn, {rtCtx, m, N, K, a, lda, R.base, ldb, c, ldc,
-                           ConstantFP::get(f32, 0.0)});
+    b.CreateCall(sgemmFn, {rtCtx, m, N, K, a, lda, R.base, ldb, c, ldc, ConstantFP::get(f32, 0.0)});
   };
   Value *nonEmpty = b.CreateAnd(b.CreateICmpSGT(M, i64c(0)), b.CreateICmpSGT(N, i64c(0)));
   ifThen(nonEmpty, [&] {
     // K == 0: an empty sum; the result is zeros and no GEMM is called.
     ifThen(b.CreateICmpEQ(K, i64c(0)), [&] {
-      emitKernel(O, {}, [&](IRBuilder<> &, const std::vector<Value *> &) {
-        return ConstantFP::get(f32, 0.0);
-      }, "zero");
+      emitKernel(
+          O, {},
+          [&](IRBuilder<> &, const std::vector<Value *> &) { return ConstantFP::get(f32, 0.0); },
+          "zero");
     });
     ifThen(b.CreateICmpSGT(K, i64c(0)), [&] {
       if (rl == 1) {
@@ -295,8 +337,8 @@ Error Lowerer::lowerMatMul(const ir::Op &op) {
       for (unsigned k = 0; k + 2 < rl; ++k)
         for (const View *v : {&L, &O})
           collapses = b.CreateAnd(
-              collapses, b.CreateICmpEQ(v->strides[k], b.CreateMul(v->strides[k + 1],
-                                                                   v->shape[k + 1])));
+              collapses,
+              b.CreateICmpEQ(v->strides[k], b.CreateMul(v->strides[k + 1], v->shape[k + 1])));
       BasicBlock *one = BasicBlock::Create(ctx, "gemm.one", fn);
       BasicBlock *blocks = BasicBlock::Create(ctx, "gemm.blocks", fn);
       BasicBlock *join = BasicBlock::Create(ctx, "gemm.done", fn);
@@ -306,7 +348,7 @@ Error Lowerer::lowerMatMul(const ir::Op &op) {
       b.CreateBr(join);
       b.SetInsertPoint(blocks);
       std::function<void(unsigned, Value *, Value *)> level = [&](unsigned k, Value *lo,
-                                                                    Value *oo) {
+                                                                  Value *oo) {
         if (k + 2 == rl) {
           gemm(L.shape[rl - 2], b.CreateGEP(f32, L.base, lo), L.strides[rl - 2],
                b.CreateGEP(f32, O.base, oo), O.strides[rl - 2]);
@@ -322,6 +364,7 @@ Error Lowerer::lowerMatMul(const ir::Op &op) {
       b.SetInsertPoint(join);
     });
   });
+  returnIfFailed();
   return Error::success();
 }
 
@@ -330,11 +373,19 @@ Error Lowerer::run() {
   std::vector<std::string> order = ir::symbolOrder(func);
   std::set<std::string> known(order.begin(), order.end());
   std::string problem;
+  std::vector<ir::Dim> exprs; // dim expressions, computed once in the entry block
+  auto checkDim = [&](const ir::Dim &d, const std::string &where) {
+    std::vector<std::string> used;
+    ir::collectSymbols(d, used);
+    for (const std::string &s : used)
+      if (!known.count(s) && problem.empty())
+        problem = "symbol '" + s + "' in " + where + " is not bound by the function's inputs";
+    if (!d.isStatic() && !d.isSymbol())
+      exprs.push_back(d);
+  };
   auto checkType = [&](const ir::Value *v) {
     for (const ir::Dim &d : v->type.shape)
-      if (!d.isStatic() && !known.count(d.symbol()) && problem.empty())
-        problem = "symbol '" + d.symbol() + "' in the type of " + valueName(v) + " (" +
-                  v->type.str() + ") is not bound by the function's inputs";
+      checkDim(d, "the type of " + valueName(v) + " (" + v->type.str() + ")");
   };
   for (auto &a : func.body.args)
     checkType(a.get());
@@ -346,8 +397,14 @@ Error Lowerer::run() {
     for (auto &rg : op.regions)
       for (auto &a : rg->args)
         checkType(a.get());
-    if (op.kind == ir::OpKind::Loop && !op.attrs.count("steps") && problem.empty())
-      problem = "loop without a 'steps' attribute";
+    for (auto &[key, attr] : op.attrs)
+      if (const ir::Dim *d = std::get_if<ir::Dim>(&attr))
+        checkDim(*d, "attribute '" + key + "' of " + ir::opName(op.kind));
+    if (op.kind == ir::OpKind::Loop && problem.empty()) {
+      auto it = op.attrs.find("steps");
+      if (it == op.attrs.end() || !std::holds_alternative<ir::Dim>(it->second))
+        problem = "loop without a dim attribute 'steps'";
+    }
   });
   if (hasRnn)
     return fail("rnn ops must be lowered (run lower-rnn) before codegen");
@@ -375,19 +432,35 @@ Error Lowerer::run() {
       "loom_rt_sgemm",
       FunctionType::get(b.getVoidTy(), {ptr, i64, i64, i64, ptr, i64, ptr, i64, ptr, i64, f32},
                         false));
-  failFn = mod.getOrInsertFunction("loom_rt_fail",
-                                   FunctionType::get(b.getVoidTy(), {ptr, ptr}, false));
-  for (FunctionCallee c : {allocFn, sgemmFn, failFn})
+  failFn =
+      mod.getOrInsertFunction("loom_rt_fail", FunctionType::get(b.getVoidTy(), {ptr, ptr}, false));
+  failedFn = mod.getOrInsertFunction("loom_rt_failed", FunctionType::get(i32, {ptr}, false));
+  conv1dFn = mod.getOrInsertFunction(
+      "loom_rt_conv1d",
+      FunctionType::get(b.getVoidTy(),
+                        {ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, ptr, ptr, ptr},
+                        false));
+  maxPoolFn = mod.getOrInsertFunction(
+      "loom_rt_max_pool1d",
+      FunctionType::get(b.getVoidTy(), {ptr, i64, i64, i64, i64, i64, i64, i64, i64, ptr, ptr},
+                        false));
+  rangeErrorFn = mod.getOrInsertFunction(
+      "loom_rt_range_error",
+      FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64, ptr, i64, i64, i64}, false));
+  for (FunctionCallee c : {allocFn, sgemmFn, failFn, failedFn, conv1dFn, maxPoolFn, rangeErrorFn})
     cast<Function>(c.getCallee())->addFnAttr(Attribute::NoUnwind);
 
   b.SetInsertPoint(BasicBlock::Create(ctx, "entry", fn));
   for (unsigned i = 0; i < order.size(); ++i)
     syms[order[i]] = b.CreateLoad(i64, b.CreateConstGEP1_64(i64, fn->getArg(1), i), order[i]);
+  for (const ir::Dim &d : exprs)
+    if (!exprDims.count(d.str())) // a negative size is reported by run(); never use one
+      exprDims[d.str()] = b.CreateBinaryIntrinsic(Intrinsic::smax, dimExpr(d), i64c(0));
   for (unsigned i = 0; i < func.body.args.size(); ++i) {
     const ir::Value *a = func.body.args[i].get();
     bool isInput = i < func.numInputs;
-    Value *slot = b.CreateConstGEP1_64(ptr, fn->getArg(isInput ? 2 : 3),
-                                       isInput ? i : i - func.numInputs);
+    Value *slot =
+        b.CreateConstGEP1_64(ptr, fn->getArg(isInput ? 2 : 3), isInput ? i : i - func.numInputs);
     views[a] = denseView(b.CreateLoad(ptr, slot, a->name), a->type);
     layout[a] = 0;
   }

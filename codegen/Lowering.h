@@ -2,9 +2,11 @@
 // Private to codegen/: lowering an ir::Function to an LLVM function
 //   void loom_main(loom_rt_ctx *ctx, const int64_t *syms, void *const *inputs,
 //                  void *const *params, void *const *outputs)
-// Every IR value lives in a strided view (base pointer, runtime shape, strides in elements).
-// All scratch buffers are planned first and allocated with one loom_rt_alloc call in the
-// entry block; the op lowering then only emits loops and runtime calls.
+// Every IR value lives in a strided view (base pointer, runtime shape, strides in elements):
+// its own scratch buffer, a slice of a sequence or stack at step t, or a view of another
+// value's storage (slice, reshape, check_range). All scratch buffers are planned first and
+// allocated with one loom_rt_alloc call in the entry block; the op lowering then only emits
+// loops (elementwise nests are outlined into small internal functions) and runtime calls.
 #include "ir/IR.h"
 
 #include "llvm/IR/IRBuilder.h"
@@ -38,7 +40,7 @@ using ElementFn =
 /// Storage decided before any code is emitted for a loop op.
 struct LoopPlan {
   std::vector<int> carryBuf, tempBuf, stackBuf; // buffer ids; tempBuf -1 when not needed
-  std::map<const ir::Value *, unsigned> direct;  // per-step value -> stack slot it writes
+  std::map<const ir::Value *, unsigned> direct; // per-step value -> stack slot it writes
 };
 
 class Lowerer {
@@ -56,7 +58,9 @@ public:
 
   llvm::Value *i64c(int64_t v) { return llvm::ConstantInt::get(i64, v); }
   llvm::Type *elemType(ir::DType t) { return t == ir::DType::F32 ? f32 : i32; }
+  /// The size of `d` (a constant, a loaded symbol, or an expression computed on entry).
   llvm::Value *dim(const ir::Dim &d);
+  llvm::Value *dimExpr(const ir::Dim &d);
   std::vector<llvm::Value *> shapeOf(const ir::Type &t);
   View denseView(llvm::Value *base, const ir::Type &t);
   View &view(const ir::Value *v);
@@ -66,9 +70,10 @@ public:
   View reversedView(const View &v, unsigned axis);
   View bufferView(int buf);
 
+  enum class LoopHint { None, NoUnroll, NoInterleave };
   /// for (i = 0; i < n; ++i) body(i); the builder ends after the loop.
   void forLoop(llvm::Value *n, const std::function<void(llvm::Value *)> &body,
-               bool noUnroll = false, const char *name = "i");
+               LoopHint hint = LoopHint::None, const char *name = "i");
   /// if (cond) then(); the builder ends after it.
   void ifThen(llvm::Value *cond, const std::function<void()> &then);
 
@@ -78,7 +83,43 @@ public:
   void emitKernel(const View &out, const std::vector<View> &ins, const ElementFn &fn,
                   const std::string &name = "copy");
   void copy(const View &dst, const View &src);
+  /// How an outlined function uses a value it is given (for its parameter attributes).
+  enum class ArgUse { Value, Out, In };
+  /// Emits body() into a new internal noinline function and calls it. The non-constant
+  /// values behind `uses` become its parameters; body() sees them through the same slots,
+  /// which are remapped before it runs. An identical function emitted before is reused.
+  /// body returns the function's result (null for void, then retTy is null).
+  llvm::CallInst *outline(const std::string &name,
+                          const std::vector<std::pair<llvm::Value **, ArgUse>> &uses,
+                          llvm::Type *retTy, const std::function<llvm::Value *()> &body);
   llvm::Expected<ElementFn> elementFn(const ir::Op &op);
+
+  // --- layout ops, reductions, windows (Layout.cpp) ---
+  /// The value whose buffer `v` is a view of (itself when it owns its storage).
+  const ir::Value *rootOf(const ir::Value *v);
+  unsigned layoutOf(const ir::Value *v);
+  llvm::Value *numel(const std::vector<llvm::Value *> &shape);
+  /// [start, start + size) of `v` along `axis`.
+  View sliceAxisView(const View &v, unsigned axis, llvm::Value *start, llvm::Value *size);
+  llvm::Value *globalString(const std::string &s);
+  /// if (cond) { loom_rt_fail(message) unless empty; return; }
+  void returnIf(llvm::Value *cond, const std::string &message = "");
+  /// Returns from loom_main when the runtime has recorded an error.
+  void returnIfFailed();
+  /// Fills buffer `buf` with 0, 1, ..., n-1.
+  View arange(int buf, llvm::Value *n, ir::DType dt);
+  /// Checks every element of the dense i32 view against [lo, hi] (loom_rt_range_error and
+  /// return on the first bad one); with `table`, also gathers its rows into dense `out`.
+  void rangeCheck(const View &dense, llvm::Value *lo, llvm::Value *hi, const std::string &what,
+                  const View *table, const View *out);
+  /// Buffers or views for ops other than elementwise ones; false if `op` is not one.
+  llvm::Expected<bool> planSpecial(const ir::Op &op);
+  llvm::Expected<bool> lowerSpecial(const ir::Op &op);
+  void lowerReduce(const ir::Op &op);
+  llvm::Expected<bool> lowerWindow(const ir::Op &op);
+  std::map<const ir::Value *, const ir::Value *> viewRoot;
+  std::map<const ir::Op *, std::vector<int>> scratch; // extra buffers of an op (-1: none)
+  std::map<std::string, llvm::Value *> strings;
 
   llvm::Error lowerBlock(const ir::Block &blk);
   llvm::Error lowerOp(const ir::Op &op);
@@ -100,8 +141,9 @@ public:
 
   llvm::Function *fn = nullptr;
   llvm::Value *rtCtx = nullptr;
-  llvm::FunctionCallee allocFn, sgemmFn, failFn;
+  llvm::FunctionCallee allocFn, sgemmFn, failFn, failedFn, conv1dFn, maxPoolFn, rangeErrorFn;
   std::map<std::string, llvm::Value *> syms;
+  std::map<std::string, llvm::Value *> exprDims; // by Dim::str()
   std::map<const ir::Value *, View> views;
   std::map<std::string, llvm::Function *> kernels; // by body text, for sharing
 };

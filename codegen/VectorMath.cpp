@@ -51,7 +51,8 @@ Value *emitExp(IRBuilder<> &b, Value *x) {
   // result rounds to +0.
   Value *xc = b.CreateSelect(b.CreateFCmpUGT(x, fc(b, ty, 89.0)), fc(b, ty, 89.0), x);
   xc = b.CreateSelect(b.CreateFCmpOLT(xc, fc(b, ty, -104.0)), fc(b, ty, -104.0), xc);
-  Value *fn = b.CreateUnaryIntrinsic(Intrinsic::rint, b.CreateFMul(xc, fc(b, ty, 1.44269504088896341)));
+  Value *fn =
+      b.CreateUnaryIntrinsic(Intrinsic::rint, b.CreateFMul(xc, fc(b, ty, 1.44269504088896341)));
   Value *r = fma(b, fn, fc(b, ty, -0.693359375), xc);
   r = fma(b, fn, fc(b, ty, 2.12194440e-4), r);
   Value *z = b.CreateFMul(r, r);
@@ -77,17 +78,18 @@ Value *emitLog(IRBuilder<> &b, Value *x) {
   Value *eadj = b.CreateSelect(tiny, fc(b, ty, -23.0), fc(b, ty, 0.0));
   Value *bits = b.CreateBitCast(xs, ity);
   Value *e = b.CreateSub(b.CreateLShr(bits, ic(ity, 23)), ic(ity, 126));
-  Value *m = b.CreateBitCast(b.CreateOr(b.CreateAnd(bits, ic(ity, 0x007fffff)), ic(ity, 0x3f000000)), ty);
+  Value *m =
+      b.CreateBitCast(b.CreateOr(b.CreateAnd(bits, ic(ity, 0x007fffff)), ic(ity, 0x3f000000)), ty);
   Value *fe = b.CreateFAdd(b.CreateSIToFP(e, ty), eadj);
   Value *small = b.CreateFCmpOLT(m, fc(b, ty, 0.707106781186547524));
   fe = b.CreateSelect(small, b.CreateFSub(fe, fc(b, ty, 1.0)), fe);
   Value *f = b.CreateSelect(small, b.CreateFSub(b.CreateFAdd(m, m), fc(b, ty, 1.0)),
                             b.CreateFSub(m, fc(b, ty, 1.0)));
   Value *z = b.CreateFMul(f, f);
-  Value *p = poly(b, f,
-                  {7.0376836292E-2, -1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1,
-                   1.4249322787E-1, -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1,
-                   3.3333331174E-1});
+  Value *p =
+      poly(b, f,
+           {7.0376836292E-2, -1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1, 1.4249322787E-1,
+            -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1, 3.3333331174E-1});
   Value *y = b.CreateFMul(b.CreateFMul(p, f), z);
   y = fma(b, fe, fc(b, ty, -2.12194440e-4), y);
   y = fma(b, z, fc(b, ty, -0.5), y);
@@ -110,7 +112,8 @@ Value *emitTanh(IRBuilder<> &b, Value *x) {
                    -3.33332819422E-1});
   Value *small = fma(b, b.CreateFMul(p, z), x, x);
   Value *e = emitExp(b, b.CreateFAdd(ax, ax));
-  Value *big = b.CreateFSub(fc(b, ty, 1.0), b.CreateFDiv(fc(b, ty, 2.0), b.CreateFAdd(e, fc(b, ty, 1.0))));
+  Value *big =
+      b.CreateFSub(fc(b, ty, 1.0), b.CreateFDiv(fc(b, ty, 2.0), b.CreateFAdd(e, fc(b, ty, 1.0))));
   // The sign comes from x in both branches (the polynomial alone gives tanh(-0) = +0).
   Value *r = b.CreateSelect(b.CreateFCmpOLT(ax, fc(b, ty, 0.625)), small, big);
   return b.CreateBinaryIntrinsic(Intrinsic::copysign, r, x, nullptr, "tanh");
@@ -122,6 +125,28 @@ Value *emitSigmoid(IRBuilder<> &b, Value *x) {
   Type *ty = x->getType();
   Value *e = emitExp(b, b.CreateFNeg(x));
   return b.CreateFDiv(fc(b, ty, 1.0), b.CreateFAdd(fc(b, ty, 1.0), e), "sigmoid");
+}
+
+// erf: for |x| < 1 its Taylor series x * P10(x^2) (the first omitted term is 1.2e-9 at
+// |x| = 1); above, Abramowitz and Stegun 7.1.26, 1 - t*P5(t)*exp(-x^2) with
+// t = 1/(1 + 0.3275911|x|) (absolute error 1.5e-7), with the sign of x. exp(-x^2) becomes 0
+// for large |x|, so the result saturates at exactly +-1.
+Value *emitErf(IRBuilder<> &b, Value *x) {
+  Type *ty = x->getType();
+  Value *ax = b.CreateUnaryIntrinsic(Intrinsic::fabs, x);
+  Value *z = b.CreateFMul(x, x);
+  Value *small =
+      b.CreateFMul(x, poly(b, z,
+                           {1.4807192815879218e-08, -1.6365844691234924e-07, 1.6462114365889246e-06,
+                            -1.492565035840625e-05, 0.00012055332981789664, -0.00085483270234508522,
+                            0.0052239776254421879, -0.026866170645131252, 0.11283791670955126,
+                            -0.37612638903183754, 1.1283791670955126}));
+  Value *t = b.CreateFDiv(fc(b, ty, 1.0), fma(b, ax, fc(b, ty, 0.3275911), fc(b, ty, 1.0)));
+  Value *p = b.CreateFMul(
+      t, poly(b, t, {1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592}));
+  Value *big = b.CreateFSub(fc(b, ty, 1.0), b.CreateFMul(p, emitExp(b, b.CreateFNeg(z))));
+  Value *r = b.CreateSelect(b.CreateFCmpOGE(ax, fc(b, ty, 1.0)), big, small);
+  return b.CreateBinaryIntrinsic(Intrinsic::copysign, r, x, nullptr, "erf");
 }
 
 } // namespace loom::codegen

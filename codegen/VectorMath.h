@@ -12,5 +12,6 @@ llvm::Value *emitExp(llvm::IRBuilder<> &b, llvm::Value *x);
 llvm::Value *emitLog(llvm::IRBuilder<> &b, llvm::Value *x);
 llvm::Value *emitTanh(llvm::IRBuilder<> &b, llvm::Value *x);
 llvm::Value *emitSigmoid(llvm::IRBuilder<> &b, llvm::Value *x);
+llvm::Value *emitErf(llvm::IRBuilder<> &b, llvm::Value *x);
 
 } // namespace loom::codegen

@@ -16,13 +16,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kDir = std::string(LOOM_SOURCE_DIR) + "/tests/fixtures/layers";
+const std::string kFixtures = std::string(LOOM_SOURCE_DIR) + "/tests/fixtures/";
 
+/// "layers/simple_rnn_seq", "layers3/lstm_seq", ...: every case of both generators.
 std::vector<std::string> cases() {
   std::vector<std::string> out;
-  for (auto &e : fs::directory_iterator(kDir))
-    if (e.path().extension() == ".loom")
-      out.push_back(e.path().stem().string());
+  for (const char *dir : {"layers", "layers3"})
+    for (auto &e : fs::directory_iterator(kFixtures + dir))
+      if (e.path().extension() == ".loom")
+        out.push_back(std::string(dir) + "/" + e.path().stem().string());
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -37,7 +39,7 @@ double maxAbsDiff(const rt::Tensor &a, const rt::Tensor &b) {
 class Fixture : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Fixture, MatchesReference) {
-  std::string base = kDir + "/" + GetParam();
+  std::string base = kFixtures + GetParam();
   frontend::SourceManager sm;
   auto m = api::compile(sm, base + ".loom", {});
   ASSERT_TRUE(!!m) << llvm::toString(m.takeError());
@@ -71,8 +73,11 @@ TEST_P(Fixture, MatchesReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Layers, Fixture, ::testing::ValuesIn(cases()),
-                         [](const auto &info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Layers, Fixture, ::testing::ValuesIn(cases()), [](const auto &info) {
+  std::string name = info.param;
+  std::replace(name.begin(), name.end(), '/', '_');
+  return name;
+});
 
 // One compiled model serves any batch size and sequence length (the spine's contract).
 TEST(Shapes, OneCompiledModelManyShapes) {

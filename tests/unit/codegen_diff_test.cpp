@@ -18,8 +18,8 @@ namespace loom::cgtest {
 std::unique_ptr<ir::Module> parseIR(const std::string &text);
 void expectClose(const rt::Tensor &got, const rt::Tensor &want, double tol,
                  const std::string &what);
-void checkText(const std::string &text, const std::vector<ir::SymbolMap> &cases,
-               uint32_t seed = 1, double tol = 1e-5);
+void checkText(const std::string &text, const std::vector<ir::SymbolMap> &cases, uint32_t seed = 1,
+               double tol = 1e-5);
 std::pair<std::vector<rt::Tensor>, std::vector<rt::Tensor>>
 randomArgs(const ir::Function &f, const ir::SymbolMap &syms, uint32_t seed);
 } // namespace loom::cgtest
@@ -171,6 +171,40 @@ TEST(CodegenDiff, NestedLoopsCaptureOuterValues) {
             kBT);
 }
 
+TEST(CodegenDiff, LoopShapesAndSlicesOfSlices) {
+  // A static trip count without sequences, a loop with no carries, a scalar carry, a
+  // stacked outer value, reverse of a strided slice, a slice of a slice (the inner loop
+  // runs over an outer step of a rank-4 sequence) and a rhs that is a slice.
+  checkText(R"(func @shapes(%x: f32[B,T,3,4], %wseq: f32[4,T,2], %s: f32[]) -> (a, b, c, d, e, f, g)
+    params(%v: f32[4] "v" zeros) {
+  %z = fill {value = 0.5} : f32[]
+  %cnt = loop %z {carries = 1, reverse = false, slices = 0, steps = dim<3>} (%k: f32[]) {
+    %k2 = add %k, %s : f32[]
+    yield %k2
+  } : f32[]
+  %st, %cap = loop %x {carries = 0, reverse = true, slices = 1, steps = dim<T>}
+      (%xt: f32[B,3,4]) {
+    %r = reverse %xt {axis = 2} : f32[B,3,4]
+    yield %r, %v
+  } : f32[B,T,3,4], f32[4,T]
+  %h0 = fill {value = 0.0} : f32[B,2]
+  %hT, %inner = loop %h0, %x, %wseq {carries = 1, reverse = false, slices = 2, steps = dim<T>}
+      (%h: f32[B,2], %xt2: f32[B,3,4], %wt: f32[4,2]) {
+    %g, %gs = loop %h, %xt2 {carries = 1, reverse = false, slices = 1, steps = dim<3>}
+        (%k3: f32[B,2], %xtt: f32[B,4]) {
+      %m = matmul %xtt, %wt : f32[B,2]
+      %a = add %m, %k3 : f32[B,2]
+      %t = tanh %a : f32[B,2]
+      yield %t, %m
+    } : f32[B,2], f32[B,3,2]
+    yield %g, %gs
+  } : f32[B,2], f32[B,T,3,2]
+  return %cnt, %st, %cap, %hT, %inner, %z, %s
+}
+)",
+            kBT);
+}
+
 TEST(CodegenDiff, RankTwoSequenceSlicesAreStrided) {
   checkText(R"(func @tokens(%tok: i32[B,T], %s2: f32[6,T]) -> (a, b, c)
     params(%w: f32[6,3] "w" zeros) {
@@ -238,13 +272,15 @@ TEST(CodegenDiff, IntegerOpsAndSpecialValues) {
 )");
   ASSERT_TRUE(m);
   const float nan = std::numeric_limits<float>::quiet_NaN(), inf = HUGE_VALF;
-  const int32_t imin = std::numeric_limits<int32_t>::min(), imax = std::numeric_limits<int32_t>::max();
+  const int32_t imin = std::numeric_limits<int32_t>::min(),
+                imax = std::numeric_limits<int32_t>::max();
   std::vector<int32_t> a = {imin, -7, 7, 5, 0, 3, imax, -1, imin, 9, -9, 12, 100, 4, -3, 2, 8};
   std::vector<int32_t> b = {-1, 2, -2, 0, 0, 3, 1, -1, 1, -4, 4, 5, -7, 4, 3, -2, 0};
-  std::vector<float> x = {nan, inf, -inf, 3e9f, -3e9f, 2.7f, -2.7f, -0.5f, 1e-30f, 0.0f, -0.0f,
-                          100.0f, -100.0f, 2147483520.0f, -2147483648.0f, 1e-41f, 0.5f};
-  std::vector<float> y = {1.0f, nan, nan, 2.0f, nan, -3.0f, 0.0f, -0.0f, inf, 0.0f, 0.0f,
-                          -1.0f, 3.0f, 1.0f, 1.0f, -inf, 0.5f};
+  std::vector<float> x = {nan,     inf,           -inf,           3e9f,   -3e9f, 2.7f,
+                          -2.7f,   -0.5f,         1e-30f,         0.0f,   -0.0f, 100.0f,
+                          -100.0f, 2147483520.0f, -2147483648.0f, 1e-41f, 0.5f};
+  std::vector<float> y = {1.0f, nan,  nan,   2.0f, nan,  -3.0f, 0.0f, -0.0f, inf,
+                          0.0f, 0.0f, -1.0f, 3.0f, 1.0f, 1.0f,  -inf, 0.5f};
   int64_t n = (int64_t)a.size();
   rt::Tensor ta(rt::DType::I32, {n}), tb(rt::DType::I32, {n}), tx(rt::DType::F32, {n}),
       ty(rt::DType::F32, {n});
@@ -267,8 +303,8 @@ TEST(CodegenDiff, ConcurrentCallsShareOneCompiledFunction) {
   ASSERT_TRUE(m);
   auto cf = codegen::CompiledFunction::compile(*m->main());
   ASSERT_TRUE(bool(cf)) << llvm::toString(cf.takeError());
-  std::vector<ir::SymbolMap> cases = {{{"B", 3}, {"T", 17}}, {{"B", 8}, {"T", 5}},
-                                      {{"B", 1}, {"T", 30}}, {{"B", 4}, {"T", 2}}};
+  std::vector<ir::SymbolMap> cases = {
+      {{"B", 3}, {"T", 17}}, {{"B", 8}, {"T", 5}}, {{"B", 1}, {"T", 30}}, {{"B", 4}, {"T", 2}}};
   std::vector<std::vector<rt::Tensor>> want(cases.size()), got(cases.size());
   std::vector<std::pair<std::vector<rt::Tensor>, std::vector<rt::Tensor>>> args;
   for (size_t i = 0; i < cases.size(); ++i) {

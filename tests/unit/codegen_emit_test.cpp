@@ -39,19 +39,20 @@ size_t count(const std::string &s, const std::string &what) {
 }
 
 TEST(CodegenEmit, TranscendentalsAreVectorLoopsWithoutCalls) {
-  std::string ir = optimizedIR(R"(func @gates(%x: f32[B,T,64]) -> (a, b, c, d)
+  std::string ir = optimizedIR(R"(func @gates(%x: f32[B,T,64]) -> (a, b, c, d, e)
     params(%b: f32[64] "b" zeros) {
   %0 = add %x, %b : f32[B,T,64]
   %1 = tanh %0 : f32[B,T,64]
   %2 = sigmoid %0 : f32[B,T,64]
   %3 = exp %x : f32[B,T,64]
   %4 = log %3 : f32[B,T,64]
-  return %1, %2, %3, %4
+  %5 = erf %x : f32[B,T,64]
+  return %1, %2, %3, %4, %5
 }
 )");
   EXPECT_NE(ir.find("<8 x float>"), std::string::npos) << "no AVX2 vector code";
   EXPECT_NE(ir.find("@llvm.fmuladd.v8f32"), std::string::npos) << "no vector FMA";
-  for (const char *libm : {"@expf", "@logf", "@tanhf", "@exp(", "@log(", "@tanh("})
+  for (const char *libm : {"@expf", "@logf", "@tanhf", "@erff", "@exp(", "@log(", "@tanh("})
     EXPECT_EQ(ir.find(libm), std::string::npos) << libm;
   // The only calls left are the scratch allocation (and maybe memcpy/memset).
   EXPECT_EQ(count(ir, "call ptr @loom_rt_alloc"), 1u);

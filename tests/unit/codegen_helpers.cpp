@@ -43,8 +43,8 @@ randomArgs(const ir::Function &f, const ir::SymbolMap &syms, uint32_t seed) {
   for (unsigned i = 0; i < f.body.args.size(); ++i) {
     const ir::Type &t = f.body.args[i]->type;
     bool isInput = i < f.numInputs;
-    (isInput ? in : par).push_back(randomTensor(t.dtype, ir::concreteShape(t, syms), rng,
-                                                isInput ? 1.0f : 0.5f));
+    (isInput ? in : par)
+        .push_back(randomTensor(t.dtype, ir::concreteShape(t, syms), rng, isInput ? 1.0f : 0.5f));
   }
   return {std::move(in), std::move(par)};
 }
@@ -93,8 +93,8 @@ void checkAgainstInterpreter(const ir::Function &f, const std::vector<ir::Symbol
   }
 }
 
-void checkText(const std::string &text, const std::vector<ir::SymbolMap> &cases,
-               uint32_t seed, double tol) {
+void checkText(const std::string &text, const std::vector<ir::SymbolMap> &cases, uint32_t seed,
+               double tol) {
   auto m = parseIR(text);
   ASSERT_TRUE(m != nullptr);
   checkAgainstInterpreter(*m->main(), cases, seed, tol);

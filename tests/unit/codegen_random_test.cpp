@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
+#include <cstdlib>
 #include <random>
 
 using namespace loom;
@@ -130,7 +130,7 @@ private:
   void step(ir::Builder &b, std::vector<ir::Value *> &pool) {
     ir::Value *a = any(pool);
     ir::Value *r = nullptr;
-    switch (pick(10)) {
+    switch (pick(14)) {
     case 0: {
       OpKind k[] = {OpKind::Neg, OpKind::Tanh, OpKind::Sigmoid, OpKind::Relu, OpKind::Abs};
       r = V(b.value(k[pick(5)], {a}));
@@ -172,6 +172,44 @@ private:
         break;
       }
       [[fallthrough]];
+    case 10: {
+      ir::Value *p = partner(b, pool, a);
+      ir::Value *c = V(b.value(OpKind::Less, {a, p}));
+      r = pick(2) ? V(b.value(OpKind::Select, {c, a, p})) : V(b.value(OpKind::Erf, {a}));
+      break;
+    }
+    case 11: { // a view (slice) of a static axis, sometimes concatenated back
+      std::vector<int64_t> axes;
+      for (int64_t k = 0; k < a->type.rank(); ++k)
+        if (a->type.shape[k].isStatic() && a->type.shape[k].value() >= 2)
+          axes.push_back(k);
+      if (axes.empty())
+        break;
+      int64_t axis = axes[pick(axes.size())], n = a->type.shape[axis].value();
+      int64_t start = pick(n), size = 1 + pick(n - start);
+      r = V(b.value(OpKind::Slice, {a}, {{"axis", axis}, {"start", start}, {"size", size}}));
+      if (pick(2))
+        r = V(b.value(OpKind::Concat, {r, a}, {{"axis", axis}}));
+      break;
+    }
+    case 12: // a reduction over any axis
+      if (a->type.rank() >= 1) {
+        OpKind k[] = {OpKind::ReduceSum, OpKind::ReduceMax, OpKind::ReduceMean};
+        r = V(b.value(k[pick(3)], {a},
+                      {{"axis", int64_t(pick(a->type.rank()))}, {"keepdims", bool(pick(2))}}));
+        break;
+      }
+      [[fallthrough]];
+    case 13: // reshape: merge the last two dims (a view when a is dense)
+      if (a->type.rank() >= 2) {
+        Type t = a->type;
+        Dim last = t.shape.back();
+        t.shape.pop_back();
+        t.shape.back() = t.shape.back() * last;
+        r = b.create(OpKind::Reshape, {a}, {t})->result();
+        break;
+      }
+      [[fallthrough]];
     default: {
       ir::Value *m = V(b.value(OpKind::Mul, {a, b.fill(3.0, f32({}))}));
       ir::Value *i = V(b.value(OpKind::Cast, {m}, {{"dtype", std::string("i32")}}));
@@ -203,11 +241,9 @@ private:
     for (int j = 0; j < ns; ++j)
       operands.push_back(seqs[pick(seqs.size())]);
     bool reverse = pick(2);
-    ir::Op *op = b.create(OpKind::Loop, operands, {},
-                          {{"carries", int64_t(nc)},
-                           {"slices", int64_t(ns)},
-                           {"steps", T_},
-                           {"reverse", reverse}});
+    ir::Op *op = b.create(
+        OpKind::Loop, operands, {},
+        {{"carries", int64_t(nc)}, {"slices", int64_t(ns)}, {"steps", T_}, {"reverse", reverse}});
     ir::Block *body = op->addRegion();
     ir::Builder bb(body);
     std::vector<ir::Value *> inner = pool, carries;
@@ -236,7 +272,8 @@ private:
         else if (!s)
           llvm::consumeError(s.takeError());
       }
-      ir::Value *sum = V(bb.value(OpKind::Add, {carries[i], other ? other : partner(bb, inner, carries[i])}));
+      ir::Value *sum =
+          V(bb.value(OpKind::Add, {carries[i], other ? other : partner(bb, inner, carries[i])}));
       yields.push_back(V(bb.value(OpKind::Tanh, {sum})));
     }
     std::vector<Type> resultTypes(nc, hT);
@@ -254,10 +291,15 @@ private:
 };
 
 TEST(CodegenRandom, MatchesInterpreter) {
-  const std::vector<ir::SymbolMap> cases = {{{"B", 1}, {"T", 1}}, {{"B", 2}, {"T", 3}},
-                                            {{"B", 3}, {"T", 0}}, {{"B", 1}, {"T", 5}},
+  const std::vector<ir::SymbolMap> cases = {{{"B", 1}, {"T", 1}},
+                                            {{"B", 2}, {"T", 3}},
+                                            {{"B", 3}, {"T", 0}},
+                                            {{"B", 1}, {"T", 5}},
                                             {{"B", 4}, {"T", 2}}};
-  for (uint32_t seed = 1; seed <= 50; ++seed) {
+  // LOOM_RANDOM_SEEDS=n runs more functions than the default 50 (for soak testing).
+  const char *env = std::getenv("LOOM_RANDOM_SEEDS");
+  uint32_t seeds = env ? (uint32_t)std::atoi(env) : 50;
+  for (uint32_t seed = 1; seed <= seeds; ++seed) {
     ir::Function f;
     Generator(seed, f).generate();
     if (auto e = ir::verify(f)) {
@@ -266,13 +308,6 @@ TEST(CodegenRandom, MatchesInterpreter) {
       continue;
     }
     SCOPED_TRACE("seed " + std::to_string(seed) + ":\n" + ir::print(f));
-    if (getenv("LOOM_CG_TIMING")) {
-      auto cf = codegen::CompiledFunction::compile(f);
-      printf("seed %u: %zu ops, compile %.3f s\n", seed, f.body.ops.size(), (*cf)->compileSeconds());
-      auto raw = codegen::emitLLVMIR(f, false);
-      std::ofstream("/tmp/cgdump/seed" + std::to_string(seed) + ".ll") << *raw;
-      std::ofstream("/tmp/cgdump/seed" + std::to_string(seed) + ".lir") << ir::print(f);
-    }
     cgtest::checkAgainstInterpreter(f, cases, seed * 100, 1e-5);
     if (HasFailure())
       break; // one failing function is enough to read

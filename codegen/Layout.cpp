@@ -1,0 +1,415 @@
+// Ops that move, pick or combine elements: slice, reshape and check_range (views of their
+// operand where its layout allows, so no copy), concat, iota and one_hot (broadcast against
+// a small index vector), gather and check_range (which stop the call on a bad index),
+// reductions, and the oneDNN window ops conv1d and max_pool1d.
+#include "codegen/Lowering.h"
+
+#include "ir/TypeInference.h"
+
+using namespace llvm;
+
+namespace loom::codegen {
+namespace {
+
+Error fail(const Twine &msg) { return createStringError(inconvertibleErrorCode(), msg); }
+
+ir::Type withoutAxis(ir::Type t, int64_t axis) {
+  t.shape.erase(t.shape.begin() + axis);
+  return t;
+}
+
+} // namespace
+
+const ir::Value *Lowerer::rootOf(const ir::Value *v) {
+  auto it = viewRoot.find(v);
+  return it == viewRoot.end() ? v : it->second;
+}
+
+unsigned Lowerer::layoutOf(const ir::Value *v) {
+  auto it = layout.find(v);
+  return it == layout.end() ? 0 : it->second;
+}
+
+Value *Lowerer::numel(const std::vector<Value *> &shape) {
+  Value *n = i64c(1);
+  for (Value *d : shape)
+    n = b.CreateMul(n, d, "", /*NUW=*/true, /*NSW=*/true);
+  return n;
+}
+
+View Lowerer::sliceAxisView(const View &v, unsigned axis, Value *start, Value *size) {
+  View s = v;
+  s.base = b.CreateGEP(elemType(v.dtype), v.base, b.CreateMul(start, v.strides[axis]));
+  s.shape[axis] = size;
+  s.denseFrom = std::max(v.denseFrom, axis);
+  return s;
+}
+
+Value *Lowerer::globalString(const std::string &s) {
+  auto it = strings.find(s);
+  if (it != strings.end())
+    return it->second;
+  auto *init = ConstantDataArray::getString(ctx, s);
+  auto *g = new GlobalVariable(mod, init->getType(), /*isConstant=*/true,
+                               GlobalValue::PrivateLinkage, init, ".str");
+  g->setUnnamedAddr(GlobalValue::UnnamedAddr::Global);
+  return strings[s] = g;
+}
+
+void Lowerer::returnIf(Value *cond, const std::string &message) {
+  BasicBlock *stop = BasicBlock::Create(ctx, "stop", fn);
+  BasicBlock *cont = BasicBlock::Create(ctx, "cont", fn);
+  b.CreateCondBr(cond, stop, cont);
+  b.SetInsertPoint(stop);
+  if (!message.empty())
+    b.CreateCall(failFn, {rtCtx, globalString(message)});
+  b.CreateRetVoid();
+  b.SetInsertPoint(cont);
+}
+
+void Lowerer::returnIfFailed() {
+  returnIf(b.CreateICmpNE(b.CreateCall(failedFn, {rtCtx}), b.getInt32(0)));
+}
+
+View Lowerer::arange(int buf, Value *n, ir::DType dt) {
+  Value *base = bufBase[buf], *count = n;
+  Type *elem = elemType(dt);
+  outline("arange", {{&base, ArgUse::Out}, {&count, ArgUse::Value}}, nullptr, [&]() -> Value * {
+    forLoop(count, [&](Value *i) {
+      Value *v = dt == ir::DType::F32 ? b.CreateSIToFP(i, f32) : b.CreateTrunc(i, i32);
+      b.CreateStore(v, b.CreateInBoundsGEP(elem, base, i));
+    });
+    return nullptr;
+  });
+  View v;
+  v.base = bufBase[buf];
+  v.dtype = dt;
+  v.shape = {n};
+  v.strides = {i64c(1)};
+  return v;
+}
+
+void Lowerer::rangeCheck(const View &dense, Value *lo, Value *hi, const std::string &what,
+                         const View *table, const View *out) {
+  // One kernel for check_range (table == null) and gather: each index is checked against
+  // [lo, hi] and, for gather, its row of `table` copied to `out`. A bad index records the
+  // runtime's range error and makes the kernel return true.
+  Value *c = rtCtx, *ids = dense.base, *n = numel(dense.shape);
+  Value *tbl = table ? table->base : nullptr, *dst = out ? out->base : nullptr;
+  Value *row =
+      table ? numel(std::vector<Value *>(table->shape.begin() + 1, table->shape.end())) : nullptr;
+  std::vector<Value *> dims = dense.shape;
+  std::vector<std::pair<Value **, ArgUse>> uses = {{&c, ArgUse::Value},
+                                                   {&ids, ArgUse::In},
+                                                   {&n, ArgUse::Value},
+                                                   {&lo, ArgUse::Value},
+                                                   {&hi, ArgUse::Value}};
+  if (table) {
+    uses.push_back({&tbl, ArgUse::In});
+    uses.push_back({&dst, ArgUse::Out});
+    uses.push_back({&row, ArgUse::Value});
+  }
+  for (Value *&d : dims)
+    uses.push_back({&d, ArgUse::Value});
+  Value *whatStr = globalString(what);
+  CallInst *bad = outline(table ? "gather" : "check_range", uses, b.getInt1Ty(), [&]() -> Value * {
+    Value *shapeArr = b.CreateAlloca(i64, i64c((int64_t)dims.size() + 1), "shape");
+    forLoop(n, [&](Value *i) {
+      Value *v = b.CreateSExt(b.CreateLoad(i32, b.CreateInBoundsGEP(i32, ids, i)), i64);
+      BasicBlock *badBB = BasicBlock::Create(ctx, "bad", fn);
+      BasicBlock *ok = BasicBlock::Create(ctx, "ok", fn);
+      b.CreateCondBr(b.CreateOr(b.CreateICmpSLT(v, lo), b.CreateICmpSGT(v, hi)), badBB, ok);
+      b.SetInsertPoint(badBB);
+      for (unsigned k = 0; k < dims.size(); ++k)
+        b.CreateStore(dims[k], b.CreateConstInBoundsGEP1_64(i64, shapeArr, k));
+      b.CreateCall(rangeErrorFn, {c, whatStr, v, i, shapeArr, i64c((int64_t)dims.size()), lo, hi});
+      b.CreateRet(b.getTrue());
+      b.SetInsertPoint(ok);
+      if (table)
+        forLoop(row, [&](Value *j) {
+          Value *from = b.CreateAdd(b.CreateMul(v, row), j);
+          Value *to = b.CreateAdd(b.CreateMul(i, row), j);
+          Type *e = elemType(table->dtype);
+          b.CreateStore(b.CreateLoad(e, b.CreateInBoundsGEP(e, tbl, from)),
+                        b.CreateInBoundsGEP(e, dst, to));
+        });
+    });
+    return b.getFalse();
+  });
+  returnIf(bad);
+}
+
+Expected<bool> Lowerer::planSpecial(const ir::Op &op) {
+  using K = ir::OpKind;
+  if (op.results.size() != 1)
+    return false;
+  const ir::Value *r = op.result();
+  auto own = [&] {
+    auto d = directDenseFrom.find(r);
+    if (d != directDenseFrom.end()) {
+      layout[r] = d->second;
+      return;
+    }
+    bufOf[r] = newBuffer(r->type);
+    layout[r] = 0;
+  };
+  auto alias = [&](const ir::Value *of, unsigned lay) {
+    viewRoot[r] = rootOf(of);
+    layout[r] = lay;
+  };
+  auto denseCopy = [&](const ir::Value *v) { return layoutOf(v) == 0 ? -1 : newBuffer(v->type); };
+  switch (op.kind) {
+  case K::Slice:
+    alias(op.operands[0], std::max(layoutOf(op.operands[0]), (unsigned)op.intAttr("axis")));
+    return true;
+  case K::Reshape:
+  case K::CheckRange:
+    // A dense operand is viewed in place; a strided one is copied to the result's buffer.
+    if (layoutOf(op.operands[0]) == 0)
+      alias(op.operands[0], 0);
+    else
+      own();
+    return true;
+  case K::Iota: {
+    own();
+    const ir::Type &t = r->type;
+    scratch[&op] = {newBuffer(ir::Type{t.dtype, {t.shape[op.intAttr("axis")]}})};
+    return true;
+  }
+  case K::OneHot:
+    own();
+    scratch[&op] = {newBuffer(ir::Type{ir::DType::I32, {ir::Dim::constant(op.intAttr("depth"))}})};
+    return true;
+  case K::Gather:
+    own();
+    scratch[&op] = {denseCopy(op.operands[0]), denseCopy(op.operands[1])};
+    return true;
+  case K::Conv1D:
+    own();
+    scratch[&op] = {denseCopy(op.operands[0]), denseCopy(op.operands[1])};
+    return true;
+  case K::MaxPool1D:
+    own();
+    scratch[&op] = {denseCopy(op.operands[0])};
+    return true;
+  case K::Concat:
+  case K::ReduceSum:
+  case K::ReduceMax:
+  case K::ReduceMean:
+    own();
+    return true;
+  default:
+    return false;
+  }
+}
+
+Expected<bool> Lowerer::lowerSpecial(const ir::Op &op) {
+  using K = ir::OpKind;
+  if (op.results.size() != 1)
+    return false;
+  const ir::Value *r = op.result();
+  auto owned = [&] { return bufOf.count(r) != 0; };
+  // An operand in its dense scratch copy (planned when its layout is strided).
+  auto dense = [&](unsigned i, int buf) {
+    if (buf < 0)
+      return view(op.operands[i]);
+    View d = bufferView(buf);
+    copy(d, view(op.operands[i]));
+    return d;
+  };
+  switch (op.kind) {
+  case K::Slice:
+    views[r] = sliceAxisView(view(op.operands[0]), (unsigned)op.intAttr("axis"),
+                             i64c(op.intAttr("start")), i64c(op.intAttr("size")));
+    return true;
+  case K::Reshape: {
+    const ir::Type &from = op.operands[0]->type;
+    Value *nIn = numel(shapeOf(from)), *nOut = numel(shapeOf(r->type));
+    if (nIn != nOut)
+      returnIf(b.CreateICmpNE(nIn, nOut),
+               "reshape of " + from.str() + " to " + r->type.str() + ": element counts differ");
+    if (owned())
+      copy(denseView(bufBase[bufOf.at(r)], from), view(op.operands[0]));
+    else
+      views[r] = denseView(view(op.operands[0]).base, r->type);
+    return true;
+  }
+  case K::CheckRange: {
+    View checked = view(op.operands[0]);
+    if (owned()) {
+      copy(view(r), checked);
+      checked = view(r);
+    } else {
+      views[r] = checked;
+    }
+    rangeCheck(checked, i64c(op.intAttr("lo")), dim(op.dimAttr("hi")), op.strAttr("what"), nullptr,
+               nullptr);
+    return true;
+  }
+  case K::Gather: {
+    const std::vector<int> &s = scratch.at(&op);
+    View table = dense(0, s[0]), ids = dense(1, s[1]);
+    rangeCheck(ids, i64c(0), b.CreateSub(table.shape[0], i64c(1)), op.strAttr("what"), &table,
+               &view(r));
+    return true;
+  }
+  case K::Iota: {
+    const View &out = view(r);
+    unsigned axis = (unsigned)op.intAttr("axis");
+    View idx = arange(scratch.at(&op)[0], out.shape[axis], r->type.dtype);
+    // [n, 1, ..., 1]: broadcast over the dims before and after `axis`.
+    for (unsigned k = axis + 1; k < out.rank(); ++k) {
+      idx.shape.push_back(i64c(1));
+      idx.strides.push_back(i64c(0));
+    }
+    copy(out, idx);
+    return true;
+  }
+  case K::OneHot: {
+    View ids = view(op.operands[0]);
+    ids.shape.push_back(i64c(1)); // [..., 1] against the depth axis
+    ids.strides.push_back(i64c(0));
+    View depth = arange(scratch.at(&op)[0], i64c(op.intAttr("depth")), ir::DType::I32);
+    emitKernel(
+        view(r), {ids, depth},
+        [&](IRBuilder<> &bb, const std::vector<Value *> &a) {
+          return bb.CreateUIToFP(bb.CreateICmpEQ(a[0], a[1]), f32);
+        },
+        "one_hot");
+    return true;
+  }
+  case K::Concat: {
+    unsigned axis = (unsigned)op.intAttr("axis");
+    Value *offset = i64c(0);
+    for (const ir::Value *v : op.operands) {
+      const View &in = view(v);
+      copy(sliceAxisView(view(r), axis, offset, in.shape[axis]), in);
+      offset = b.CreateAdd(offset, in.shape[axis]);
+    }
+    return true;
+  }
+  case K::ReduceSum:
+  case K::ReduceMax:
+  case K::ReduceMean:
+    lowerReduce(op);
+    return true;
+  case K::Conv1D:
+  case K::MaxPool1D:
+    return lowerWindow(op);
+  default:
+    return false;
+  }
+}
+
+void Lowerer::lowerReduce(const ir::Op &op) {
+  using K = ir::OpKind;
+  const ir::Value *x = op.operands[0];
+  int64_t axis = op.intAttr("axis");
+  View in = view(x);
+  Value *n = in.shape[axis], *step = in.strides[axis];
+  in.shape.erase(in.shape.begin() + axis);
+  in.strides.erase(in.strides.begin() + axis);
+  // The result without the reduced axis (keepdims only adds a size-1 dim: same memory).
+  View out = denseView(bufBase[bufOf.at(op.result())], withoutAxis(x->type, axis));
+  bool fl = x->type.dtype == ir::DType::F32;
+  K kind = op.kind;
+  std::vector<std::pair<Value **, ArgUse>> uses = {{&out.base, ArgUse::Out},
+                                                   {&in.base, ArgUse::In},
+                                                   {&n, ArgUse::Value},
+                                                   {&step, ArgUse::Value}};
+  for (unsigned k = 0; k < out.rank(); ++k) {
+    uses.push_back({&out.shape[k], ArgUse::Value});
+    uses.push_back({&out.strides[k], ArgUse::Value});
+    uses.push_back({&in.strides[k], ArgUse::Value});
+  }
+  outline(ir::opName(kind), uses, nullptr, [&]() -> Value * {
+    // Sums accumulate in the element type (i32 in i64); the interpreter adds in double.
+    Type *accTy = fl ? (Type *)f32 : kind == K::ReduceMax ? i32 : i64;
+    Value *acc = b.CreateAlloca(accTy);
+    std::function<void(unsigned, Value *, Value *)> level = [&](unsigned k, Value *oo, Value *io) {
+      if (k == out.rank()) {
+        Value *init = kind != K::ReduceMax ? Constant::getNullValue(accTy)
+                      : fl                 ? ConstantFP::getInfinity(f32, true)
+                                           : (Value *)ConstantInt::get(i32, INT32_MIN, true);
+        b.CreateStore(init, acc);
+        forLoop(n, [&](Value *j) {
+          Type *e = elemType(x->type.dtype);
+          Value *v = b.CreateLoad(
+              e, b.CreateInBoundsGEP(e, in.base, b.CreateAdd(io, b.CreateMul(j, step))));
+          Value *a = b.CreateLoad(accTy, acc), *next;
+          if (kind != K::ReduceMax)
+            next = fl ? b.CreateFAdd(a, v) : b.CreateAdd(a, b.CreateSExt(v, i64));
+          else if (fl) // NaN wins, as in the interpreter
+            next = b.CreateSelect(b.CreateOr(b.CreateFCmpOGT(v, a), b.CreateFCmpUNO(v, v)), v, a);
+          else
+            next = b.CreateBinaryIntrinsic(Intrinsic::smax, a, v);
+          b.CreateStore(next, acc);
+        });
+        Value *res = b.CreateLoad(accTy, acc);
+        if (kind == K::ReduceMean)
+          res = b.CreateFDiv(res, b.CreateSIToFP(n, f32)); // 0 / 0 = NaN for an empty axis
+        if (!fl) {
+          // As the interpreter: an empty axis gives INT32_MIN for i32 (sum included).
+          res = b.CreateSExtOrTrunc(res, i32);
+          res = b.CreateSelect(b.CreateICmpEQ(n, i64c(0)), ConstantInt::get(i32, INT32_MIN, true),
+                               res);
+        }
+        b.CreateStore(res, b.CreateInBoundsGEP(elemType(out.dtype), out.base, oo));
+        return;
+      }
+      forLoop(out.shape[k], [&](Value *i) {
+        level(k + 1, b.CreateAdd(oo, b.CreateMul(i, out.strides[k])),
+              b.CreateAdd(io, b.CreateMul(i, in.strides[k])));
+      });
+    };
+    level(0, i64c(0), i64c(0));
+    return nullptr;
+  });
+}
+
+Expected<bool> Lowerer::lowerWindow(const ir::Op &op) {
+  bool conv = op.kind == ir::OpKind::Conv1D;
+  const std::vector<int> &s = scratch.at(&op);
+  auto dense = [&](unsigned i, int buf) {
+    if (buf < 0)
+      return view(op.operands[i]);
+    View d = bufferView(buf);
+    copy(d, view(op.operands[i]));
+    return d;
+  };
+  View x = dense(0, s[0]);
+  View w = conv ? dense(1, s[1]) : View();
+  const View &y = view(op.result());
+  if (conv && !op.operands[1]->type.shape[0].isStatic())
+    return fail("conv1d: the kernel size must be static");
+  int64_t K = conv ? op.operands[1]->type.shape[0].value() : op.intAttr("size");
+  int64_t dilation = conv ? op.intAttr("dilation") : 1, stride = op.intAttr("stride");
+  int64_t span = dilation * (K - 1) + 1;
+  const std::string &padding = op.strAttr("padding");
+  Value *T = x.shape[1], *padL = i64c(0), *padR = i64c(0);
+  if (padding == "same") { // as ir::windowGeometry
+    Value *outSteps = b.CreateSDiv(b.CreateAdd(T, i64c(stride - 1)), i64c(stride));
+    Value *total = b.CreateBinaryIntrinsic(
+        Intrinsic::smax,
+        b.CreateSub(
+            b.CreateAdd(b.CreateMul(b.CreateSub(outSteps, i64c(1)), i64c(stride)), i64c(span)), T),
+        i64c(0));
+    padL = b.CreateSDiv(total, i64c(2));
+    padR = b.CreateSub(total, padL);
+  } else if (padding == "causal") {
+    padL = i64c(span - 1);
+  }
+  returnIf(b.CreateICmpSGT(i64c(span), b.CreateAdd(T, b.CreateAdd(padL, padR))),
+           std::string(ir::opName(op.kind)) + ": the window spans " + std::to_string(span) +
+               " steps but the sequence is shorter");
+  if (conv)
+    b.CreateCall(conv1dFn, {rtCtx, x.shape[0], T, x.shape[2], w.shape[2], i64c(K), i64c(stride),
+                            i64c(dilation), padL, padR, y.shape[1], x.base, w.base, y.base});
+  else
+    b.CreateCall(maxPoolFn, {rtCtx, x.shape[0], T, x.shape[2], i64c(K), i64c(stride), padL, padR,
+                             y.shape[1], x.base, y.base});
+  returnIfFailed();
+  return true;
+}
+
+} // namespace loom::codegen

@@ -1,0 +1,229 @@
+// Differential tests of the ops beyond elementwise math, matmul and loops: erf, less,
+// select, iota, slice, concat, reshape (views and copies, also of loop carries), gather,
+// one_hot, check_range (with the interpreter's error messages), reductions and the oneDNN
+// window ops with dim expressions in their types.
+#include "codegen/JIT.h"
+#include "ir/Interpreter.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+using namespace loom;
+
+namespace loom::cgtest {
+std::unique_ptr<ir::Module> parseIR(const std::string &text);
+void expectClose(const rt::Tensor &got, const rt::Tensor &want, double tol,
+                 const std::string &what);
+void checkText(const std::string &text, const std::vector<ir::SymbolMap> &cases, uint32_t seed = 1,
+               double tol = 1e-5);
+} // namespace loom::cgtest
+
+using cgtest::checkText;
+
+namespace {
+
+const std::vector<ir::SymbolMap> kBT = {
+    {{"B", 1}, {"T", 1}}, {{"B", 2}, {"T", 3}}, {{"B", 3}, {"T", 1}}, {{"B", 1}, {"T", 5}},
+    {{"B", 5}, {"T", 9}}, {{"B", 2}, {"T", 0}}, {{"B", 0}, {"T", 2}}};
+
+rt::Tensor ints(std::vector<int64_t> shape, std::vector<int32_t> v) {
+  rt::Tensor t(rt::DType::I32, std::move(shape));
+  std::copy(v.begin(), v.end(), t.i32());
+  return t;
+}
+
+rt::Tensor floats(std::vector<int64_t> shape, float scale = 1.0f) {
+  rt::Tensor t(rt::DType::F32, std::move(shape));
+  for (int64_t i = 0; i < t.numel(); ++i)
+    t.f32()[i] = scale * std::sin(0.7f * (float)i + 0.3f);
+  return t;
+}
+
+/// Runs both backends on the given arguments: the same outputs, or the same error.
+void compareOn(const std::string &text, const std::vector<rt::Tensor> &in,
+               const std::vector<rt::Tensor> &par, const std::string &label) {
+  auto m = cgtest::parseIR(text);
+  ASSERT_TRUE(m);
+  auto cf = codegen::CompiledFunction::compile(*m->main());
+  ASSERT_TRUE(bool(cf)) << llvm::toString(cf.takeError());
+  auto want = ir::interpret(*m->main(), in, par);
+  auto got = (*cf)->run(in, par);
+  if (!want) {
+    std::string msg = llvm::toString(want.takeError());
+    ASSERT_FALSE(bool(got)) << label << ": the interpreter fails with: " << msg;
+    EXPECT_EQ(llvm::toString(got.takeError()), msg) << label;
+    return;
+  }
+  ASSERT_TRUE(bool(got)) << label << ": " << llvm::toString(got.takeError());
+  ASSERT_EQ(got->size(), want->size());
+  for (size_t i = 0; i < want->size(); ++i)
+    cgtest::expectClose((*got)[i], (*want)[i], 1e-5, label + ", output " + std::to_string(i));
+}
+
+TEST(CodegenOps, ErfLessSelectIota) {
+  checkText(R"(func @ew(%x: f32[B,T,6], %y: f32[B,T,6], %c: f32[B,1,6], %i: i32[B,T], %j: i32[T])
+    -> (a, b, c, d, e, f, g) {
+  %three = fill {value = 3.0} : f32[]
+  %x3 = mul %x, %three : f32[B,T,6]
+  %0 = erf %x3 : f32[B,T,6]
+  %1 = less %x, %y : f32[B,T,6]
+  %2 = less %i, %j : f32[B,T]
+  %3 = select %c, %x, %y : f32[B,T,6]
+  %4 = iota {axis = 1} : f32[B,T,6]
+  %5 = iota {axis = 0} : i32[T]
+  %6 = select %1, %x3, %y : f32[B,T,6]
+  return %0, %1, %2, %3, %4, %5, %6
+}
+)",
+            kBT);
+}
+
+TEST(CodegenOps, SliceConcatReshapeViewsAndCopies) {
+  checkText(R"(func @layout(%x: f32[B,T,8], %h: f32[B,6]) -> (a, b, c, d, e, f, g) {
+  %0 = slice %x {axis = 2, size = 3, start = 2} : f32[B,T,3]
+  %1 = concat %0, %x {axis = 2} : f32[B,T,11]
+  %2 = concat %h, %h, %h {axis = 1} : f32[B,18]
+  %3 = reshape %x : f32[B,T,2,4]
+  %4 = reshape %0 : f32[B,1,T,3]
+  %5 = tanh %3 : f32[B,T,2,4]
+  %6 = slice %3 {axis = 3, size = 2, start = 1} : f32[B,T,2,2]
+  %7 = reshape %6 : f32[B,T,4]
+  return %1, %2, %3, %4, %5, %7, %0
+}
+)",
+            kBT);
+}
+
+TEST(CodegenOps, ViewsOfCarriesAreCopiedSafely) {
+  // q' is a view of p's buffer while p' overwrites it: the yield must read p first.
+  checkText(R"(func @carries(%x: f32[B,T,8]) -> (a, b, c, d) {
+  %c0 = fill {value = 0.5} : f32[B,8]
+  %a, %b, %s, %s2 = loop %c0, %c0, %x {carries = 2, reverse = false, slices = 1, steps = dim<T>}
+      (%p: f32[B,8], %q: f32[B,8], %xt: f32[B,8]) {
+    %lo = slice %p {axis = 1, size = 4, start = 0} : f32[B,4]
+    %hi = slice %q {axis = 1, size = 4, start = 4} : f32[B,4]
+    %n = concat %hi, %lo {axis = 1} : f32[B,8]
+    %m = add %n, %xt : f32[B,8]
+    %rp = reshape %p : f32[B,8]
+    %xs = slice %xt {axis = 1, size = 2, start = 3} : f32[B,2]
+    yield %m, %rp, %lo, %xs
+  } : f32[B,8], f32[B,8], f32[B,T,4], f32[B,T,2]
+  return %a, %b, %s, %s2
+}
+)",
+            kBT);
+}
+
+TEST(CodegenOps, Reductions) {
+  checkText(R"(func @red(%x: f32[B,T,5], %i: i32[B,T]) -> (a, b, c, d, e, f, g, h, k) {
+  %0 = reduce_sum %x {axis = 0, keepdims = false} : f32[T,5]
+  %1 = reduce_max %x {axis = 1, keepdims = true} : f32[B,1,5]
+  %2 = reduce_mean %x {axis = 2, keepdims = false} : f32[B,T]
+  %3 = reduce_mean %x {axis = 1, keepdims = false} : f32[B,5]
+  %4 = reduce_sum %i {axis = 1, keepdims = false} : i32[B]
+  %5 = reduce_max %i {axis = 0, keepdims = true} : i32[1,T]
+  %s = slice %x {axis = 2, size = 2, start = 1} : f32[B,T,2]
+  %6 = reduce_sum %s {axis = 2, keepdims = true} : f32[B,T,1]
+  %7 = reduce_max %s {axis = 1, keepdims = false} : f32[B,2]
+  %v = reduce_sum %2 {axis = 1, keepdims = false} : f32[B]
+  %8 = reduce_max %v {axis = 0, keepdims = false} : f32[]
+  return %0, %1, %2, %3, %4, %5, %6, %7, %8
+}
+)",
+            kBT);
+}
+
+const char *kEmbed = R"(func @embed(%tok: i32[B,T], %len: i32[B]) -> (a, b, c, d, e)
+    params(%table: f32[7,4] "e/embeddings" zeros) {
+  %ids = check_range %tok {hi = dim<6>, lo = 0, what = "token id"} : i32[B,T]
+  %e = gather %table, %ids {what = "token id"} : f32[B,T,4]
+  %n = check_range %len {hi = dim<T>, lo = 0, what = "sequence length"} : i32[B]
+  %oh = one_hot %tok {depth = 5} : f32[B,T,5]
+  %z = fill {value = 0.0} : f32[B,4]
+  %acc, %st = loop %z, %tok {carries = 1, reverse = false, slices = 1, steps = dim<T>}
+      (%h: f32[B,4], %tt: i32[B]) {
+    %g = gather %table, %tt {what = "step id"} : f32[B,4]
+    %s = add %h, %g : f32[B,4]
+    yield %s, %g
+  } : f32[B,4], f32[B,T,4]
+  return %e, %n, %oh, %acc, %st
+}
+)";
+
+TEST(CodegenOps, GatherOneHotCheckRange) {
+  rt::Tensor table = floats({7, 4});
+  compareOn(kEmbed, {ints({2, 3}, {0, 6, 3, 5, 1, 2}), ints({2}, {3, 0})}, {table}, "in range");
+  compareOn(kEmbed, {ints({1, 1}, {4}), ints({1}, {1})}, {table}, "B = T = 1");
+  compareOn(kEmbed, {ints({0, 4}, {}), ints({0}, {})}, {table}, "B = 0");
+  compareOn(kEmbed, {ints({2, 3}, {0, 6, 3, 5, 7, 2}), ints({2}, {3, 0})}, {table}, "token id 7");
+  compareOn(kEmbed, {ints({2, 3}, {0, 6, -1, 5, 1, 2}), ints({2}, {3, 0})}, {table}, "token id -1");
+  compareOn(kEmbed, {ints({2, 3}, {0, 6, 3, 5, 1, 2}), ints({2}, {3, 4})}, {table}, "length 4 > T");
+}
+
+TEST(CodegenOps, OneHotOutOfRangeGivesZeroRows) {
+  compareOn(R"(func @oh(%ids: i32[N]) -> (y) {
+  %0 = one_hot %ids {depth = 3} : f32[N,3]
+  return %0
+}
+)",
+            {ints({6}, {0, 2, 3, -1, 1, 7})}, {}, "one_hot");
+}
+
+const char *kWindows = R"(func @win(%x: f32[B,T,6]) -> (a, b, c, d, e, f, g)
+    params(%k: f32[3,6,4] "c/kernel" zeros, %k2: f32[2,2,3] "d/kernel" zeros) {
+  %0 = conv1d %x, %k {dilation = 1, padding = "valid", stride = 1}
+  %1 = conv1d %x, %k {dilation = 2, padding = "same", stride = 2}
+  %2 = conv1d %x, %k {dilation = 1, padding = "causal", stride = 1}
+  %3 = max_pool1d %x {padding = "valid", size = 2, stride = 2}
+  %4 = max_pool1d %x {padding = "same", size = 3, stride = 1}
+  %s = slice %x {axis = 2, size = 2, start = 3}
+  %5 = conv1d %s, %k2 {dilation = 1, padding = "valid", stride = 2}
+  %6 = relu %0
+  return %0, %1, %2, %3, %4, %5, %6
+}
+)";
+
+TEST(CodegenOps, ConvAndPooling) {
+  checkText(
+      kWindows,
+      {{{"B", 1}, {"T", 5}}, {{"B", 2}, {"T", 9}}, {{"B", 3}, {"T", 4}}, {{"B", 0}, {"T", 6}}});
+}
+
+TEST(CodegenOps, WindowLongerThanTheSequenceFails) {
+  auto m = cgtest::parseIR(kWindows);
+  ASSERT_TRUE(m);
+  auto cf = codegen::CompiledFunction::compile(*m->main());
+  ASSERT_TRUE(bool(cf)) << llvm::toString(cf.takeError());
+  rt::Tensor x = floats({2, 2, 6});
+  rt::Tensor k = floats({3, 6, 4}), k2 = floats({2, 2, 3});
+  auto want = ir::interpret(*m->main(), {x}, {k, k2});
+  ASSERT_FALSE(bool(want));
+  EXPECT_NE(llvm::toString(want.takeError()).find("the window spans 3 steps"), std::string::npos);
+  auto got = (*cf)->run({x}, {k, k2});
+  ASSERT_FALSE(bool(got));
+  EXPECT_NE(llvm::toString(got.takeError()).find("conv1d: the window spans 3 steps"),
+            std::string::npos);
+}
+
+TEST(CodegenOps, ReshapeWithDifferentSizesFails) {
+  compareOn(R"(func @rs(%x: f32[B,6], %y: f32[C,4]) -> (a) {
+  %0 = reshape %x : f32[C,4]
+  return %0
+}
+)",
+            {floats({2, 6}), floats({3, 4})}, {}, "same size");
+  auto m = cgtest::parseIR(R"(func @rs(%x: f32[B,6], %y: f32[C,4]) -> (a) {
+  %0 = reshape %x : f32[C,4]
+  return %0
+}
+)");
+  auto cf = codegen::CompiledFunction::compile(*m->main());
+  ASSERT_TRUE(bool(cf));
+  auto got = (*cf)->run({floats({2, 6}), floats({2, 4})}, {});
+  ASSERT_FALSE(bool(got));
+  EXPECT_NE(llvm::toString(got.takeError()).find("element counts differ"), std::string::npos);
+}
+
+} // namespace
