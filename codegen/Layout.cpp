@@ -348,12 +348,8 @@ void Lowerer::lowerReduce(const ir::Op &op) {
         Value *res = b.CreateLoad(accTy, acc);
         if (kind == K::ReduceMean)
           res = b.CreateFDiv(res, b.CreateSIToFP(n, f32)); // 0 / 0 = NaN for an empty axis
-        if (!fl) {
-          // As the interpreter: an empty axis gives INT32_MIN for i32 (sum included).
+        if (!fl) // an empty axis: the sum is 0, the max INT32_MIN (the initial values)
           res = b.CreateSExtOrTrunc(res, i32);
-          res = b.CreateSelect(b.CreateICmpEQ(n, i64c(0)), ConstantInt::get(i32, INT32_MIN, true),
-                               res);
-        }
         b.CreateStore(res, b.CreateInBoundsGEP(elemType(out.dtype), out.base, oo));
         return;
       }

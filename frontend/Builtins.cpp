@@ -481,7 +481,7 @@ llvm::Expected<Val> timeDistributedBuiltin(Elaborator &el, const BoundArgs &a) {
 /// into input order, merged.
 llvm::Expected<Val> bidirectionalBuiltin(Elaborator &el, const BoundArgs &a) {
   Val layer = a["layer"];
-  if (layer.kind != Val::Kind::Func || !layer.decl)
+  if (layer.kind != Val::Kind::Func)
     return el.fail(a.locs.at("layer"), "bidirectional needs a recurrent layer, like "
                                        "bidirectional(lstm(units=8), x)");
   const Val &mode = a["merge_mode"];
@@ -630,6 +630,7 @@ std::map<std::string, Builtin> makeBuiltins() {
                {"initial_state", false, Val::none()},
                {"lengths", false, Val::none()}},
               rnnBuiltin});
+  m["rnn"].layer = true;
   add(unaryBuiltin("erf", ir::OpKind::Erf));
   m["erf"].activation = false;
   add(Builtin{"split", {{"x"}, {"n"}, {"axis", false, Val::integer(-1)}}, splitBuiltin});

@@ -219,9 +219,33 @@ llvm::Expected<Val> Elaborator::callValue(const Val &callee, const std::vector<C
   std::vector<std::string> names;
   for (auto &p : b.params)
     names.push_back(p.name);
-  auto bound = bindArgs(b.name, names, args, loc);
+  std::vector<CallArg> all = args;
+  if (!callee.attrs.empty()) {
+    // A partially applied builtin layer: positional arguments fill the parameters it has
+    // not bound, in order; its bound arguments follow unless given again.
+    size_t next = 0;
+    for (auto &a : all) {
+      if (!a.keyword.empty())
+        continue;
+      while (next < names.size() && callee.attrs.count(names[next]))
+        ++next;
+      if (next < names.size())
+        a.keyword = names[next++];
+    }
+    for (auto &[k, v] : callee.attrs)
+      if (std::none_of(all.begin(), all.end(), [&](const CallArg &a) { return a.keyword == k; }))
+        all.push_back({k, v, loc});
+  }
+  auto bound = bindArgs(b.name, names, all, loc);
   if (!bound)
     return bound.takeError();
+  // rnn(cell, return_sequences=true) without its input is a layer value, as lstm(units=8) is.
+  if (b.layer && !bound->values.count("x")) {
+    Val layer = callee;
+    for (auto &[k, v] : bound->values)
+      layer.attrs[k] = v;
+    return layer;
+  }
   for (auto &p : b.params)
     if (!bound->values.count(p.name)) {
       if (p.required)

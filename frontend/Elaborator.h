@@ -43,6 +43,7 @@ struct Builtin {
   std::vector<BuiltinParam> params;
   std::function<llvm::Expected<Val>(Elaborator &, const BoundArgs &)> fn;
   bool activation = false; // usable as activation=<name> or activation="<name>"
+  bool layer = false;      // without its input `x`, a call gives a layer value
 };
 
 const std::map<std::string, Builtin> &builtins();

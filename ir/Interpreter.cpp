@@ -304,7 +304,9 @@ private:
           if (t.dtype() == DType::F32)
             t.f32()[o * inner + j] = (float)acc;
           else
-            t.i32()[o * inner + j] = n ? (int32_t)acc : std::numeric_limits<int32_t>::min();
+            t.i32()[o * inner + j] = n || op.kind == OpKind::ReduceSum
+                                         ? (int32_t)acc
+                                         : std::numeric_limits<int32_t>::min();
         }
       env[op.result()] = t;
       return llvm::Error::success();
