@@ -90,6 +90,16 @@ bool shrinkLoop(ir::Op &loop, const Uses &uses) {
       --nc;
       changed = true;
     }
+  // Slices the body no longer reads.
+  Uses inBody;
+  countUses(body, inBody);
+  for (size_t i = body.args.size(); i-- > nc;)
+    if (!inBody.count(body.args[i].get())) {
+      loop.operands.erase(loop.operands.begin() + i);
+      body.args.erase(body.args.begin() + i);
+      loop.attrs["slices"] = loop.intAttr("slices") - 1;
+      changed = true;
+    }
   loop.attrs["carries"] = (int64_t)nc;
   for (unsigned i = 0; i < body.args.size(); ++i)
     body.args[i]->index = i;

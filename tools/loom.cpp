@@ -6,6 +6,7 @@
 #include "ir/Interpreter.h"
 #include "ir/Printer.h"
 #include "runtime/Npy.h"
+#include "tools/Commands.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -13,8 +14,6 @@
 #include <cstdio>
 
 using namespace loom;
-
-namespace {
 
 int report(llvm::Error e) {
   std::string msg = llvm::toString(std::move(e));
@@ -27,9 +26,13 @@ int report(llvm::Error e) {
   return 1;
 }
 
-int reportStatus(const rt::Status &s) {
-  return report(llvm::createStringError(llvm::inconvertibleErrorCode(), s.message()));
+int reportError(const std::string &msg) {
+  return report(llvm::createStringError(llvm::inconvertibleErrorCode(), msg));
 }
+
+namespace {
+
+int reportStatus(const rt::Status &s) { return reportError(s.message()); }
 
 struct Common {
   std::string file;
@@ -252,6 +255,8 @@ int main(int argc, char **argv) {
   cRun->add_option("-o,--output", runOut, "where to write the outputs (.npz)")->required();
   cRun->add_flag("--interpret", interpret, "use the reference interpreter instead of the JIT");
 
+  auto bench = addBenchCommand(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
@@ -265,5 +270,7 @@ int main(int argc, char **argv) {
     return cmdInit(init, initOut, seed);
   if (*cRun)
     return cmdRun(run, weights, inputs, inputsNpz, runOut, interpret);
+  if (int rc = bench(); rc >= 0)
+    return rc;
   return 0;
 }

@@ -1,0 +1,198 @@
+// hoist: work in a loop body that depends only on the step's slices and on values from
+// outside the loop is done once for all steps before the loop, and the loop reads its
+// result as a new slice. For any cell, this turns each step's input projection x_t @ W
+// (and the bias added to it) into one matmul over all T * B rows, leaving only the
+// recurrent product inside the loop.
+//
+//   loop ..., %x (%h, %xt) { %a = matmul %xt, %W; %b = add %a, %bias; ... uses %b ... }
+// becomes
+//   %A = matmul %x, %W : [B,T,N];  %Bs = add %A, %bias : [B,T,N]
+//   loop ..., %x, %Bs (%h, %xt, %bt) { ... uses %bt ... }
+//
+// An op is hoisted when it has no regions, is elementwise or a matmul with an invariant
+// right-hand side, reads at least one slice (or hoisted value) of the same rank as its
+// result, and its other operands come from outside the loop with a lower rank (weights,
+// biases, scalars: they broadcast the same over the stacked time axis). A stacked output
+// that is just a slice is the sliced sequence itself, so the loop stops stacking it.
+#include "ir/TypeInference.h"
+#include "passes/Passes.h"
+
+#include <cassert>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace loom::passes {
+
+namespace {
+
+using namespace ir;
+
+bool hoistable(const Op &op) {
+  if (!op.regions.empty() || op.results.size() != 1)
+    return false;
+  FusionKind k = opInfo(op.kind).kind;
+  return k == FusionKind::Elementwise || op.kind == OpKind::MatMul;
+}
+
+/// Hoists out of the loop at parent.ops[idx]; returns the number of ops inserted before it.
+size_t hoistLoop(Block &parent, size_t idx, bool &changed) {
+  Op &loop = *parent.ops[idx];
+  size_t nc = (size_t)loop.intAttr("carries");
+  Block &body = *loop.regions[0];
+  const Dim steps = loop.dimAttr("steps");
+
+  std::unordered_set<const Value *> inside;
+  for (auto &a : body.args)
+    inside.insert(a.get());
+  walk(body, [&](Op &op) {
+    for (auto &r : op.results)
+      inside.insert(r.get());
+  });
+  std::unordered_map<const Value *, Value *> full; // per-step value -> its whole sequence
+  for (size_t i = nc; i < body.args.size(); ++i)
+    full[body.args[i].get()] = loop.operands[i];
+
+  std::vector<std::unique_ptr<Op>> before;
+  std::unordered_set<const Op *> moved;
+  // Ops that read nothing from inside the loop move out as they are (weights' slices,
+  // constants); what reads them may then be hoisted too.
+  for (auto &opPtr : body.ops) {
+    Op &op = *opPtr;
+    if (!op.regions.empty() || op.results.empty() || opInfo(op.kind).kind == FusionKind::Control)
+      continue;
+    if (std::any_of(op.operands.begin(), op.operands.end(),
+                    [&](const Value *v) { return inside.count(v) != 0; }))
+      continue;
+    for (auto &r : op.results)
+      inside.erase(r.get());
+    moved.insert(&op);
+  }
+  size_t invariantOps = moved.size();
+  for (auto &opPtr : body.ops) {
+    Op &op = *opPtr;
+    if (moved.count(&op) || !hoistable(op))
+      continue;
+    int64_t rank = op.result()->type.rank();
+    bool readsSlice = false, ok = true;
+    for (size_t i = 0; i < op.operands.size() && ok; ++i) {
+      Value *v = op.operands[i];
+      if (full.count(v)) {
+        readsSlice = true;
+        ok = v->type.rank() == rank && !(op.kind == OpKind::MatMul && i == 1);
+      } else {
+        ok = !inside.count(v) && (op.kind == OpKind::MatMul ? i == 1 : v->type.rank() < rank);
+      }
+    }
+    if (!ok || !readsSlice)
+      continue;
+    auto h = std::make_unique<Op>(op.kind);
+    h->attrs = op.attrs;
+    h->loc = op.loc;
+    h->parent = &parent;
+    for (Value *v : op.operands)
+      h->operands.push_back(full.count(v) ? full[v] : v);
+    h->addResult(stackType(op.result()->type, steps), op.result()->name);
+    full[op.result()] = h->result();
+    moved.insert(&op);
+    before.push_back(std::move(h));
+  }
+  if (moved.empty())
+    return 0;
+  changed = true;
+  // The invariant ops themselves go first, in their order, unchanged.
+  std::vector<std::unique_ptr<Op>> invariant;
+  for (auto &opPtr : body.ops)
+    if (moved.count(opPtr.get()) && !full.count(opPtr->result()))
+      invariant.push_back(std::move(opPtr));
+  assert(invariant.size() == invariantOps && "every invariant op moves");
+  for (auto &op : invariant)
+    op->parent = &parent;
+  before.insert(before.begin(), std::make_move_iterator(invariant.begin()),
+                std::make_move_iterator(invariant.end()));
+
+  // Values still read inside the loop become new slices.
+  std::unordered_map<const Value *, Value *> sliceArg;
+  auto argFor = [&](Value *v) {
+    auto it = sliceArg.find(v);
+    if (it != sliceArg.end())
+      return it->second;
+    Value *a = body.addArg(v->type, v->name);
+    loop.operands.push_back(full[v]);
+    loop.attrs["slices"] = loop.intAttr("slices") + 1;
+    return sliceArg[v] = a;
+  };
+  for (auto &opPtr : body.ops) {
+    if (!opPtr || moved.count(opPtr.get()))
+      continue;
+    // Hoisted per-step values are read through new slices; invariant ops' results are
+    // still the same values, now defined before the loop.
+    auto perStep = [&](const Value *v) { return v->def && moved.count(v->def) && full.count(v); };
+    for (auto &v : opPtr->operands)
+      if (perStep(v))
+        v = argFor(v);
+    for (auto &r : opPtr->regions)
+      walk(*r, [&](Op &inner) {
+        for (auto &v : inner.operands)
+          if (perStep(v))
+            v = argFor(v);
+      });
+  }
+  body.ops.erase(
+      std::remove_if(body.ops.begin(), body.ops.end(),
+                     [&](const std::unique_ptr<Op> &o) { return !o || moved.count(o.get()); }),
+      body.ops.end());
+  size_t n = before.size();
+  parent.ops.insert(parent.ops.begin() + idx, std::make_move_iterator(before.begin()),
+                    std::make_move_iterator(before.end()));
+  return n;
+}
+
+/// A stacked output that yields a slice argument unchanged is that slice's sequence.
+void forwardSlicedStacks(Block &parent, size_t idx) {
+  Op &loop = *parent.ops[idx];
+  size_t nc = (size_t)loop.intAttr("carries");
+  Block &body = *loop.regions[0];
+  Op &yield = *body.terminator();
+  for (size_t r = yield.operands.size(); r-- > nc;) {
+    Value *v = yield.operands[r];
+    if (v->owner != &body || v->index < nc)
+      continue;
+    Value *seq = loop.operands[v->index];
+    Value *res = loop.result(r);
+    for (size_t j = idx + 1; j < parent.ops.size(); ++j) {
+      Op &user = *parent.ops[j];
+      for (auto &o : user.operands)
+        if (o == res)
+          o = seq;
+      for (auto &reg : user.regions)
+        replaceAllUses(*reg, res, seq);
+    }
+    // The stack is now unused; dce removes it.
+  }
+}
+
+bool hoistIn(Block &block) {
+  bool changed = false;
+  for (size_t i = 0; i < block.ops.size(); ++i) {
+    Op &op = *block.ops[i];
+    for (auto &r : op.regions)
+      changed |= hoistIn(*r); // inner loops first
+    if (op.kind != OpKind::Loop)
+      continue;
+    size_t inserted = hoistLoop(block, i, changed);
+    i += inserted;
+    forwardSlicedStacks(block, i);
+  }
+  return changed;
+}
+
+} // namespace
+
+llvm::Expected<bool> hoistLoopInvariants(ir::Module &m) {
+  bool changed = false;
+  for (auto &f : m.functions)
+    changed |= hoistIn(f->body);
+  return changed;
+}
+
+} // namespace loom::passes

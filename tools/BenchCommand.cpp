@@ -1,0 +1,125 @@
+// loom bench: compile time and per-call time of a compiled model, on random inputs and
+// weights drawn with loom init's initialisers.
+#include "tools/Commands.h"
+
+#include "api/Compiler.h"
+#include "api/Init.h"
+#include "codegen/JIT.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+
+using namespace loom;
+
+namespace {
+
+struct BenchOptions {
+  std::string file, model;
+  int64_t batch = 32, time = 12;
+  int threads = 1, iters = 50, warmup = 5;
+  bool json = false, train = false;
+};
+
+int run(const BenchOptions &o) {
+  // oneDNN threads with OpenMP; the count must be set before its runtime starts.
+  setenv("OMP_NUM_THREADS", std::to_string(o.threads).c_str(), 1);
+  if (o.train)
+    return reportError("--train needs training support, which is not implemented yet");
+  frontend::SourceManager sm;
+  api::CompileOptions copts;
+  copts.modelName = o.model;
+  auto m = api::compile(sm, o.file, copts);
+  if (!m)
+    return report(m.takeError());
+  const ir::Function &f = *(*m)->main();
+  auto named = api::initWeights(f, 1);
+  if (!named)
+    return report(named.takeError());
+  std::vector<rt::Tensor> weights;
+  for (auto &[k, t] : *named)
+    weights.push_back(t);
+
+  std::vector<rt::Tensor> inputs;
+  uint64_t state = 12345;
+  for (unsigned i = 0; i < f.numInputs; ++i) {
+    const ir::Value *in = f.input(i);
+    std::vector<int64_t> shape;
+    for (auto &d : in->type.shape) {
+      if (d.isStatic())
+        shape.push_back(d.value());
+      else if (d.isSymbol() && d.symbol() == "B")
+        shape.push_back(o.batch);
+      else if (d.isSymbol() && d.symbol() == "T")
+        shape.push_back(o.time);
+      else
+        return reportError(fmt::format("input '{}': bench sets only the symbols B and T, not {}",
+                                       in->name, d.str()));
+    }
+    rt::Tensor t(in->type.dtype, shape);
+    for (int64_t j = 0; j < t.numel(); ++j) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      double u = (double)(state >> 11) * 0x1.0p-53;
+      if (t.dtype() == rt::DType::F32)
+        t.f32()[j] = (float)(2 * u - 1);
+      else if (in->name == "lengths")
+        t.i32()[j] = (int32_t)o.time;
+      else
+        t.i32()[j] = (int32_t)(u * 2); // ids 0 and 1 fit every vocabulary
+    }
+    inputs.push_back(t);
+  }
+
+  auto start = std::chrono::steady_clock::now();
+  auto compiled = codegen::CompiledFunction::compile(f);
+  if (!compiled)
+    return report(compiled.takeError());
+  double compileMs =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+
+  std::vector<double> ms;
+  for (int i = 0; i < o.warmup + o.iters; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto out = (*compiled)->run(inputs, weights);
+    auto t1 = std::chrono::steady_clock::now();
+    if (!out)
+      return report(out.takeError());
+    if (i >= o.warmup)
+      ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  auto pct = [&](double p) {
+    return ms[std::min(ms.size() - 1, (size_t)(p * (ms.size() - 1) + 0.5))];
+  };
+  if (o.json)
+    fmt::print("{{\"compile_ms\": {:.3f}, \"median_ms\": {:.4f}, \"p10_ms\": {:.4f}, "
+               "\"p90_ms\": {:.4f}}}\n",
+               compileMs, pct(0.5), pct(0.1), pct(0.9));
+  else
+    fmt::print("{}: B={} T={} threads={}\n  compile  {:.1f} ms\n  per call median {:.3f} ms "
+               "(p10 {:.3f}, p90 {:.3f}) over {} calls\n",
+               f.name, o.batch, o.time, o.threads, compileMs, pct(0.5), pct(0.1), pct(0.9),
+               o.iters);
+  return 0;
+}
+
+} // namespace
+
+std::function<int()> addBenchCommand(CLI::App &app) {
+  auto o = std::make_shared<BenchOptions>();
+  auto *cmd = app.add_subcommand("bench", "time a compiled model: compile time and per-call "
+                                          "median, p10, p90");
+  cmd->add_option("file", o->file, "model file (.loom)")->required();
+  cmd->add_option("--model", o->model, "which model of the file");
+  cmd->add_option("--batch", o->batch, "batch size B (default 32)")->check(CLI::PositiveNumber);
+  cmd->add_option("--time", o->time, "sequence length T (default 12)")->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", o->threads, "threads for oneDNN (default 1)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--iters", o->iters, "timed calls (default 50)")->check(CLI::PositiveNumber);
+  cmd->add_option("--warmup", o->warmup, "untimed calls first (default 5)");
+  cmd->add_flag("--json", o->json, "one line of JSON");
+  cmd->add_flag("--train", o->train, "time a training step (needs training support)");
+  return [cmd, o]() { return *cmd ? run(*o) : -1; };
+}
