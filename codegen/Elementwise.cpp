@@ -38,10 +38,22 @@ struct KernelOperand {
 
 void Lowerer::emitKernel(const View &out, const std::vector<View> &ins, const ElementFn &f,
                          const std::string &name) {
+  emitKernel(
+      std::vector<View>{out}, ins,
+      [&f](IRBuilder<> &b, const std::vector<Value *> &v) { return std::vector<Value *>{f(b, v)}; },
+      name);
+}
+
+void Lowerer::emitKernel(const std::vector<View> &outs, const std::vector<View> &ins,
+                         const MultiElementFn &f, const std::string &name) {
+  assert(!outs.empty() && "a kernel writes at least one output");
+  const View &out = outs[0];
   unsigned r = out.rank();
   std::vector<Value *> shape = out.shape;
   std::vector<KernelOperand> ops;
-  ops.push_back({out.base, elemType(out.dtype), out.strides, out.denseFrom});
+  for (const View &o : outs)
+    ops.push_back({o.base, elemType(o.dtype), o.strides, o.denseFrom});
+  unsigned nOut = (unsigned)outs.size();
   for (const View &in : ins) {
     assert(in.rank() <= r && "operand rank exceeds the output's");
     unsigned pad = r - in.rank();
@@ -77,7 +89,7 @@ void Lowerer::emitKernel(const View &out, const std::vector<View> &ins, const El
   // since it never overlaps an input.
   std::vector<std::pair<Value **, ArgUse>> uses;
   for (unsigned i = 0; i < ops.size(); ++i)
-    uses.push_back({&ops[i].base, i == 0 ? ArgUse::Out : ArgUse::In});
+    uses.push_back({&ops[i].base, i < nOut ? ArgUse::Out : ArgUse::In});
   for (Value *&d : shape)
     uses.push_back({&d, ArgUse::Value});
   for (KernelOperand &o : ops)
@@ -89,10 +101,12 @@ void Lowerer::emitKernel(const View &out, const std::vector<View> &ins, const El
                                                                     std::vector<Value *> offs) {
       if (k == depth) {
         std::vector<Value *> vals;
-        for (unsigned i = 1; i < ops.size(); ++i)
+        for (unsigned i = nOut; i < ops.size(); ++i)
           vals.push_back(
               b.CreateLoad(ops[i].elem, b.CreateInBoundsGEP(ops[i].elem, ops[i].base, offs[i])));
-        b.CreateStore(f(b, vals), b.CreateInBoundsGEP(ops[0].elem, ops[0].base, offs[0]));
+        std::vector<Value *> res = f(b, vals);
+        for (unsigned i = 0; i < nOut; ++i)
+          b.CreateStore(res[i], b.CreateInBoundsGEP(ops[i].elem, ops[i].base, offs[i]));
         return;
       }
       forLoop(

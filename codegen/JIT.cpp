@@ -62,15 +62,24 @@ Error optimize(Module &m, unsigned opt, bool runPasses) {
   auto tm = jtmb->createTargetMachine();
   if (!tm)
     return tm.takeError();
-  m.setDataLayout((*tm)->createDataLayout());
-  m.setTargetTriple((*tm)->getTargetTriple().str());
+  optimizeModule(m, **tm, opt, runPasses);
+  return Error::success();
+}
+
+rt::DType toRt(ir::DType t) { return t == ir::DType::F32 ? rt::DType::F32 : rt::DType::I32; }
+
+} // namespace
+
+void optimizeModule(Module &m, TargetMachine &tm, unsigned opt, bool runPasses) {
+  m.setDataLayout(tm.createDataLayout());
+  m.setTargetTriple(tm.getTargetTriple().str());
   for (Function &f : m)
     if (!f.isDeclaration()) {
-      f.addFnAttr("target-cpu", (*tm)->getTargetCPU());
-      f.addFnAttr("target-features", (*tm)->getTargetFeatureString());
+      f.addFnAttr("target-cpu", tm.getTargetCPU());
+      f.addFnAttr("target-features", tm.getTargetFeatureString());
     }
   if (!runPasses)
-    return Error::success();
+    return;
   LoopAnalysisManager lam;
   FunctionAnalysisManager fam;
   CGSCCAnalysisManager cgam;
@@ -78,7 +87,7 @@ Error optimize(Module &m, unsigned opt, bool runPasses) {
   PipelineTuningOptions pto;
   pto.LoopVectorization = opt >= 2;
   pto.SLPVectorization = opt >= 2;
-  PassBuilder pb(tm->get(), pto);
+  PassBuilder pb(&tm, pto);
   pb.registerModuleAnalyses(mam);
   pb.registerCGSCCAnalyses(cgam);
   pb.registerFunctionAnalyses(fam);
@@ -91,12 +100,7 @@ Error optimize(Module &m, unsigned opt, bool runPasses) {
   ModulePassManager mpm =
       opt == 0 ? pb.buildO0DefaultPipeline(level) : pb.buildPerModuleDefaultPipeline(level);
   mpm.run(m, mam);
-  return Error::success();
 }
-
-rt::DType toRt(ir::DType t) { return t == ir::DType::F32 ? rt::DType::F32 : rt::DType::I32; }
-
-} // namespace
 
 struct CompiledFunction::Impl {
   std::unique_ptr<orc::LLJIT> jit;

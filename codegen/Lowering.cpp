@@ -143,14 +143,15 @@ void Lowerer::forLoop(Value *n, const std::function<void(Value *)> &body, LoopHi
   body(iv);
   Value *next = b.CreateAdd(iv, i64c(1), "", /*NUW=*/true, /*NSW=*/true);
   BranchInst *back = b.CreateBr(header);
-  MDNode *property = nullptr;
+  std::vector<Metadata *> props{nullptr};
   if (hint == LoopHint::NoUnroll) // the time loop: unrolling by T would only grow the code
-    property = MDNode::get(ctx, MDString::get(ctx, "llvm.loop.unroll.disable"));
-  else if (hint == LoopHint::NoInterleave) // kernels: vectorise, but keep the code small
-    property = MDNode::get(ctx, {MDString::get(ctx, "llvm.loop.interleave.count"),
-                                 ConstantAsMetadata::get(b.getInt32(1))});
-  if (property) {
-    MDNode *loopID = MDNode::getDistinct(ctx, {nullptr, property});
+    props.push_back(MDNode::get(ctx, MDString::get(ctx, "llvm.loop.unroll.disable")));
+  else if (hint == LoopHint::NoInterleave) { // kernels: vectorise, but keep the code small
+    props.push_back(MDNode::get(ctx, {MDString::get(ctx, "llvm.loop.interleave.count"),
+                                      ConstantAsMetadata::get(b.getInt32(1))}));
+  }
+  if (props.size() > 1) {
+    MDNode *loopID = MDNode::getDistinct(ctx, props);
     loopID->replaceOperandWith(0, loopID);
     back->setMetadata(LLVMContext::MD_loop, loopID);
   }
@@ -266,6 +267,8 @@ Error Lowerer::lowerOp(const ir::Op &op) {
     return Error::success();
   if (op.kind == ir::OpKind::MatMul)
     return lowerMatMul(op);
+  if (op.kind == ir::OpKind::Fused)
+    return lowerFused(op);
   if (op.kind == ir::OpKind::Reverse) {
     const View &in = view(op.operands[0]);
     int64_t axis = op.intAttr("axis");
@@ -284,6 +287,48 @@ Error Lowerer::lowerOp(const ir::Op &op) {
   for (const ir::Value *v : op.operands)
     ins.push_back(view(v));
   emitKernel(view(op.result()), ins, *f, ir::opName(op.kind));
+  return Error::success();
+}
+
+// A fused op is one kernel: its body's elementwise ops are evaluated per element, in
+// registers, and only the yielded values are stored.
+Error Lowerer::lowerFused(const ir::Op &op) {
+  const ir::Block &body = *op.regions[0];
+  std::vector<ElementFn> fns;
+  for (auto &bop : body.ops) {
+    if (bop->kind == ir::OpKind::Yield)
+      continue;
+    Expected<ElementFn> f = elementFn(*bop);
+    if (!f)
+      return f.takeError();
+    fns.push_back(std::move(*f));
+  }
+  std::vector<View> ins, outs;
+  for (const ir::Value *v : op.operands)
+    ins.push_back(view(v));
+  for (auto &r : op.results)
+    outs.push_back(view(r.get()));
+  emitKernel(
+      outs, ins,
+      [&](IRBuilder<> &ib, const std::vector<Value *> &vals) {
+        DenseMap<const ir::Value *, Value *> env;
+        for (unsigned i = 0; i < body.args.size(); ++i)
+          env[body.args[i].get()] = vals[i];
+        unsigned k = 0;
+        for (auto &bop : body.ops) {
+          if (bop->kind == ir::OpKind::Yield)
+            continue;
+          std::vector<Value *> args;
+          for (const ir::Value *v : bop->operands)
+            args.push_back(env.lookup(v));
+          env[bop->result()] = fns[k++](ib, args);
+        }
+        std::vector<Value *> res;
+        for (const ir::Value *v : body.terminator()->operands)
+          res.push_back(env.lookup(v));
+        return res;
+      },
+      "fused");
   return Error::success();
 }
 

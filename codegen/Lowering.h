@@ -18,6 +18,10 @@
 #include <memory>
 #include <set>
 
+namespace llvm {
+class TargetMachine;
+}
+
 namespace loom::codegen {
 
 /// A tensor in memory. A stride that is a ConstantInt is known when compiling: 0 for a
@@ -36,6 +40,9 @@ struct View {
 /// Computes one output element from the loaded operand elements (scalars).
 using ElementFn =
     std::function<llvm::Value *(llvm::IRBuilder<> &, const std::vector<llvm::Value *> &)>;
+/// Several outputs per element (a fused kernel).
+using MultiElementFn = std::function<std::vector<llvm::Value *>(
+    llvm::IRBuilder<> &, const std::vector<llvm::Value *> &)>;
 
 /// Storage decided before any code is emitted for a loop op.
 struct LoopPlan {
@@ -80,6 +87,10 @@ public:
   /// out[i...] = fn(ins[i...]) over out's shape; ins broadcast numpy-style (a dim of static
   /// size 1, or a missing leading dim, is read with stride 0). out must not overlap ins.
   /// The loop nest is an internal function named after `name`; identical ones are shared.
+  /// One loop nest writing every output (all of one shape) from broadcast inputs.
+  void emitKernel(const std::vector<View> &outs, const std::vector<View> &ins,
+                  const MultiElementFn &fn, const std::string &name);
+  llvm::Error lowerFused(const ir::Op &op);
   void emitKernel(const View &out, const std::vector<View> &ins, const ElementFn &fn,
                   const std::string &name = "copy");
   void copy(const View &dst, const View &src);
@@ -154,5 +165,10 @@ unsigned sliceDenseFrom(unsigned seqDenseFrom, unsigned seqRank);
 /// Builds the LLVM module for `f` (no optimisation).
 llvm::Expected<std::unique_ptr<llvm::Module>> lowerToLLVM(const ir::Function &f,
                                                           llvm::LLVMContext &ctx);
+
+/// Sets `tm`'s data layout, triple, CPU and features on `m` and, with runPasses, runs the
+/// default pipeline at `opt` (0-3). The JIT and the AOT compiler (codegen/Object.cpp) both
+/// go through it, so they generate the same code for the same CPU.
+void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm, unsigned opt, bool runPasses);
 
 } // namespace loom::codegen

@@ -136,6 +136,8 @@ private:
              std::get<bool>(it->second);
     };
     bool reverse = flag(op.kind == OpKind::Loop ? "reverse" : "go_backwards");
+    if (op.kind == OpKind::Fused)
+      return "fused kernel";
     return std::string(opName(op.kind)) + " over " + steps + (reverse ? " (reversed)" : "");
   }
 

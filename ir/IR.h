@@ -6,6 +6,10 @@
 // them (implicit capture). Every function and region body ends with a terminator
 // (`return` or `yield`).
 //
+// `fused` (made by passes/Fuse): operands are the kernel's inputs, its body's arguments
+// mirror them (same types), the body is elementwise ops whose results all have one shape
+// (plus scalar fills), and it yields the kernel's outputs, which are its results.
+//
 // Loop semantics (`loop`, the only op that iterates):
 //   operands: [carry inits (attr carries)..., sequences (attr slices)...]
 //   attrs:    carries: i64, slices: i64, steps: Dim (trip count), reverse: bool

@@ -381,6 +381,17 @@ private:
     }
     case OpKind::Loop:
       return runLoop(op);
+    case OpKind::Fused: {
+      const Block &body = *op.regions[0];
+      for (size_t i = 0; i < body.args.size(); ++i)
+        env[body.args[i].get()] = get(op.operands[i]);
+      if (auto e = runBlock(body))
+        return e;
+      const Op &y = *body.terminator();
+      for (size_t i = 0; i < op.results.size(); ++i)
+        env[op.result(i)] = get(y.operands[i]);
+      return llvm::Error::success();
+    }
     case OpKind::Rnn:
       return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                      "the interpreter runs lowered IR: run lower-rnn first");

@@ -461,6 +461,25 @@ llvm::Expected<std::vector<Type>> inferTypes(const Op &op) {
   }
   case OpKind::Loop:
     return inferLoop(op);
+  case OpKind::Fused: {
+    if (op.regions.size() != 1)
+      return err("fused needs exactly one region");
+    const Block &body = *op.regions[0];
+    if (body.args.size() != op.operands.size())
+      return err(fmt::format("fused body has {} arguments for {} operands", body.args.size(),
+                             op.operands.size()));
+    for (size_t i = 0; i < body.args.size(); ++i)
+      if (body.args[i]->type != op.operands[i]->type)
+        return err(fmt::format("fused body argument {} is {} but operand {} is {}", i,
+                               body.args[i]->type.str(), i, op.operands[i]->type.str()));
+    const Op *y = body.terminator();
+    if (!y || y->kind != OpKind::Yield)
+      return err("fused body must end with a yield");
+    std::vector<Type> out;
+    for (const Value *v : y->operands)
+      out.push_back(v->type);
+    return out;
+  }
   case OpKind::Rnn:
     return inferRnn(op);
   case OpKind::Yield:

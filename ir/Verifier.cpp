@@ -168,6 +168,15 @@ private:
                               std::to_string(op.operands[i]->type.rank()) + " (needs >= 2)");
       return llvm::Error::success();
     };
+    if (op.kind == OpKind::Fused) {
+      if (nArgs != op.operands.size())
+        return failOp(op, "the body has " + std::to_string(nArgs) + " arguments; expected " +
+                              std::to_string(op.operands.size()) + " (one per operand)");
+      for (size_t i = 0; i < nArgs; ++i)
+        if (auto e = argTypeIs(i, op.operands[i]->type, "operand"))
+          return e;
+      return llvm::Error::success();
+    }
     if (op.kind == OpKind::Loop) {
       int64_t carries = op.intAttr("carries"), slices = op.intAttr("slices");
       if (carries < 0 || slices < 0 || (size_t)(carries + slices) != op.operands.size())
@@ -208,6 +217,12 @@ private:
   /// Loop and rnn, after the body is verified: what the body yields against the op.
   llvm::Error verifyRegionYield(const Op &op) {
     size_t nYield = op.regions[0]->terminator()->operands.size();
+    if (op.kind == OpKind::Fused) {
+      if (op.results.size() != nYield)
+        return failOp(op, std::to_string(op.results.size()) + " results but the body yields " +
+                              std::to_string(nYield) + " values");
+      return llvm::Error::success();
+    }
     if (op.kind == OpKind::Loop) {
       size_t carries = (size_t)op.intAttr("carries");
       if (nYield < carries)
@@ -254,7 +269,7 @@ private:
         return failOp(op, "result " + std::to_string(i) +
                               " has inconsistent back-pointers (def/index)");
     }
-    bool hasRegion = op.kind == OpKind::Loop || op.kind == OpKind::Rnn;
+    bool hasRegion = op.kind == OpKind::Loop || op.kind == OpKind::Rnn || op.kind == OpKind::Fused;
     if (op.regions.size() != (hasRegion ? 1u : 0u))
       return failOp(op, std::string("expected ") + (hasRegion ? "1 region" : "no regions") +
                             ", got " + std::to_string(op.regions.size()));

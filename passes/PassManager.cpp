@@ -27,7 +27,7 @@ const PassInfo *lookupPass(const std::string &name) {
 }
 
 std::vector<std::string> defaultPipeline() {
-  return {"lower-rnn", "shape-inference", "cse", "hoist", "dce"};
+  return {"lower-rnn", "shape-inference", "cse", "hoist", "dce", "fuse"};
 }
 
 llvm::Error runPipeline(ir::Module &m, const std::vector<std::string> &pipeline,

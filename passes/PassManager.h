@@ -18,7 +18,7 @@ struct PassInfo {
 
 const std::vector<PassInfo> &allPasses();
 const PassInfo *lookupPass(const std::string &name);
-/// lower-rnn, shape-inference, cse, hoist, dce.
+/// lower-rnn, shape-inference, cse, hoist, dce, fuse.
 std::vector<std::string> defaultPipeline();
 
 struct PipelineOptions {

@@ -26,6 +26,9 @@ llvm::Expected<bool> inferBlock(ir::Block &block) {
         for (size_t i = 0; i < body.args.size() && i < op->operands.size(); ++i)
           setType(body.args[i].get(),
                   i < nc ? op->operands[i]->type : ir::sliceType(op->operands[i]->type));
+      } else if (op->kind == ir::OpKind::Fused) {
+        for (size_t i = 0; i < body.args.size() && i < op->operands.size(); ++i)
+          setType(body.args[i].get(), op->operands[i]->type);
       } else if (op->kind == ir::OpKind::Rnn && !op->operands.empty() && !body.args.empty()) {
         setType(body.args[0].get(), ir::sliceType(op->operands[0]->type));
         for (size_t i = 1; i < body.args.size() && i < op->operands.size(); ++i)

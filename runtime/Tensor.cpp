@@ -41,6 +41,10 @@ Tensor::Tensor(DType dt, std::vector<int64_t> shape) : dtype_(dt), shape_(std::m
     storage_ = allocateZeroed(n);
 }
 
+Tensor::Tensor(DType dt, std::vector<int64_t> shape, void *data, std::shared_ptr<void> owner)
+    : dtype_(dt), shape_(std::move(shape)),
+      storage_(std::move(owner), static_cast<uint8_t *>(data)) {}
+
 int64_t Tensor::numel() const {
   int64_t n = 1;
   for (int64_t d : shape_)

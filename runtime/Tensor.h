@@ -16,6 +16,10 @@ public:
   Tensor() = default;
   /// Zero-initialised.
   Tensor(DType dt, std::vector<int64_t> shape);
+  /// Over memory owned elsewhere (the embedding API's borrowed buffers): no copy. `owner`
+  /// is kept alive by every copy of the tensor; null when the caller guarantees that the
+  /// memory outlives every use.
+  Tensor(DType dt, std::vector<int64_t> shape, void *data, std::shared_ptr<void> owner);
 
   DType dtype() const { return dtype_; }
   const std::vector<int64_t> &shape() const { return shape_; }

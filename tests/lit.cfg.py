@@ -11,3 +11,9 @@ config.environment["PATH"] = os.pathsep.join(
     [config.loom_bin, "/usr/lib/llvm-19/bin", config.environment.get("PATH", "/usr/bin:/bin")])
 config.substitutions.append(("%loom_src", config.loom_src))
 config.substitutions.append(("%python", config.python))
+config.substitutions.append(("%loom_build", config.loom_build))
+config.substitutions.append(("%cc", getattr(config, "cc", "cc")))
+# tests/lit/aot links programs against the AOT examples' build products; ctest runs it as
+# its own test (aot_lit, tests/aot.cmake: lit --param aot=1).
+if "aot" not in lit_config.params:
+    config.excludes.append("aot")

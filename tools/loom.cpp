@@ -7,6 +7,7 @@
 #include "ir/Printer.h"
 #include "runtime/Npy.h"
 #include "tools/Commands.h"
+#include "tools/CompileCommand.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -256,6 +257,7 @@ int main(int argc, char **argv) {
   cRun->add_flag("--interpret", interpret, "use the reference interpreter instead of the JIT");
 
   auto bench = addBenchCommand(app);
+  auto compile = addCompileCommand(app);
 
   try {
     app.parse(argc, argv);
@@ -271,6 +273,8 @@ int main(int argc, char **argv) {
   if (*cRun)
     return cmdRun(run, weights, inputs, inputsNpz, runOut, interpret);
   if (int rc = bench(); rc >= 0)
+    return rc;
+  if (int rc = compile(); rc >= 0)
     return rc;
   return 0;
 }

@@ -1,0 +1,267 @@
+#pragma once
+// loom's C++ embedding API: compile a model, load its weights, run it on your tensors.
+//
+//   #include <loom/loom.h>
+//
+//   loom::Result<loom::Model> m = loom::Model::fromFile("model.loom");
+//   if (!m) { std::cerr << m.error().message() << "\n"; return 1; }
+//   if (loom::Error e = m->loadWeights("weights.npz")) { ... e.message() ... }
+//   std::vector<float> x(2 * 4 * 5);                        // the caller's buffer
+//   auto out = m->run({{"x", loom::TensorView(x.data(), {2, 4, 5})}});
+//   if (!out) { ... out.error().message() ... }
+//   const loom::Tensor &y = (*out)[0].tensor;                // f32 (2, 4, 64)
+//
+// Errors are values: a function that can fail returns loom::Error (true when it failed,
+// like llvm::Error) or loom::Result<T> (true when it holds a value, like llvm::Expected).
+// No exception leaves this API and no input, however wrong, aborts the process: a bad
+// model file gives "file:line:col: error: ..." and a bad tensor names the tensor and both
+// shapes. This header needs only the C++17 standard library.
+//
+// Threads: a compiled Model may be run from several threads at once; each call gets its
+// own scratch arena and its own output tensors. Replacing the weights while calls are in
+// flight is safe too (those calls finish with the weights they started with).
+//
+// Training: not available yet. TODO(training): once loom compiles `train` blocks, Model
+// gets trainStep(inputs, targets) -> Result<loss> over the same named tensors, and
+// weights() to read the updated values back. Until then a model's `train` block is
+// checked by the compiler but cannot be run through this API.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#if defined(_WIN32)
+#define LOOM_API
+#else
+#define LOOM_API [[gnu::visibility("default")]]
+#endif
+
+namespace loom {
+
+/// What went wrong; the same values as the C API's loom_status.
+enum class ErrorCode : int {
+  Ok = 0,
+  InvalidArgument = 1, // a null pointer, a negative dim, an unknown dtype or option
+  Compile = 2,         // the model does not parse, type-check or compile
+  IO = 3,              // a file cannot be read or written, or is not a valid .npy/.npz
+  Weights = 4,         // a weight is missing, unknown, mis-shaped, or none were loaded
+  Input = 5,           // an input is unknown, missing, or has the wrong dtype or shape
+  Runtime = 6,         // the compiled code failed (a token id out of range, say)
+  Internal = 7,        // a bug in loom (or out of memory)
+};
+
+/// A failure (or success): a code and a message. `if (Error e = f())` enters on failure.
+class [[nodiscard]] LOOM_API Error {
+public:
+  Error() = default; // success
+  Error(ErrorCode code, std::string message);
+  static Error success() { return Error(); }
+
+  bool ok() const { return code_ == ErrorCode::Ok; }
+  explicit operator bool() const { return !ok(); } // true on failure, like llvm::Error
+  ErrorCode code() const { return code_; }
+  const std::string &message() const { return message_; }
+
+private:
+  ErrorCode code_ = ErrorCode::Ok;
+  std::string message_;
+};
+
+/// The name of an error code: "ok", "invalid argument", "compile error", ...
+LOOM_API const char *errorCodeName(ErrorCode code);
+
+/// A value or the Error that prevented it. `if (r)` is true when the value is there;
+/// `*r` and `r->` reach it (only then), `r.error()` tells why it is not.
+template <typename T> class [[nodiscard]] Result {
+public:
+  Result(T value) : value_(std::move(value)) {}
+  Result(Error error) : error_(std::move(error)) {
+    if (error_.ok()) // a Result always holds one or the other
+      error_ = Error(ErrorCode::Internal, "loom::Result made from a success");
+  }
+
+  bool ok() const { return value_.has_value(); }
+  explicit operator bool() const { return ok(); }
+  T &operator*() { return *value_; }
+  const T &operator*() const { return *value_; }
+  T *operator->() { return &*value_; }
+  const T *operator->() const { return &*value_; }
+  T &value() { return *value_; }
+  const T &value() const { return *value_; }
+  const Error &error() const { return error_; }
+
+private:
+  std::optional<T> value_;
+  Error error_;
+};
+
+enum class DType : int { F32 = 0, I32 = 1 };
+LOOM_API const char *dtypeName(DType t); // "f32", "i32"
+
+class Tensor;
+
+/// A tensor in memory the caller owns: dense, row-major, 4-byte aligned. Nothing is
+/// copied; the memory must stay valid (and unchanged) for the duration of the call it is
+/// passed to. loom never writes through a view.
+class LOOM_API TensorView {
+public:
+  TensorView() = default;
+  TensorView(DType dtype, const void *data, std::vector<int64_t> shape)
+      : dtype_(dtype), data_(data), shape_(std::move(shape)) {}
+  TensorView(const float *data, std::vector<int64_t> shape)
+      : TensorView(DType::F32, data, std::move(shape)) {}
+  TensorView(const int32_t *data, std::vector<int64_t> shape)
+      : TensorView(DType::I32, data, std::move(shape)) {}
+  TensorView(const Tensor &t); // NOLINT: a Tensor can go wherever a view is asked for
+
+  DType dtype() const { return dtype_; }
+  const void *data() const { return data_; }
+  const std::vector<int64_t> &shape() const { return shape_; }
+
+private:
+  DType dtype_ = DType::F32;
+  const void *data_ = nullptr;
+  std::vector<int64_t> shape_;
+};
+
+/// A tensor that owns its memory (64-byte aligned, zero-initialised). Copies share the
+/// memory; clone() makes a deep copy. Outputs of Model::run are Tensors.
+class LOOM_API Tensor {
+public:
+  Tensor() = default;
+  /// Zero-filled. A negative dim or a failed allocation gives a tensor that is not
+  /// valid() (no exception, no abort).
+  Tensor(DType dtype, std::vector<int64_t> shape);
+  /// A deep copy of `v` (not valid() if `v` is not).
+  static Tensor copyOf(const TensorView &v);
+
+  DType dtype() const { return dtype_; }
+  const std::vector<int64_t> &shape() const { return shape_; }
+  int64_t rank() const { return (int64_t)shape_.size(); }
+  int64_t numel() const;
+  size_t bytes() const { return valid() ? (size_t)numel() * 4 : 0; }
+  bool valid() const { return valid_; }
+
+  void *data() { return storage_.get(); }
+  const void *data() const { return storage_.get(); }
+  float *f32() { return static_cast<float *>(data()); }
+  const float *f32() const { return static_cast<const float *>(data()); }
+  int32_t *i32() { return static_cast<int32_t *>(data()); }
+  const int32_t *i32() const { return static_cast<const int32_t *>(data()); }
+
+  Tensor clone() const;
+  /// "f32 (2, 4, 64)", as the loom tool prints a tensor.
+  std::string describe() const;
+
+private:
+  friend struct TensorAccess;
+  DType dtype_ = DType::F32;
+  std::vector<int64_t> shape_;
+  std::shared_ptr<void> storage_;
+  bool valid_ = false; // a default-constructed Tensor holds nothing
+};
+
+struct NamedView {
+  std::string name;
+  TensorView view;
+};
+struct NamedTensor {
+  std::string name;
+  Tensor tensor;
+};
+
+/// The tensor called `name` in `ts`, or null.
+LOOM_API const Tensor *find(const std::vector<NamedTensor> &ts, const std::string &name);
+
+/// One dimension of a declared shape: a size, or a symbol bound when the model is called
+/// ("B", "T"), or for a computed output dim its expression ("(T - 5) / 2 + 1").
+struct Dim {
+  int64_t size = -1;  // the size when static, -1 otherwise
+  std::string symbol; // empty when static
+  bool isStatic() const { return symbol.empty(); }
+  std::string str() const { return isStatic() ? std::to_string(size) : symbol; }
+};
+
+/// An input, output or weight of a model: its name (a weight's npz key, "y/kernel"),
+/// element type and declared shape.
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<Dim> shape;
+  /// "f32[B,T,5]", as the model file declares it.
+  std::string typeStr() const {
+    std::string s = std::string(dtype == DType::F32 ? "f32" : "i32") + "[";
+    for (size_t i = 0; i < shape.size(); ++i)
+      s += (i ? "," : "") + shape[i].str();
+    return s + "]";
+  }
+};
+
+struct CompileOptions {
+  /// Which model of the file; empty: the file's only model.
+  std::string model;
+  /// LLVM's optimisation level, 0 to 3.
+  unsigned optLevel = 3;
+  /// The IR passes to run, by name (`loom ir --print-after-all` shows them); empty: the
+  /// default pipeline.
+  std::vector<std::string> passes;
+};
+
+/// A model compiled to native code, with its weights. Move-only.
+class LOOM_API Model {
+public:
+  /// Compiles the model file at `path` (.loom).
+  static Result<Model> fromFile(const std::string &path, const CompileOptions &opts = {});
+  /// Compiles model source text; `sourceName` is the file name errors are reported under.
+  static Result<Model> fromSource(const std::string &source, const CompileOptions &opts = {},
+                                  const std::string &sourceName = "<source>");
+
+  Model(Model &&) noexcept;
+  Model &operator=(Model &&) noexcept;
+  ~Model();
+
+  const std::string &name() const;
+  /// The signature, in declaration order. Weights are in parameter order, by npz key.
+  const std::vector<TensorInfo> &inputs() const;
+  const std::vector<TensorInfo> &outputs() const;
+  const std::vector<TensorInfo> &weights() const;
+  /// The symbolic dims ("B", "T", ...) in order of first appearance in the inputs.
+  const std::vector<std::string> &symbols() const;
+  /// Seconds spent in LLVM (optimisation and machine code) for this model.
+  double compileSeconds() const;
+
+  /// Replaces all weights with those of a numpy .npz (keys "<binding>/<param>"). A missing,
+  /// unknown or mis-shaped weight is an error and leaves the current weights unchanged.
+  Error loadWeights(const std::string &npzPath);
+  /// The same from named tensors, which are copied.
+  Error setWeights(const std::vector<NamedView> &weights);
+  /// Replaces one weight (copied); the others keep their values.
+  Error setWeight(const std::string &key, const TensorView &value);
+  /// Keras's default initialisers, reproducibly seeded: the weights `loom init --seed` makes.
+  Error initWeights(uint64_t seed);
+  /// True when every weight has a value (a model without weights always has).
+  bool hasWeights() const;
+  /// The current weights by key, in parameter order (deep copies).
+  Result<std::vector<NamedTensor>> weightValues() const;
+
+  /// Runs the model. `inputs` are borrowed (no copy) and matched by name; every input must
+  /// be given once. The outputs come back in declaration order with their names.
+  /// Safe to call from several threads at once.
+  Result<std::vector<NamedTensor>> run(const std::vector<NamedView> &inputs) const;
+
+  struct Impl;
+
+private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// numpy files, as the loom tool reads and writes them (f64/i64 are converted on read).
+LOOM_API Result<Tensor> loadNpy(const std::string &path);
+LOOM_API Result<std::vector<NamedTensor>> loadNpz(const std::string &path);
+/// Written atomically: a failure leaves no partial file.
+LOOM_API Error saveNpz(const std::string &path, const std::vector<NamedView> &arrays);
+
+} // namespace loom

@@ -1,0 +1,495 @@
+#!/usr/bin/python3
+"""loom benchmark harness: loom vs oneDNN's RNN primitives vs PyTorch, in one run.
+
+    /usr/bin/python3 bench/run.py [--build DIR] [--passes N] [--threads 1,2] [--only S1,S4]
+                                  [--quick] [--wait-quiet] [--out FILE]
+
+Builds nothing: expects `loom` (DIR/tools/loom) and `onednn_rnn_bench`
+(DIR/bench/onednn_rnn_bench) in the build directory (default: ./build of the repository).
+For every shape and thread count it runs the peers one after the other (interleaved), over
+several passes (the order of the peers rotates from pass to pass), and writes
+bench/RESULTS.md. Each peer is a separate process that prints one line of JSON with the
+median / p10 / p90 of its timed calls; the tables show the median over passes of those
+medians, and each ratio is the median over passes of the ratio measured within a pass (so a
+drift of the machine during the run affects both sides of a ratio alike).
+No numpy needed; see bench/README.md.
+"""
+import argparse
+import atexit
+import datetime
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+MODELS = os.path.join(HERE, "models")
+PYTHON = "/usr/bin/python3"
+ANALYSIS_BEGIN = "<!-- BEGIN ANALYSIS (kept by run.py when it rewrites this file) -->"
+ANALYSIS_END = "<!-- END ANALYSIS -->"
+
+# name, cell, B, T, I, H, loom model, iters, warmup
+SHAPES = [
+    ("S1", "gru", 32, 12, 4, 100, "s1_gru.loom", 200, 20),
+    ("S2", "lstm", 32, 12, 128, 128, "s2_lstm.loom", 200, 20),
+    ("S3", "lstm", 32, 30, 1, 64, "s3_lstm.loom", 200, 20),
+    ("S4", "lstm", 64, 50, 512, 512, "s4_lstm.loom", 10, 2),
+    ("S4", "gru", 64, 50, 512, 512, "s4_gru.loom", 10, 2),
+    ("S5", "lstm", 1, 100, 256, 256, "s5_lstm.loom", 100, 10),
+]
+PEEPHOLE_MODEL = "s4_peephole.loom"  # timed in the S4 LSTM group, against the built-in LSTM
+COMPILE_T = [50, 500, 5000]          # bench/models/s4_lstm_t{T}.loom, static T
+COMPILE_BATCH = 4                    # the compiled code does not depend on B (symbolic)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def flops(cell, B, T, I, H):
+    G = 4 if cell == "lstm" else 3
+    return 2.0 * B * T * G * H * (I + H)
+
+
+def run_json(cmd, env_extra=None, timeout=900):
+    """Runs cmd; returns (dict, None) from the last JSON line of stdout, or (None, error)."""
+    env = dict(os.environ)
+    if env_extra:
+        env.update(env_extra)
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                           timeout=timeout, text=True)
+    except subprocess.TimeoutExpired:
+        return None, "timed out after %d s" % timeout
+    except OSError as e:
+        return None, str(e)
+    lines = [l for l in p.stdout.splitlines() if l.strip().startswith("{")]
+    if p.returncode != 0 or not lines:
+        err = (p.stderr.strip() or p.stdout.strip()).splitlines()
+        return None, "exit %d: %s" % (p.returncode, err[-1] if err else "no output")
+    try:
+        return json.loads(lines[-1]), None
+    except ValueError as e:
+        return None, "bad JSON (%s): %s" % (e, lines[-1])
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True, timeout=60).stdout.strip()
+    except Exception:
+        return ""
+
+
+def machine_info(torch_version):
+    lscpu = sh("lscpu")
+    field = lambda name: next((l.split(":", 1)[1].strip() for l in lscpu.splitlines()
+                               if l.startswith(name + ":")), "?")
+    flags = set(field("Flags").split())
+    simd = ["avx2" if "avx2" in flags else "no avx2", "fma" if "fma" in flags else "no fma"]
+    avx512 = sorted(f for f in flags if f.startswith("avx512"))
+    simd.append(("avx512: " + " ".join(avx512)) if avx512 else "no avx512")
+    mem = sh("free -g | awk '/^Mem:/ {print $2}'")
+    git = sh("cd %s && git rev-parse --short HEAD" % shlex.quote(ROOT))
+    dirty = sh("cd %s && git status --porcelain --untracked-files=no | head -1" % shlex.quote(ROOT))
+    return [
+        ("CPU", "%s (%s CPU(s), %s core(s) per socket, %s)" % (
+            field("Model name"), field("CPU(s)"), field("Core(s) per socket"),
+            field("Hypervisor vendor") + " guest" if field("Hypervisor vendor") != "?" else "bare metal")),
+        ("SIMD", ", ".join(simd)),
+        ("Caches", "L1d %s, L2 %s, L3 %s" % (field("L1d cache"), field("L2 cache"), field("L3 cache"))),
+        ("Memory", "%s GiB" % mem if mem else "?"),
+        ("OS", "%s, kernel %s" % (sh(". /etc/os-release && echo $PRETTY_NAME") or "?", platform.release())),
+        ("oneDNN", dnnl_version()),
+        ("PyTorch", torch_version or "not available to /usr/bin/python3"),
+        ("loom", "git %s%s" % (git or "?", " (with uncommitted changes)" if dirty else "")),
+    ]
+
+
+def dnnl_version():
+    try:
+        text = open("/usr/include/oneapi/dnnl/dnnl_version.h").read()
+        v = [re.search(r"DNNL_VERSION_%s (\d+)" % k, text).group(1)
+             for k in ("MAJOR", "MINOR", "PATCH")]
+        return ".".join(v)
+    except Exception:
+        return "?"
+
+
+def torch_version():
+    try:
+        p = subprocess.run([PYTHON, "-c", "import torch; print(torch.__version__)"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=120)
+        return p.stdout.strip() if p.returncode == 0 else None
+    except Exception:
+        return None
+
+
+def cpu_busy(seconds=2.0):
+    """Fraction of all CPUs busy (user+system+...) over `seconds`, while this harness idles."""
+    def snap():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        return sum(v), idle
+    t1, i1 = snap()
+    time.sleep(seconds)
+    t2, i2 = snap()
+    return 1.0 - (i2 - i1) / max(1, t2 - t1)
+
+
+QUIET = {"waited_s": 0.0, "busy": []}
+
+
+def wait_quiet(limit, max_wait=900):
+    """Waits (up to max_wait s) until the other work on the machine uses < limit of its CPUs.
+    The 1-minute load average cannot tell: it counts this harness's own benchmark threads."""
+    start = time.time()
+    while True:
+        b = cpu_busy()
+        if b < limit or time.time() - start > max_wait:
+            QUIET["busy"].append(b)
+            QUIET["waited_s"] += time.time() - start
+            return b
+        log("  machine busy (%.0f%% of the CPUs used by other work): waiting 15 s" % (100 * b))
+        time.sleep(15)
+
+
+class Results:
+    """samples[key] = list of per-pass dicts (or None for a failure); errors[key] = messages."""
+
+    def __init__(self):
+        self.samples = {}
+        self.errors = {}
+        self.ratios = {}
+
+    def add(self, key, res, err):
+        self.samples.setdefault(key, []).append(res)
+        if err:
+            self.errors.setdefault(key, []).append(err)
+
+    def med(self, key, field="median_ms"):
+        xs = [r[field] for r in self.samples.get(key, []) if r and field in r]
+        return statistics.median(xs) if xs else None
+
+    def ratio(self, num, den):
+        """Median over passes of num/den measured in the same pass."""
+        a, b = self.samples.get(num, []), self.samples.get(den, [])
+        xs = [x["median_ms"] / y["median_ms"] for x, y in zip(a, b) if x and y]
+        return statistics.median(xs) if xs else None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"),
+                    help="build directory with tools/loom and bench/onednn_rnn_bench (default ./build)")
+    ap.add_argument("--loom", help="the loom binary (default BUILD/tools/loom)")
+    ap.add_argument("--onednn", help="onednn_rnn_bench (default BUILD/bench/onednn_rnn_bench)")
+    ap.add_argument("--passes", type=int, default=3)
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
+    ap.add_argument("--only", default="", help="comma-separated shapes, e.g. S1,S4 (default: all)")
+    ap.add_argument("--quick", action="store_true", help="few iterations, one pass: a smoke test")
+    ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    ap.add_argument("--no-compile-table", action="store_true")
+    ap.add_argument("--wait-quiet", type=float, default=0.25, metavar="FRACTION",
+                    help="before each shape and thread count, wait (up to 15 min) until other "
+                         "work uses less than FRACTION of the CPUs (default 0.25; 1 = never wait)")
+    ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    a = ap.parse_args()
+    if a.quick:
+        a.passes = 1
+    threads = [int(t) for t in a.threads.split(",") if t]
+    only = set(s.strip().upper() for s in a.only.split(",") if s.strip())
+
+    loom = a.loom or os.path.join(a.build, "tools", "loom")
+    dnnl = a.onednn or os.path.join(a.build, "bench", "onednn_rnn_bench")
+    for exe in (loom, dnnl):
+        if not os.access(exe, os.X_OK):
+            sys.exit("run.py: %s not found: build the project first (cmake --build %s)" % (exe, a.build))
+    # Snapshot the binaries: a rebuild during the run must not change what is measured.
+    snap = tempfile.mkdtemp(prefix="loom-bench-")
+    atexit.register(shutil.rmtree, snap, True)
+    for exe in (loom, dnnl):
+        shutil.copy2(exe, snap)
+    loom, dnnl = (os.path.join(snap, os.path.basename(e)) for e in (loom, dnnl))
+    tv = None if a.no_torch else torch_version()
+    if not a.no_torch and not tv:
+        log("PyTorch not importable by %s: PyTorch columns stay empty" % PYTHON)
+
+    shapes = [s for s in SHAPES if not only or s[0] in only]
+    res = Results()
+    load_start = os.getloadavg()
+    started = datetime.datetime.now()
+    t0 = time.time()
+
+    def iters_for(it, wu):
+        return (max(3, it // 10), min(wu, 2)) if a.quick else (it, wu)
+
+    for p in range(a.passes):
+        log("pass %d/%d (load %.2f)" % (p + 1, a.passes, os.getloadavg()[0]))
+        for (name, cell, B, T, I, H, model, it, wu) in shapes:
+            it, wu = iters_for(it, wu)
+            dims = ["--batch", str(B), "--time", str(T)]
+            shape = dims + ["--input", str(I), "--hidden", str(H), "--iters", str(it), "--warmup", str(wu)]
+            for n in threads:
+                g = (name, cell, n)
+                if a.wait_quiet < 1:
+                    wait_quiet(a.wait_quiet)
+                jobs = [("loom", [loom, "bench", os.path.join(MODELS, model)] + dims +
+                         ["--threads", str(n), "--iters", str(it), "--warmup", str(wu), "--json"], None)]
+                if name == "S4" and cell == "lstm":
+                    jobs.append(("loom_peephole", [loom, "bench", os.path.join(MODELS, PEEPHOLE_MODEL)] +
+                                 dims + ["--threads", str(n), "--iters", str(it), "--warmup", str(wu),
+                                         "--json"], None))
+                for c in (["lstm"] if cell == "lstm" else ["lbr_gru", "gru"]):
+                    jobs.append(("onednn_" + c, [dnnl, "--cell", c] + shape, {"OMP_NUM_THREADS": str(n)}))
+                if tv:
+                    jobs.append(("torch", [PYTHON, os.path.join(HERE, "torch_rnn.py"), "--cell", cell] +
+                                 shape + ["--threads", str(n)], None))
+                k = p % len(jobs)  # rotate the order from pass to pass
+                for peer, cmd, env in jobs[k:] + jobs[:k]:
+                    env = dict(env or {}, OMP_NUM_THREADS=str(n))
+                    r, err = run_json(cmd, env)
+                    if err:
+                        log("  %s %s %dT %s: FAILED: %s" % (name, cell, n, peer, err))
+                    else:
+                        log("  %s %s %dT %-14s %9.3f ms" % (name, cell, n, peer, r["median_ms"]))
+                    res.add(g + (peer,), r, err)
+        if not a.no_compile_table and (not only or "S4" in only):
+            for T in COMPILE_T:
+                cmd = [loom, "bench", os.path.join(MODELS, "s4_lstm_t%d.loom" % T), "--batch",
+                       str(COMPILE_BATCH), "--time", str(T), "--threads", "1", "--iters", "1",
+                       "--warmup", "0", "--json"]
+                r, err = run_json(cmd, {"OMP_NUM_THREADS": "1"})
+                log("  compile S4 LSTM T=%d: %s" % (T, err or "%.1f ms" % r["compile_ms"]))
+                res.add(("compile", T), r, err)
+
+    elapsed = time.time() - t0
+    load_end = os.getloadavg()
+    text = render(a, res, shapes, threads, tv, started, elapsed, load_start, load_end)
+    keep = ""
+    if os.path.exists(a.out):
+        old = open(a.out).read()
+        i, j = old.find(ANALYSIS_BEGIN), old.find(ANALYSIS_END)
+        if i >= 0 and j > i:
+            keep = old[i:j + len(ANALYSIS_END)]
+    if not keep:
+        keep = ANALYSIS_BEGIN + "\n## Analysis\n\n(Not written yet: what limits loom where it misses a " \
+               "target.)\n" + ANALYSIS_END
+    text = text.replace("@@ANALYSIS@@", keep)
+    with open(a.out, "w") as f:
+        f.write(text)
+    log("wrote %s (%.0f s)" % (a.out, elapsed))
+
+
+def fmt_ms(x):
+    if x is None:
+        return "—"
+    return "%.3f" % x if x < 10 else "%.1f" % x
+
+
+def fmt_r(x):
+    return "—" if x is None else "%.2f" % x
+
+
+def render(a, res, shapes, threads, tv, started, elapsed, load_start, load_end):
+    L = []
+    w = L.append
+    w("# loom benchmark results")
+    w("")
+    w("Generated by `bench/run.py` (see `bench/README.md`) on %s; %d pass(es), %.0f s in all. "
+      "1-minute load average %.2f at the start, %.2f at the end (2 cores: other work on the "
+      "machine shows up here)." % (started.strftime("%Y-%m-%d %H:%M"), a.passes, elapsed,
+                                    load_start[0], load_end[0]))
+    if QUIET["busy"]:
+        w("")
+        w("Quiet check: before each shape and thread count the harness sampled the CPU use of "
+          "everything else for 2 s (limit %.0f%%): median %.0f%%, max %.0f%% over %d samples; it "
+          "waited %.0f s in all for the machine to calm down." % (
+              100 * a.wait_quiet, 100 * statistics.median(QUIET["busy"]), 100 * max(QUIET["busy"]),
+              len(QUIET["busy"]), QUIET["waited_s"]))
+    w("")
+    w("## Machine")
+    w("")
+    w("| | |")
+    w("|---|---|")
+    for k, v in machine_info(tv):
+        w("| %s | %s |" % (k, v))
+    w("")
+    w("## What is measured")
+    w("")
+    w("- **Inference (forward) only.** loom cannot train yet, so the training rows of the issue "
+      "(`loom bench --train`, oneDNN `forward_training` + backward, PyTorch backward) are left out.")
+    w("- One layer, one direction, zero initial state, float32, **every step's output**: loom with "
+      "`return_sequences=true` (`bench/models/*.loom`), oneDNN's `dst_layer` [T, B, H], PyTorch's "
+      "`nn.LSTM`/`nn.GRU` output. loom takes [B, T, I] (Keras layout), the peers [T, B, I].")
+    w("- GRU: loom's `gru` defaults to `reset_after=true` (Keras's default, PyTorch's formula), "
+      "which is oneDNN's `lbr_gru_forward`; GRU ratios are against `lbr_gru`. `gru_forward` "
+      "(the reset-before formula) is shown too.")
+    w("- oneDNN %s: `forward_inference` primitives, weights in the layouts oneDNN picks "
+      "(`format_tag::any`, reordered from ldigo before timing), src/dst in tnc; only `execute` "
+      "is timed. PyTorch: `torch.no_grad()`; with 1 thread ATen 1 + OpenBLAS 1, with 2 threads "
+      "ATen 1 + OpenBLAS 2 (its faster 2-thread configuration on 2 cores; ATen 2 + OpenBLAS 2 "
+      "is slower than 1 thread). loom: `loom bench --json` (weights from loom init's "
+      "initialisers, random inputs), one JIT compile, then timed calls." % dnnl_version())
+    w("- ms = median over passes of each process's median per-call time (p10 / p90 likewise). "
+      "GFLOP/s = 2·B·T·G·H·(I+H) / ms (G = 4 LSTM, 3 GRU), the same count for every peer. "
+      "**Ratios are time ratios** (loom ms / peer ms, below 1 = loom faster): the median over passes "
+      "of the ratio measured within one pass, peers interleaved, their order rotating per pass. "
+      "† marks a noisy row (p90 more than twice the median).")
+    w("")
+
+    # Per-shape tables.
+    groups = []
+    for s in shapes:
+        if (s[0], s[1]) not in groups:
+            groups.append((s[0], s[1]))
+    verdicts = []
+    for (name, cell) in groups:
+        s = next(x for x in shapes if x[0] == name and x[1] == cell)
+        _, _, B, T, I, H, model, it, wu = s
+        fl = flops(cell, B, T, I, H)
+        w("## %s %s  (B=%d, T=%d, I=%d, H=%d; %s; %d timed calls per process)" % (
+            name, cell.upper(), B, T, I, H, "`bench/models/%s`" % model, it if not a.quick else max(3, it // 10)))
+        w("")
+        dn = "onednn_lstm" if cell == "lstm" else "onednn_lbr_gru"
+        peers = ["loom"]
+        if name == "S4" and cell == "lstm":
+            peers.append("loom_peephole")
+        peers += ["onednn_lstm"] if cell == "lstm" else ["onednn_lbr_gru", "onednn_gru"]
+        peers.append("torch")
+        label = {"loom": "loom `%s`" % cell, "loom_peephole": "loom peephole LSTM (custom cell)",
+                 "onednn_lstm": "oneDNN lstm_forward", "onednn_lbr_gru": "oneDNN lbr_gru_forward",
+                 "onednn_gru": "oneDNN gru_forward", "torch": "PyTorch nn.%s" % ("LSTM" if cell == "lstm" else "GRU")}
+        w("| threads | peer | ms | p10 | p90 | GFLOP/s | loom / peer |")
+        w("|---:|---|---:|---:|---:|---:|---:|")
+        for n in threads:
+            for peer in peers:
+                key = (name, cell, n, peer)
+                if key not in res.samples:
+                    continue
+                m = res.med(key)
+                errs = res.errors.get(key)
+                gf = fl / (m * 1e-3) / 1e9 if m else None
+                r = None if peer.startswith("loom") else res.ratio((name, cell, n, "loom"), key)
+                note = ""
+                if errs:
+                    note = " (%d of %d runs failed: %s)" % (len(errs), len(res.samples[key]), errs[-1][:120])
+                p90 = res.med(key, "p90_ms")
+                noisy = m and p90 and p90 > 2 * m
+                w("| %d | %s%s | %s%s | %s | %s | %s | %s |" % (
+                    n, label[peer], note, fmt_ms(m), " †" if noisy else "", fmt_ms(res.med(key, "p10_ms")),
+                    fmt_ms(p90), "—" if gf is None else "%.1f" % gf, fmt_r(r)))
+        w("")
+        # Targets from the issue.
+        for n in threads:
+            rd = res.ratio((name, cell, n, "loom"), (name, cell, n, dn))
+            rt = res.ratio((name, cell, n, "loom"), (name, cell, n, "torch"))
+            if name in ("S1", "S2", "S3"):
+                verdicts.append(("%s %s %dT: loom/oneDNN ≤ 0.60" % (name, cell.upper(), n), rd, 0.60))
+                verdicts.append(("%s %s %dT: loom/PyTorch ≤ 0.25" % (name, cell.upper(), n), rt, 0.25))
+            elif name == "S4":
+                verdicts.append(("%s %s %dT: loom/oneDNN ≤ 1.05" % (name, cell.upper(), n), rd, 1.05))
+            elif name == "S5" and n == 2:
+                verdicts.append(("S5 LSTM 2T: loom/oneDNN ≤ 0.60", rd, 0.60))
+            if name == "S4" and cell == "lstm":
+                # custom cell within 5% of the built-in LSTM's GFLOP/s: time ratio ≤ 1/0.95
+                rp = res.ratio((name, cell, n, "loom_peephole"), (name, cell, n, "loom"))
+                verdicts.append(("S4 %dT: peephole GFLOP/s ≥ 0.95 × built-in LSTM (time ratio ≤ 1.053)" % n,
+                                 rp, 1 / 0.95))
+
+    # Custom cell summary.
+    if any(k[3] == "loom_peephole" for k in res.samples):
+        w("## Custom cell vs built-in LSTM (S4)")
+        w("")
+        w("The peephole LSTM of `examples/cells/peephole_lstm.loom`, written in the DSL "
+          "(`bench/models/s4_peephole.loom`), against loom's built-in `lstm` at the S4 shape. "
+          "GFLOP/s counts the same 2·B·T·4·H·(I+H) for both (the peepholes add 3·B·T·H "
+          "multiply-adds, under 0.1%).")
+        w("")
+        w("| threads | built-in ms | peephole ms | built-in GFLOP/s | peephole GFLOP/s | peephole / built-in (time) |")
+        w("|---:|---:|---:|---:|---:|---:|")
+        fl = flops("lstm", 64, 50, 512, 512)
+        for n in threads:
+            mb, mp = res.med(("S4", "lstm", n, "loom")), res.med(("S4", "lstm", n, "loom_peephole"))
+            w("| %d | %s | %s | %s | %s | %s |" % (
+                n, fmt_ms(mb), fmt_ms(mp), "%.1f" % (fl / mb / 1e6) if mb else "—",
+                "%.1f" % (fl / mp / 1e6) if mp else "—",
+                fmt_r(res.ratio(("S4", "lstm", n, "loom_peephole"), ("S4", "lstm", n, "loom")))))
+        w("")
+
+    # Compile-time table.
+    w("## Compile time")
+    w("")
+    w("`compile_ms` of `loom bench`: the JIT compile of the already-lowered model (codegen, LLVM "
+      "O3, ORC), not parsing and the graph passes. Rows at T = 50, 500, 5000 use "
+      "`bench/models/s4_lstm_t{50,500,5000}.loom`, where T is static in the model type so the "
+      "compiler sees the trip count; run at B = %d (B is symbolic: the compiled code does not "
+      "depend on it), 1 thread. Median over passes." % COMPILE_BATCH)
+    w("")
+    w("| model | loops | compile ms | vs T=50 |")
+    w("|---|---|---:|---:|")
+    base = res.med(("compile", 50), "compile_ms")
+    for T in COMPILE_T:
+        key = ("compile", T)
+        if key not in res.samples:
+            continue
+        c = res.med(key, "compile_ms")
+        errs = res.errors.get(key)
+        w("| S4 LSTM, T = %d%s | rolled | %s | %s |" % (
+            T, " (failed: %s)" % errs[-1][:120] if errs else "", fmt_ms(c),
+            "%.2f" % (c / base) if c and base else "—"))
+    w("| S4 LSTM, T = 50 | unrolled | — | — |")
+    w("")
+    w("loom has no unrolling yet, so there is no unrolled row. The JIT compile time of every "
+      "benchmark model (symbolic T), median over all its runs:")
+    w("")
+    w("| model | compile ms |")
+    w("|---|---:|")
+    for (name, cell, B, T, I, H, model, it, wu) in shapes:
+        xs = [r["compile_ms"] for n in threads for r in res.samples.get((name, cell, n, "loom"), [])
+              if r and "compile_ms" in r]
+        w("| `%s` | %s |" % (model, fmt_ms(statistics.median(xs)) if xs else "—"))
+        if name == "S4" and cell == "lstm":
+            xs = [r["compile_ms"] for n in threads
+                  for r in res.samples.get((name, cell, n, "loom_peephole"), []) if r and "compile_ms" in r]
+            w("| `%s` | %s |" % (PEEPHOLE_MODEL, fmt_ms(statistics.median(xs)) if xs else "—"))
+    w("")
+    s4c = [r["compile_ms"] for n in threads for r in res.samples.get(("S4", "lstm", n, "loom"), [])
+           if r and "compile_ms" in r]
+    if s4c:
+        verdicts.append(("S4 LSTM JIT compile ≤ 100 ms", statistics.median(s4c), 100.0))
+    c50, c5000 = base, res.med(("compile", 5000), "compile_ms")
+    if c50 and c5000:
+        verdicts.append(("compile at T=5000 (rolled) ≤ 1.10 × T=50", c5000 / c50, 1.10))
+
+    # Targets.
+    w("## Targets of the issue")
+    w("")
+    w("| target | measured | |")
+    w("|---|---:|---|")
+    for what, val, lim in verdicts:
+        if val is None:
+            w("| %s | — | not measured |" % what)
+        else:
+            w("| %s | %s | %s |" % (what, "%.1f ms" % val if "ms" in what.split("≤")[-1] else "%.2f" % val,
+                                    "met" if val <= lim else "**MISSED**"))
+    w("")
+    w("Training targets (`--train`) and the unrolled compile-time row are not measured: loom has "
+      "neither training nor unrolling yet.")
+    w("")
+    w("@@ANALYSIS@@")
+    w("")
+    return "\n".join(L)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+// fuse: groups elementwise ops whose results have one shape into a `fused` op, which
+// codegen turns into a single loop nest: each element is loaded once, the whole chain
+// runs in registers, and only values used outside the group are stored. In a recurrent
+// step this is the gate activations, the state update and the masking after the
+// recurrent matmul, read once.
+//
+// Grouping, per block: a group starts at an elementwise op and takes every later
+// elementwise op of the same result shape that does not depend on a non-member that
+// depends on the group (that would be a cycle). The fused op goes where the group's last
+// member was; non-members that depend on the group and stood before that point move to
+// just after it, in their order. Operands from outside the group become the fused op's
+// operands (they may broadcast); values used outside become its results.
+#include "passes/Passes.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+namespace loom::passes {
+
+namespace {
+
+using namespace ir;
+
+bool fusible(const Op &op) {
+  return op.regions.empty() && op.results.size() == 1 &&
+         opInfo(op.kind).kind == FusionKind::Elementwise;
+}
+
+/// Whether `op` (or an op in its regions) reads one of `vals`.
+bool reads(Op &op, const std::unordered_set<const Value *> &vals) {
+  bool hit = false;
+  for (auto *v : op.operands)
+    hit |= vals.count(v) != 0;
+  for (auto &r : op.regions)
+    walk(*r, [&](Op &inner) {
+      for (auto *v : inner.operands)
+        hit |= vals.count(v) != 0;
+    });
+  return hit;
+}
+
+/// Forms one group starting at block.ops[start]; returns whether it fused anything.
+bool fuseFrom(Block &block, size_t start) {
+  Op &first = *block.ops[start];
+  const std::vector<Dim> shape = first.result()->type.shape;
+  std::vector<size_t> members{start};
+  std::unordered_set<const Value *> groupVals{first.result()}, dependent;
+  std::vector<size_t> deferred;
+  for (size_t j = start + 1; j < block.ops.size(); ++j) {
+    Op &op = *block.ops[j];
+    if (op.kind == OpKind::Yield || op.kind == OpKind::Return)
+      break;
+    if (fusible(op) && op.result()->type.shape == shape && !reads(op, dependent)) {
+      members.push_back(j);
+      groupVals.insert(op.result());
+      continue;
+    }
+    if (reads(op, groupVals) || reads(op, dependent)) {
+      for (auto &r : op.results)
+        dependent.insert(r.get());
+      deferred.push_back(j);
+    }
+  }
+  if (members.size() < 2)
+    return false;
+  size_t last = members.back();
+
+  // Inputs: operands defined outside the group, in order of first use.
+  std::vector<Value *> inputs;
+  std::unordered_map<const Value *, size_t> inputIndex;
+  for (size_t m : members)
+    for (Value *v : block.ops[m]->operands)
+      if (!groupVals.count(v) && inputIndex.emplace(v, inputs.size()).second)
+        inputs.push_back(v);
+  // Outputs: members' results read by anything else in the block.
+  std::unordered_set<size_t> memberSet(members.begin(), members.end());
+  std::vector<Value *> outputs;
+  for (size_t m : members) {
+    Value *r = block.ops[m]->result();
+    bool used = false;
+    for (size_t j = 0; j < block.ops.size() && !used; ++j)
+      if (!memberSet.count(j))
+        used = reads(*block.ops[j], {r});
+    if (used)
+      outputs.push_back(r);
+  }
+
+  auto fused = std::make_unique<Op>(OpKind::Fused);
+  fused->parent = &block;
+  fused->loc = first.loc;
+  fused->operands = inputs;
+  Block *body = fused->addRegion();
+  for (Value *v : inputs)
+    body->addArg(v->type, v->name);
+  for (size_t m : members) {
+    std::unique_ptr<Op> op = std::move(block.ops[m]);
+    for (auto &v : op->operands)
+      if (auto it = inputIndex.find(v); it != inputIndex.end())
+        v = body->args[it->second].get();
+    op->parent = body;
+    body->ops.push_back(std::move(op));
+  }
+  auto y = std::make_unique<Op>(OpKind::Yield);
+  y->parent = body;
+  y->operands = outputs;
+  body->ops.push_back(std::move(y));
+  for (Value *v : outputs)
+    fused->addResult(v->type, v->name);
+
+  // The new order: the fused op where its last member was, the deferred ops after it.
+  std::unordered_set<size_t> deferredBefore;
+  for (size_t d : deferred)
+    if (d < last)
+      deferredBefore.insert(d);
+  std::vector<std::unique_ptr<Op>> order;
+  Op *fusedOp = fused.get();
+  for (size_t j = 0; j < block.ops.size(); ++j) {
+    if (memberSet.count(j) && j != last)
+      continue;
+    if (j == last) {
+      order.push_back(std::move(fused));
+      for (size_t d : deferred)
+        if (deferredBefore.count(d))
+          order.push_back(std::move(block.ops[d]));
+      continue;
+    }
+    if (deferredBefore.count(j))
+      continue;
+    order.push_back(std::move(block.ops[j]));
+  }
+  block.ops = std::move(order);
+  // Uses outside the group now read the fused op's results.
+  bool after = false;
+  for (auto &op : block.ops) {
+    if (op.get() == fusedOp) {
+      after = true;
+      continue;
+    }
+    if (!after)
+      continue;
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      for (auto &v : op->operands)
+        if (v == outputs[i])
+          v = fusedOp->result(i);
+      for (auto &r : op->regions)
+        replaceAllUses(*r, outputs[i], fusedOp->result(i));
+    }
+  }
+  return true;
+}
+
+bool fuseBlock(Block &block) {
+  bool changed = false;
+  for (auto &op : block.ops)
+    for (auto &r : op->regions)
+      if (op->kind != OpKind::Fused)
+        changed |= fuseBlock(*r);
+  for (size_t i = 0; i < block.ops.size(); ++i)
+    if (fusible(*block.ops[i]) && fuseFrom(block, i))
+      changed = true;
+  return changed;
+}
+
+} // namespace
+
+llvm::Expected<bool> fuseElementwise(ir::Module &m) {
+  bool changed = false;
+  for (auto &f : m.functions)
+    changed |= fuseBlock(f->body);
+  return changed;
+}
+
+} // namespace loom::passes
