@@ -17,6 +17,13 @@ namespace loom::frontend {
 
 class Elaborator;
 
+/// The name the prelude's buffer is registered under.
+inline const char *const kPreludeName = "<prelude>";
+
+inline bool isTensorParam(const ast::Param &p) {
+  return p.type && p.type->kind == ast::TypeExpr::Kind::Tensor;
+}
+
 /// Arguments of a call after binding to parameter names.
 struct BoundArgs {
   std::map<std::string, Val> values;

@@ -64,9 +64,9 @@ llvm::Error runPipeline(ir::Module &m, const std::vector<std::string> &pipeline,
     double total = 0;
     for (auto &[n, t] : times)
       total += t;
-    std::fprintf(stderr, "pass timing (total %.3f ms):\n", total * 1e3);
+    fmt::print(stderr, "pass timing (total {:.3f} ms):\n", total * 1e3);
     for (auto &[n, t] : times)
-      std::fprintf(stderr, "  %8.3f ms  %s\n", t * 1e3, n.c_str());
+      fmt::print(stderr, "  {:8.3f} ms  {}\n", t * 1e3, n);
   }
   return llvm::Error::success();
 }

@@ -23,7 +23,7 @@ int report(llvm::Error e) {
     msg = "loom: error: " + msg;
   while (!msg.empty() && msg.back() == '\n')
     msg.pop_back();
-  std::fprintf(stderr, "%s\n", msg.c_str());
+  fmt::print(stderr, "{}\n", msg);
   return 1;
 }
 
@@ -58,12 +58,11 @@ int cmdCheck(const Common &c) {
   if (!m)
     return report(m.takeError());
   const ir::Function &f = *(*m)->main();
-  std::printf("OK: model %s\n", f.name.c_str());
+  fmt::print("OK: model {}\n", f.name);
   for (unsigned i = 0; i < f.numInputs; ++i)
-    std::printf("  input  %s: %s\n", f.input(i)->name.c_str(), f.input(i)->type.str().c_str());
+    fmt::print("  input  {}: {}\n", f.input(i)->name, f.input(i)->type.str());
   for (size_t i = 0; i < f.outputNames.size(); ++i)
-    std::printf("  output %s: %s\n", f.outputNames[i].c_str(),
-                f.returnOp()->operands[i]->type.str().c_str());
+    fmt::print("  output {}: {}\n", f.outputNames[i], f.returnOp()->operands[i]->type.str());
   int64_t count = 0;
   for (unsigned i = 0; i < f.params.size(); ++i) {
     int64_t n = 1;
@@ -71,11 +70,11 @@ int cmdCheck(const Common &c) {
       n *= d.value();
     count += n;
   }
-  std::printf("  %zu weight tensor(s), %lld parameter(s)\n", f.params.size(), (long long)count);
+  fmt::print("  {} weight tensor(s), {} parameter(s)\n", f.params.size(), count);
   return 0;
 }
 
-int cmdIr(const Common &c, const std::string &after, bool printAfterAll,
+int cmdIr(const Common &c, const std::string &after, bool printAfterAll, bool timePasses,
           const std::string &passList, const std::string &format, const std::string &emit) {
   if (format != "text" && format != "dot")
     return report(
@@ -83,6 +82,7 @@ int cmdIr(const Common &c, const std::string &after, bool printAfterAll,
   frontend::SourceManager sm;
   api::CompileOptions opts;
   opts.modelName = c.model;
+  opts.passOptions.timePasses = timePasses;
   if (!passList.empty()) {
     std::string cur;
     for (char ch : passList + ",") {
@@ -103,12 +103,12 @@ int cmdIr(const Common &c, const std::string &after, bool printAfterAll,
   }
   auto show = [&](const ir::Module &m) {
     std::string text = format == "dot" ? ir::printDot(m) : ir::print(m);
-    std::fputs(text.c_str(), stdout);
+    fmt::print("{}", text);
   };
   bool shown = false;
   opts.passOptions.afterPass = [&](const std::string &pass, const ir::Module &m) {
     if (printAfterAll) {
-      std::printf("// ----- IR after %s -----\n", pass.c_str());
+      fmt::print("// ----- IR after {} -----\n", pass);
       show(m);
     } else if (pass == after) {
       show(m);
@@ -125,7 +125,7 @@ int cmdIr(const Common &c, const std::string &after, bool printAfterAll,
     auto text = codegen::emitLLVMIR(*(*m)->main(), emit == "llvm-opt");
     if (!text)
       return report(text.takeError());
-    std::fputs(text->c_str(), stdout);
+    fmt::print("{}", *text);
     return 0;
   }
   if (!printAfterAll && !shown)
@@ -144,7 +144,7 @@ int cmdInit(const Common &c, const std::string &out, uint64_t seed) {
   if (auto s = rt::writeNpz(out, *weights))
     return reportStatus(s);
   for (auto &[k, t] : *weights)
-    std::printf("%s: %s\n", k.c_str(), t.describe().c_str());
+    fmt::print("{}: {}\n", k, t.describe());
   return 0;
 }
 
@@ -204,7 +204,7 @@ int cmdRun(const Common &c, const std::string &weightsPath, const std::vector<st
   rt::NamedTensors named;
   for (size_t i = 0; i < outs->size(); ++i) {
     named.emplace_back(f.outputNames[i], (*outs)[i]);
-    std::printf("%s: %s\n", f.outputNames[i].c_str(), (*outs)[i].describe().c_str());
+    fmt::print("{}: {}\n", f.outputNames[i], (*outs)[i].describe());
   }
   if (auto s = rt::writeNpz(out, named))
     return reportStatus(s);
@@ -226,11 +226,12 @@ int main(int argc, char **argv) {
   auto *cIr = app.add_subcommand("ir", "print the IR of a model (or of IR text)");
   addCommon(cIr, ir);
   std::string after, passList, format = "text", emit;
-  bool printAfterAll = false;
+  bool printAfterAll = false, timePasses = false;
   cIr->add_option("--after", after,
                   "print the IR after this pass and stop ('input': before "
                   "any pass)");
   cIr->add_flag("--print-after-all", printAfterAll, "print the IR after every pass");
+  cIr->add_flag("--time-passes", timePasses, "print how long each pass took (to stderr)");
   cIr->add_option("--passes", passList,
                   "comma-separated pass pipeline (for .lir input: "
                   "default none; for .loom: default pipeline)");
@@ -267,7 +268,7 @@ int main(int argc, char **argv) {
   if (*cCheck)
     return cmdCheck(check);
   if (*cIr)
-    return cmdIr(ir, after, printAfterAll, passList, format, emit);
+    return cmdIr(ir, after, printAfterAll, timePasses, passList, format, emit);
   if (*cInit)
     return cmdInit(init, initOut, seed);
   if (*cRun)

@@ -1,0 +1,276 @@
+// Driving cells over time, and models: the parts of the elaborator that build IR
+// functions and regions (see frontend/Elaborator.h).
+#include "frontend/Elaborate.h"
+
+#include "frontend/Elaborator.h"
+#include "frontend/Parser.h"
+#include "ir/TypeInference.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace loom::frontend {
+
+// ---------------------------------------------------------------------------------------
+// Cells over time
+
+llvm::Expected<Val> Elaborator::driveCell(const Val &cellVal, const Val &x, bool returnSequences,
+                                          bool returnState, bool goBackwards,
+                                          const Val &initialState, ir::Value *mask,
+                                          const ir::Loc &loc) {
+  const ast::Decl &d = *cellVal.decl;
+  if (!x.isTensor() || x.tensor->type.rank() < 3 || x.tensor->type.dtype != ir::DType::F32)
+    return fail(loc, fmt::format("the input of a recurrent layer must be a tensor f32[batch, "
+                                 "time, features], got {}",
+                                 x.describe()));
+  const ir::Type &xt = x.tensor->type;
+  std::vector<const ast::Param *> attrs, tensors;
+  for (auto &p : d.params)
+    (isTensorParam(p) ? tensors : attrs).push_back(&p);
+  if (tensors.size() < 2)
+    return fail(d.loc, fmt::format("cell '{}' needs a step input and at least one state, each "
+                                   "with a tensor type",
+                                   d.name));
+
+  Frame fr;
+  fr.decl = &d;
+  fr.perExample = true;
+  BoundArgs args;
+  args.callLoc = loc;
+  args.values = cellVal.attrs;
+  for (auto &[k, _] : args.values)
+    args.locs[k] = loc;
+  callStack_.push_back(loc);
+  auto done = [&](llvm::Error e) -> llvm::Error {
+    callStack_.pop_back();
+    return e;
+  };
+  if (auto e = bindParams(d, fr, args, attrs))
+    return done(std::move(e));
+
+  ir::Value stepProbe;
+  stepProbe.type = ir::sliceType(xt);
+  if (auto e =
+          matchType(*tensors[0]->type, Val::of(&stepProbe), fr,
+                    fmt::format("the step input '{}' of cell {}", tensors[0]->name, d.name), loc))
+    return done(std::move(e));
+
+  std::vector<ir::Type> stateTypes;
+  for (size_t i = 1; i < tensors.size(); ++i) {
+    auto t = typeFromExpr(*tensors[i]->type, fr,
+                          fmt::format("state '{}' of cell {}", tensors[i]->name, d.name));
+    if (!t)
+      return done(t.takeError());
+    t->shape.insert(t->shape.begin(), xt.shape[0]);
+    stateTypes.push_back(*t);
+  }
+
+  std::vector<ir::Value *> inits;
+  if (initialState.kind == Val::Kind::None) {
+    for (auto &t : stateTypes)
+      inits.push_back(builder_->fill(0.0, t));
+  } else {
+    std::vector<Val> given =
+        initialState.kind == Val::Kind::Tuple ? initialState.elems : std::vector<Val>{initialState};
+    if (given.size() != stateTypes.size())
+      return done(fail(loc, fmt::format("initial_state has {} tensor(s), but cell {} has {} "
+                                        "state(s)",
+                                        given.size(), d.name, stateTypes.size())));
+    for (size_t i = 0; i < given.size(); ++i) {
+      if (!given[i].isTensor() || given[i].tensor->type != stateTypes[i])
+        return done(
+            fail(loc, fmt::format("initial_state for state '{}' must be {}, got {}",
+                                  tensors[i + 1]->name, stateTypes[i].str(), given[i].describe())));
+      inits.push_back(given[i].tensor);
+    }
+  }
+
+  std::vector<ir::Value *> operands{x.tensor};
+  operands.insert(operands.end(), inits.begin(), inits.end());
+  std::map<std::string, ir::Attr> flags = {{"return_sequences", returnSequences},
+                                           {"return_state", returnState},
+                                           {"go_backwards", goBackwards}};
+  if (mask) {
+    operands.push_back(mask);
+    flags["masked"] = true;
+    flags["zero_output_for_mask"] = zeroOutputForMask;
+  }
+  builder_->setLoc(userLoc(loc));
+  ir::Op *rnn = builder_->create(ir::OpKind::Rnn, operands, {}, flags);
+  ir::Block *body = rnn->addRegion();
+  fr.vars[tensors[0]->name] = Val::of(body->addArg(stepProbe.type, tensors[0]->name));
+  for (size_t i = 0; i < stateTypes.size(); ++i)
+    fr.vars[tensors[i + 1]->name] = Val::of(body->addArg(stateTypes[i], tensors[i + 1]->name));
+
+  ir::Block *outer = builder_->block();
+  builder_->setBlock(body);
+  frames_.push_back(std::move(fr));
+  auto result = exec(d.body);
+  frames_.pop_back();
+  builder_->setBlock(outer);
+  if (!result)
+    return done(result.takeError());
+  if (!*result)
+    return done(fail(d.loc, fmt::format("cell '{}' must return its new state(s)", d.name)));
+  std::vector<Val> next =
+      (*result)->kind == Val::Kind::Tuple ? (*result)->elems : std::vector<Val>{**result};
+  if (next.size() != stateTypes.size())
+    return done(fail(d.loc, fmt::format("cell '{}' returns {} value(s) but has {} state(s)", d.name,
+                                        next.size(), stateTypes.size())));
+  std::vector<ir::Value *> yielded;
+  for (size_t i = 0; i < next.size(); ++i) {
+    if (!next[i].isTensor() || next[i].tensor->type != stateTypes[i])
+      return done(
+          fail(d.loc, fmt::format("cell '{}' returns {} for state '{}', which is {}", d.name,
+                                  next[i].describe(), tensors[i + 1]->name, stateTypes[i].str())));
+    yielded.push_back(next[i].tensor);
+  }
+  ir::Builder(body).create(ir::OpKind::Yield, yielded, {})->loc = userLoc(loc);
+
+  auto types = ir::inferTypes(*rnn);
+  if (!types)
+    return done(fail(loc, llvm::toString(types.takeError())));
+  for (auto &t : *types)
+    rnn->addResult(t);
+  callStack_.pop_back();
+  Val out = Val::of(rnn->result(0));
+  if (returnSequences)
+    out.mask = mask; // Keras passes the mask on with the sequence
+  if (!returnState)
+    return out;
+  std::vector<Val> all{out};
+  for (size_t i = 1; i < rnn->results.size(); ++i)
+    all.push_back(Val::of(rnn->result(i)));
+  return Val::tuple(std::move(all));
+}
+
+// ---------------------------------------------------------------------------------------
+// Models
+
+llvm::Expected<std::unique_ptr<ir::Module>> Elaborator::model(const ast::Decl &d) {
+  module_ = std::make_unique<ir::Module>();
+  auto f = std::make_unique<ir::Function>();
+  f->name = d.name;
+  func_ = f.get();
+  builder_ = std::make_unique<ir::Builder>(&f->body);
+  Frame fr;
+  fr.decl = &d;
+  for (auto &p : d.params) {
+    if (!isTensorParam(p))
+      return fail(p.loc, fmt::format("model input '{}' must have a tensor type, e.g. {}: "
+                                     "f32[B, T, 8]",
+                                     p.name, p.name));
+    ir::Type t;
+    t.dtype = *ir::parseDType(p.type->dtype);
+    for (auto &de : p.type->dims) {
+      if (de.kind == ast::DimExpr::Kind::Ellipsis)
+        return fail(de.loc, "a model input needs every dimension: a number or a name like B or T");
+      if (de.kind == ast::DimExpr::Kind::Int && de.value < 0)
+        return fail(de.loc, "dimensions cannot be negative");
+      t.shape.push_back(de.kind == ast::DimExpr::Kind::Int ? ir::Dim::constant(de.value)
+                                                           : ir::Dim::symbol(de.name));
+    }
+    fr.vars[p.name] = Val::of(f->body.addArg(t, p.name));
+  }
+  f->numInputs = (unsigned)d.params.size();
+  frames_.push_back(std::move(fr));
+  auto r = exec(d.body);
+  if (!r)
+    return r.takeError();
+
+  std::vector<ir::Value *> outs;
+  for (auto &o : d.outputs) {
+    auto it = frame().vars.find(o.name);
+    if (it == frame().vars.end())
+      return fail(o.loc, fmt::format("output '{}' is never assigned in model {}", o.name, d.name));
+    if (!it->second.isTensor())
+      return fail(o.loc, fmt::format("output '{}' must be a tensor, got {}", o.name,
+                                     it->second.describe()));
+    ir::Value *v = it->second.tensor;
+    if (o.type) {
+      if (o.type->kind != ast::TypeExpr::Kind::Tensor)
+        return fail(o.loc, fmt::format("output '{}' must have a tensor type", o.name));
+      ir::Type want;
+      want.dtype = *ir::parseDType(o.type->dtype);
+      bool ok = true;
+      for (auto &de : o.type->dims) {
+        if (de.kind == ast::DimExpr::Kind::Ellipsis)
+          ok = false;
+        want.shape.push_back(de.kind == ast::DimExpr::Kind::Int ? ir::Dim::constant(de.value)
+                                                                : ir::Dim::symbol(de.name));
+      }
+      if (!ok || want != v->type)
+        return fail(o.loc, fmt::format("output '{}' is {}, but it is declared {}", o.name,
+                                       v->type.str(), want.str()));
+    }
+    outs.push_back(v);
+    f->outputNames.push_back(o.name);
+  }
+  builder_->setLoc(d.loc);
+  builder_->create(ir::OpKind::Return, outs, {});
+  frames_.pop_back();
+  module_->functions.push_back(std::move(f));
+  return std::move(module_);
+}
+
+llvm::Expected<std::unique_ptr<ir::Module>> Elaborator::run(const std::string &modelName) {
+  std::vector<const ast::Decl *> models;
+  for (auto &d : user_.decls)
+    if (d.kind == ast::Decl::Kind::Model)
+      models.push_back(&d);
+  if (!modelName.empty()) {
+    for (auto *m : models)
+      if (m->name == modelName)
+        return model(*m);
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: error: no model named '%s'",
+                                   user_.name.c_str(), modelName.c_str());
+  }
+  if (models.size() != 1) {
+    std::string names;
+    for (auto *m : models)
+      names += (names.empty() ? "" : ", ") + m->name;
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(), "%s: error: %s", user_.name.c_str(),
+        models.empty() ? "no model declared (a file needs `model NAME(inputs) -> (outputs) {...}`)"
+                       : ("several models (" + names + "): choose one with --model").c_str());
+  }
+  return model(*models[0]);
+}
+
+llvm::Expected<std::unique_ptr<ir::Module>> elaborate(const SourceManager &sm,
+                                                      const ast::File &user,
+                                                      const ast::File &prelude,
+                                                      const std::string &modelName) {
+  Elaborator el(sm, user, prelude);
+  return el.run(modelName);
+}
+
+llvm::Expected<std::unique_ptr<ir::Module>> compileSource(SourceManager &sm,
+                                                          const std::string &name, std::string text,
+                                                          const std::string &modelName) {
+  sm.add(kPreludeName, preludeText());
+  auto prelude = parseFile(sm, kPreludeName);
+  assert(prelude && "the prelude must parse");
+  if (!prelude)
+    return prelude.takeError();
+  sm.add(name, std::move(text));
+  auto user = parseFile(sm, name);
+  if (!user)
+    return user.takeError();
+  return elaborate(sm, **user, **prelude, modelName);
+}
+
+llvm::Expected<std::unique_ptr<ir::Module>> compileFile(SourceManager &sm, const std::string &path,
+                                                        const std::string &modelName) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "cannot read '%s'",
+                                   path.c_str());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return compileSource(sm, path, ss.str(), modelName);
+}
+
+} // namespace loom::frontend
