@@ -13,10 +13,10 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <set>
-#include <sstream>
 
 namespace loom {
 
@@ -37,6 +37,7 @@ TensorInfo infoOf(const std::string &name, const ir::Type &t) {
   return info;
 }
 
+/// Source text through the front end and the pass pipeline, as api::compile does for a file.
 Result<std::unique_ptr<ir::Module>> compileText(const std::string &name, std::string text,
                                                 const CompileOptions &opts) {
   frontend::SourceManager sm;
@@ -45,8 +46,7 @@ Result<std::unique_ptr<ir::Module>> compileText(const std::string &name, std::st
     return fromLLVM(m.takeError(), ErrorCode::Compile);
   if (auto e = ir::verify(**m))
     return fromLLVM(std::move(e), ErrorCode::Compile, name + ": ");
-  std::vector<std::string> pipeline =
-      opts.passes.empty() ? passes::defaultPipeline() : opts.passes;
+  std::vector<std::string> pipeline = opts.passes.empty() ? passes::defaultPipeline() : opts.passes;
   if (auto e = passes::runPipeline(**m, pipeline, passes::PipelineOptions()))
     return fromLLVM(std::move(e), ErrorCode::Compile);
   return std::move(*m);
@@ -147,27 +147,20 @@ Result<std::unique_ptr<Model::Impl>> makeModel(std::unique_ptr<ir::Module> m,
 
 Result<Model> Model::fromFile(const std::string &path, const CompileOptions &opts) {
   return guard<Model>([&]() -> Result<Model> {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
+    // The driver reports an unreadable file too, but as a compile error; this is IO.
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+      return Error(ErrorCode::IO, fmt::format("cannot read '{}': it is a directory", path));
+    if (!std::ifstream(path, std::ios::binary))
       return Error(ErrorCode::IO, fmt::format("cannot read '{}'", path));
-    if (api::isIRFile(path)) {
-      api::CompileOptions co;
-      co.modelName = opts.model;
-      co.pipeline = opts.passes;
-      frontend::SourceManager sm;
-      auto m = api::compile(sm, path, co);
-      if (!m)
-        return fromLLVM(m.takeError(), ErrorCode::Compile);
-      auto impl = makeModel(std::move(*m), opts);
-      if (!impl)
-        return impl.error();
-      return Model(std::move(*impl));
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto m = compileText(path, ss.str(), opts);
+    // The tool's path: a .loom file, or IR text (.lir).
+    api::CompileOptions co;
+    co.modelName = opts.model;
+    co.pipeline = opts.passes;
+    frontend::SourceManager sm;
+    auto m = api::compile(sm, path, co);
     if (!m)
-      return m.error();
+      return fromLLVM(m.takeError(), ErrorCode::Compile);
     auto impl = makeModel(std::move(*m), opts);
     if (!impl)
       return impl.error();
@@ -329,8 +322,8 @@ Result<std::vector<NamedTensor>> Model::run(const std::vector<NamedView> &inputs
           return Error(ErrorCode::Input,
                        fmt::format("output '{}' ({}) has no valid size for these inputs ({} is "
                                    "{})",
-                                   f.outputNames[i], f.returnOp()->operands[i]->type.str(),
-                                   d.str(), n ? std::to_string(*n) : "undefined"));
+                                   f.outputNames[i], f.returnOp()->operands[i]->type.str(), d.str(),
+                                   n ? std::to_string(*n) : "undefined"));
       }
     auto outs = impl_->compiled->run(in, weights->values);
     if (!outs)

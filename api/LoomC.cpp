@@ -1,8 +1,8 @@
 // The C API (loom/loom_c.h) over the C++ API. Every entry point checks its pointers,
 // records a failure's message in the handle it was called on (or the thread's global
 // slot), and catches every exception.
-#include "loom/loom_c.h"
 #include "loom/loom.h"
+#include "loom/loom_c.h"
 
 #include <exception>
 #include <string>
@@ -128,8 +128,8 @@ loom_status setInput(loom_call *c, const char *fn, const char *name, const void 
     for (const loom::TensorInfo &i : ins)
       list += (list.empty() ? "" : ", ") + i.name + ": " + i.typeStr();
     return fail(c->lastError, LOOM_ERROR_INPUT,
-                std::string("'") + name + "' is not an input of model " +
-                    c->model->model.name() + " (its inputs: " + list + ")");
+                std::string("'") + name + "' is not an input of model " + c->model->model.name() +
+                    " (its inputs: " + list + ")");
   }
   // Checked in full (with the other inputs) by the run, which names both shapes.
   if (v.data() == nullptr) {
@@ -387,8 +387,8 @@ const char *loom_call_last_error(const loom_call *c) {
   return c ? c->lastError.c_str() : globalError.c_str();
 }
 
-loom_status loom_call_set_input(loom_call *c, const char *name, const void *data,
-                                loom_dtype dtype, int64_t rank, const int64_t *dims) {
+loom_status loom_call_set_input(loom_call *c, const char *name, const void *data, loom_dtype dtype,
+                                int64_t rank, const int64_t *dims) {
   if (!c)
     return nullArg(globalError, "loom_call_set_input", "call");
   return guarded(c->lastError,

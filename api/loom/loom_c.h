@@ -136,9 +136,8 @@ LOOM_C_API const char *loom_call_last_error(const loom_call *c);
 LOOM_C_API loom_status loom_call_set_input(loom_call *c, const char *name, const void *data,
                                            loom_dtype dtype, int64_t rank, const int64_t *dims);
 LOOM_C_API loom_status loom_call_run(loom_call *c);
-LOOM_C_API loom_status loom_call_get_output(const loom_call *c, const char *name,
-                                            const void **data, loom_dtype *dtype, int64_t *rank,
-                                            const int64_t **dims);
+LOOM_C_API loom_status loom_call_get_output(const loom_call *c, const char *name, const void **data,
+                                            loom_dtype *dtype, int64_t *rank, const int64_t **dims);
 
 #ifdef __cplusplus
 }

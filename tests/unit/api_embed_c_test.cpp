@@ -173,8 +173,9 @@ TEST(EmbedC, NullPointersAndBadDataAreCodes) {
   // Shapes are checked at the run, with both shapes in the message.
   ASSERT_EQ(loom_model_set_input(p.m, "x", x.data(), LOOM_F32, 3, wide), LOOM_OK);
   EXPECT_EQ(loom_model_run(p.m), LOOM_ERROR_INPUT);
-  EXPECT_TRUE(contains(loom_model_last_error(p.m),
-                       "input 'x': expected f32[B,T,5], got f32 (2, 4, 6) (dim 2 is 6, expected 5)"))
+  EXPECT_TRUE(
+      contains(loom_model_last_error(p.m),
+               "input 'x': expected f32[B,T,5], got f32 (2, 4, 6) (dim 2 is 6, expected 5)"))
       << loom_model_last_error(p.m);
   ASSERT_EQ(loom_model_set_input(p.m, "x", x.data(), LOOM_I32, 3, good), LOOM_OK);
   EXPECT_EQ(loom_model_run(p.m), LOOM_ERROR_INPUT);
@@ -211,8 +212,7 @@ TEST(EmbedC, BadWeights) {
   EXPECT_TRUE(contains(loom_model_last_error(p.m), "/no/such/w.npz"));
   std::vector<float> k(5 * 32);
   int64_t kd[2] = {5, 32};
-  EXPECT_EQ(loom_model_set_weight(p.m, "y/kernel", k.data(), LOOM_F32, 2, kd),
-            LOOM_ERROR_WEIGHTS);
+  EXPECT_EQ(loom_model_set_weight(p.m, "y/kernel", k.data(), LOOM_F32, 2, kd), LOOM_ERROR_WEIGHTS);
   EXPECT_TRUE(contains(loom_model_last_error(p.m),
                        "weight 'y/kernel': expected f32[5,64], got f32 (5, 32)"))
       << loom_model_last_error(p.m);
@@ -239,7 +239,8 @@ TEST(EmbedC, OneCallObjectPerThread) {
     const int64_t *yd = nullptr;
     if (loom_call_get_output(c, "y", &y, nullptr, &rank, &yd) != LOOM_OK)
       return loom_call_last_error(c);
-    out.assign(static_cast<const float *>(y), static_cast<const float *>(y) + yd[0] * yd[1] * yd[2]);
+    out.assign(static_cast<const float *>(y),
+               static_cast<const float *>(y) + yd[0] * yd[1] * yd[2]);
     return "";
   };
   std::vector<std::vector<std::vector<float>>> serial(kThreads), parallel(kThreads);

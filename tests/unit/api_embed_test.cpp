@@ -15,6 +15,7 @@
 #include <fstream>
 #include <thread>
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 namespace {
@@ -23,8 +24,8 @@ const std::string kSrc = LOOM_SOURCE_DIR;
 const std::string kSimple = kSrc + "/examples/shapes/simple_rnn.loom";
 
 std::string tempDir() {
-  auto d = std::filesystem::temp_directory_path() /
-           ("loom_api_embed_" + std::to_string(::getpid()));
+  auto d =
+      std::filesystem::temp_directory_path() / ("loom_api_embed_" + std::to_string(::getpid()));
   std::filesystem::create_directories(d);
   return d.string();
 }
@@ -139,6 +140,36 @@ TEST(EmbedApi, BorrowedAndOwningInputsGiveTheInterpretersResult) {
     ASSERT_TRUE(y2) << y2.error().message();
     EXPECT_EQ(std::memcmp(y->data(), (*y2)[0].tensor.data(), y->bytes()), 0);
   }
+}
+
+// Borrowed buffers are read exactly: only 4-byte alignment is assumed, and nothing past the
+// last element is touched (the input ends right before a page the process may not read).
+TEST(EmbedApi, BorrowedBuffersNeedNoPaddingOrWideAlignment) {
+  const long page = sysconf(_SC_PAGESIZE);
+  void *mem = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  ASSERT_EQ(mprotect((char *)mem + page, page, PROT_NONE), 0);
+  const char *sources[] = {"model e(x: f32[B, T, 5]) -> (y) {\n  y = tanh(x * 2.0) + x\n}\n",
+                           "model r(x: f32[B, T, 5]) -> (y) {\n  y = simple_rnn(x, units=3, "
+                           "return_sequences=true)\n}\n"};
+  for (const char *src : sources) {
+    auto m = loom::Model::fromSource(src);
+    ASSERT_TRUE(m) << m.error().message();
+    ASSERT_FALSE(m->initWeights(3));
+    for (int64_t T : {1, 3, 7}) {
+      std::vector<float> x = values((size_t)(3 * T * 5), (unsigned)T);
+      float *edge = (float *)((char *)mem + page) - x.size(); // ends at the guard page
+      std::memcpy(edge, x.data(), x.size() * 4);
+      auto atEdge = m->run({{"x", loom::TensorView(edge, {3, T, 5})}});
+      ASSERT_TRUE(atEdge) << atEdge.error().message();
+      auto aligned = m->run({{"x", loom::Tensor::copyOf(loom::TensorView(x.data(), {3, T, 5}))}});
+      ASSERT_TRUE(aligned) << aligned.error().message();
+      const loom::Tensor &a = (*atEdge)[0].tensor, &b = (*aligned)[0].tensor;
+      ASSERT_EQ(a.shape(), b.shape());
+      EXPECT_EQ(std::memcmp(a.data(), b.data(), a.bytes()), 0) << src << " T=" << T;
+    }
+  }
+  munmap(mem, 2 * page);
 }
 
 TEST(EmbedApi, SourceStringsAndModelSelection) {
@@ -285,9 +316,9 @@ TEST(EmbedApi, BadWeightsAreErrorsAndChangeNothing) {
   auto after = m.weightValues();
   ASSERT_TRUE(after);
   for (size_t i = 0; i < after->size(); ++i)
-    EXPECT_EQ(std::memcmp((*after)[i].tensor.data(), (*good)[i].tensor.data(),
-                          (*good)[i].tensor.bytes()),
-              0)
+    EXPECT_EQ(
+        std::memcmp((*after)[i].tensor.data(), (*good)[i].tensor.data(), (*good)[i].tensor.bytes()),
+        0)
         << "a failed load leaves the weights as they were";
 
   std::vector<float> bias(64, 0.5f);
