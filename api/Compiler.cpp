@@ -63,7 +63,7 @@ compile(frontend::SourceManager &sm, const std::string &path, const CompileOptio
       return elaborated.takeError();
     m = std::move(*elaborated);
     if (pipeline.empty())
-      pipeline = passes::defaultPipeline();
+      pipeline = passes::defaultPipeline(opts.unroll);
   }
   if (auto e = ir::verify(*m))
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s", path.c_str(),

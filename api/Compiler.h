@@ -14,7 +14,8 @@ namespace loom::api {
 
 struct CompileOptions {
   std::string modelName;             // empty: the file's only model
-  std::vector<std::string> pipeline; // empty: passes::defaultPipeline()
+  std::vector<std::string> pipeline; // empty: passes::defaultPipeline(unroll)
+  bool unroll = false;               // unroll loops whose step count is static
   passes::PipelineOptions passOptions;
 };
 

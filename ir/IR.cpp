@@ -68,28 +68,30 @@ void replaceAllUses(Block &b, Value *from, Value *to) {
 }
 
 namespace {
-using ValueMap = std::unordered_map<const Value *, Value *>;
-
 void cloneBlockInto(const Block &src, Block &dst, ValueMap &map) {
   for (auto &a : src.args)
     map[a.get()] = dst.addArg(a->type, a->name);
-  for (auto &op : src.ops) {
-    auto c = std::make_unique<Op>(op->kind);
-    c->attrs = op->attrs;
-    c->loc = op->loc;
-    c->parent = &dst;
-    for (Value *v : op->operands) {
-      auto it = map.find(v);
-      c->operands.push_back(it == map.end() ? v : it->second);
-    }
-    for (auto &r : op->results)
-      map[r.get()] = c->addResult(r->type, r->name);
-    for (auto &reg : op->regions)
-      cloneBlockInto(*reg, *c->addRegion(), map);
-    dst.ops.push_back(std::move(c));
-  }
+  for (auto &op : src.ops)
+    cloneOpInto(*op, dst, map);
 }
 } // namespace
+
+Op *cloneOpInto(const Op &op, Block &dst, ValueMap &map) {
+  auto c = std::make_unique<Op>(op.kind);
+  c->attrs = op.attrs;
+  c->loc = op.loc;
+  c->parent = &dst;
+  for (Value *v : op.operands) {
+    auto it = map.find(v);
+    c->operands.push_back(it == map.end() ? v : it->second);
+  }
+  for (auto &r : op.results)
+    map[r.get()] = c->addResult(r->type, r->name);
+  for (auto &reg : op.regions)
+    cloneBlockInto(*reg, *c->addRegion(), map);
+  dst.ops.push_back(std::move(c));
+  return dst.ops.back().get();
+}
 
 std::unique_ptr<Module> cloneModule(const Module &m) {
   auto out = std::make_unique<Module>();

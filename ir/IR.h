@@ -30,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -153,5 +154,10 @@ template <typename F> void walk(Block &b, F &&f) {
 void replaceAllUses(Block &b, Value *from, Value *to);
 /// Deep copy of a module (values renumbered, names kept).
 std::unique_ptr<Module> cloneModule(const Module &m);
+
+/// Appends a deep copy of `op` (regions included) to `dst`, reading its operands through
+/// `map` (values not in it are used as they are) and recording its results' copies there.
+using ValueMap = std::unordered_map<const Value *, Value *>;
+Op *cloneOpInto(const Op &op, Block &dst, ValueMap &map);
 
 } // namespace loom::ir

@@ -26,7 +26,9 @@ const PassInfo *lookupPass(const std::string &name) {
   return nullptr;
 }
 
-std::vector<std::string> defaultPipeline() {
+std::vector<std::string> defaultPipeline(bool unroll) {
+  if (unroll)
+    return {"lower-rnn", "shape-inference", "cse", "hoist", "unroll", "cse", "dce", "fuse"};
   return {"lower-rnn", "shape-inference", "cse", "hoist", "dce", "fuse"};
 }
 

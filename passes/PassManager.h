@@ -18,8 +18,9 @@ struct PassInfo {
 
 const std::vector<PassInfo> &allPasses();
 const PassInfo *lookupPass(const std::string &name);
-/// lower-rnn, shape-inference, cse, hoist, dce, fuse.
-std::vector<std::string> defaultPipeline();
+/// lower-rnn, shape-inference, cse, hoist, dce, fuse; with `unroll`, loops with a static
+/// step count are unrolled after hoisting (then cse again).
+std::vector<std::string> defaultPipeline(bool unroll = false);
 
 struct PipelineOptions {
   bool verifyEach = true;

@@ -17,7 +17,7 @@ using namespace loom;
 namespace {
 
 struct BenchOptions {
-  std::string file, model, passes;
+  std::string file, model, passes, unroll = "none";
   int64_t batch = 32, time = 12;
   int threads = 1, iters = 50, warmup = 5;
   bool json = false, train = false;
@@ -31,6 +31,7 @@ int run(const BenchOptions &o) {
   frontend::SourceManager sm;
   api::CompileOptions copts;
   copts.modelName = o.model;
+  copts.unroll = o.unroll == "full";
   for (size_t pos = 0; pos < o.passes.size();) {
     size_t comma = o.passes.find(',', pos);
     if (comma == std::string::npos)
@@ -128,6 +129,8 @@ std::function<int()> addBenchCommand(CLI::App &app) {
   cmd->add_option("--iters", o->iters, "timed calls (default 50)")->check(CLI::PositiveNumber);
   cmd->add_option("--warmup", o->warmup, "untimed calls first (default 5)");
   cmd->add_flag("--json", o->json, "one line of JSON");
+  cmd->add_option("--unroll", o->unroll, "none or full (loops with a static step count)")
+      ->check(CLI::IsMember({"none", "full"}));
   cmd->add_option("--passes", o->passes,
                   "comma-separated pass pipeline instead of the default (to compare passes)");
   cmd->add_flag("--train", o->train, "time a training step (needs training support)");

@@ -38,17 +38,23 @@ int reportStatus(const rt::Status &s) { return reportError(s.message()); }
 struct Common {
   std::string file;
   std::string model;
+  std::string unroll = "none";
 };
 
 void addCommon(CLI::App *cmd, Common &c) {
   cmd->add_option("file", c.file, "model file (.loom) or IR text (.lir)")->required();
   cmd->add_option("--model", c.model, "which model of the file (default: its only model)");
+  cmd->add_option("--unroll", c.unroll,
+                  "none (default): loops stay loops; full: unroll loops whose step count is "
+                  "known when compiling")
+      ->check(CLI::IsMember({"none", "full"}));
 }
 
 llvm::Expected<std::unique_ptr<ir::Module>> compileModel(frontend::SourceManager &sm,
                                                          const Common &c) {
   api::CompileOptions opts;
   opts.modelName = c.model;
+  opts.unroll = c.unroll == "full";
   return api::compile(sm, c.file, opts);
 }
 
@@ -82,6 +88,7 @@ int cmdIr(const Common &c, const std::string &after, bool printAfterAll, bool ti
   frontend::SourceManager sm;
   api::CompileOptions opts;
   opts.modelName = c.model;
+  opts.unroll = c.unroll == "full";
   opts.passOptions.timePasses = timePasses;
   if (!passList.empty()) {
     std::string cur;

@@ -58,6 +58,32 @@ double maxDiff(const rt::Tensor &a, const rt::Tensor &b) {
 
 class Example : public ::testing::TestWithParam<std::string> {};
 
+// Unrolled (where a loop's step count is static) and rolled compile to the same numbers.
+TEST_P(Example, UnrolledMatchesRolled) {
+  frontend::SourceManager sm1, sm2;
+  std::string path = std::string(LOOM_SOURCE_DIR) + "/examples/" + GetParam();
+  api::CompileOptions unrolled;
+  unrolled.unroll = true;
+  auto a = api::compile(sm1, path, {});
+  auto b = api::compile(sm2, path, unrolled);
+  ASSERT_TRUE(a && b);
+  const ir::Function &fa = *(*a)->main(), &fb = *(*b)->main();
+  auto named = api::initWeights(fa, 3);
+  ASSERT_TRUE(!!named);
+  std::vector<rt::Tensor> weights;
+  for (auto &[k, t] : *named)
+    weights.push_back(t);
+  auto in = inputsFor(fa, 2, 40, 7);
+  auto ca = codegen::CompiledFunction::compile(fa);
+  auto cb = codegen::CompiledFunction::compile(fb);
+  ASSERT_TRUE(ca && cb);
+  auto ya = (*ca)->run(in, weights);
+  auto yb = (*cb)->run(in, weights);
+  ASSERT_TRUE(ya && yb);
+  for (size_t i = 0; i < ya->size(); ++i)
+    EXPECT_LE(maxDiff((*ya)[i], (*yb)[i]), 1e-5) << fa.outputNames[i];
+}
+
 TEST_P(Example, OneCompiledModelServesSeveralShapes) {
   frontend::SourceManager sm;
   auto m = api::compile(sm, std::string(LOOM_SOURCE_DIR) + "/examples/" + GetParam(), {});

@@ -1,0 +1,120 @@
+// unroll: a loop whose step count is known when compiling becomes its steps one after
+// the other. A slice of a sequence at step t is `slice` + `reshape` of the sequence; the
+// stacked outputs are one `concat` of the steps' values along axis 1. Loops whose step
+// count is a symbol (T) stay rolled: one compiled model still serves every length.
+#include "ir/Builder.h"
+#include "ir/TypeInference.h"
+#include "passes/Passes.h"
+
+namespace loom::passes {
+
+namespace {
+
+using namespace ir;
+
+/// Replaces uses of `from` by `to` in block.ops[begin...] (and their regions).
+void replaceFrom(Block &block, size_t begin, Value *from, Value *to) {
+  for (size_t j = begin; j < block.ops.size(); ++j) {
+    for (auto &v : block.ops[j]->operands)
+      if (v == from)
+        v = to;
+    for (auto &r : block.ops[j]->regions)
+      replaceAllUses(*r, from, to);
+  }
+}
+
+/// Unrolls block.ops[idx]; returns how many ops replaced it.
+size_t unrollOne(Block &block, size_t idx) {
+  Op &loop = *block.ops[idx];
+  int64_t steps = loop.dimAttr("steps").value();
+  size_t nc = (size_t)loop.intAttr("carries");
+  bool reverse = loop.boolAttr("reverse");
+  Block &body = *loop.regions[0];
+  const Op &yield = *body.terminator();
+  size_t nStacks = yield.operands.size() - nc;
+
+  Block scratch;
+  Builder b(&scratch);
+  b.setLoc(loop.loc);
+  std::vector<Value *> carries(loop.operands.begin(), loop.operands.begin() + nc);
+  std::vector<std::vector<Value *>> stacked(nStacks, std::vector<Value *>(steps));
+  for (int64_t p = 0; p < steps; ++p) {
+    int64_t t = reverse ? steps - 1 - p : p;
+    ValueMap map;
+    for (size_t i = 0; i < nc; ++i)
+      map[body.args[i].get()] = carries[i];
+    for (size_t i = nc; i < body.args.size(); ++i) {
+      Value *seq = loop.operands[i];
+      Type one = seq->type;
+      one.shape[1] = Dim::constant(1);
+      Value *s = b.create(OpKind::Slice, {seq}, {one},
+                          {{"axis", (int64_t)1}, {"start", t}, {"size", (int64_t)1}})
+                     ->result();
+      map[body.args[i].get()] = b.create(OpKind::Reshape, {s}, {sliceType(seq->type)})->result();
+    }
+    for (auto &op : body.ops)
+      if (op.get() != &yield)
+        cloneOpInto(*op, scratch, map);
+    auto mapped = [&](Value *v) {
+      auto it = map.find(v);
+      return it == map.end() ? v : it->second;
+    };
+    for (size_t i = 0; i < nc; ++i)
+      carries[i] = mapped(yield.operands[i]);
+    for (size_t k = 0; k < nStacks; ++k)
+      stacked[k][t] = mapped(yield.operands[nc + k]);
+  }
+  for (size_t i = 0; i < nc; ++i)
+    replaceFrom(block, idx + 1, loop.result(i), carries[i]);
+  for (size_t k = 0; k < nStacks; ++k) {
+    const Type &full = loop.result(nc + k)->type;
+    Value *out;
+    if (steps == 0) {
+      out = b.fill(0.0, full);
+    } else {
+      std::vector<Value *> pieces;
+      for (Value *v : stacked[k]) {
+        Type one = full;
+        one.shape[1] = Dim::constant(1);
+        pieces.push_back(b.create(OpKind::Reshape, {v}, {one})->result());
+      }
+      out = steps == 1 ? pieces[0]
+                       : b.create(OpKind::Concat, pieces, {full}, {{"axis", (int64_t)1}})->result();
+    }
+    replaceFrom(block, idx + 1, loop.result(nc + k), out);
+  }
+  size_t n = scratch.ops.size();
+  for (auto &op : scratch.ops)
+    op->parent = &block;
+  block.ops.erase(block.ops.begin() + idx);
+  block.ops.insert(block.ops.begin() + idx, std::make_move_iterator(scratch.ops.begin()),
+                   std::make_move_iterator(scratch.ops.end()));
+  return n;
+}
+
+bool unrollIn(Block &block) {
+  bool changed = false;
+  for (size_t i = 0; i < block.ops.size();) {
+    Op &op = *block.ops[i];
+    for (auto &r : op.regions)
+      changed |= unrollIn(*r);
+    if (op.kind == OpKind::Loop && op.dimAttr("steps").isStatic()) {
+      i += unrollOne(block, i);
+      changed = true;
+    } else {
+      ++i;
+    }
+  }
+  return changed;
+}
+
+} // namespace
+
+llvm::Expected<bool> unrollLoops(ir::Module &m) {
+  bool changed = false;
+  for (auto &f : m.functions)
+    changed |= unrollIn(f->body);
+  return changed;
+}
+
+} // namespace loom::passes
