@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 using namespace loom;
 
@@ -263,6 +264,10 @@ int main(int argc, char **argv) {
   cRun->add_option("--inputs", inputsNpz, "an .npz holding one array per model input, by name");
   cRun->add_option("-o,--output", runOut, "where to write the outputs (.npz)")->required();
   cRun->add_flag("--interpret", interpret, "use the reference interpreter instead of the JIT");
+  int threads = 0;
+  cRun->add_option("--threads", threads, "threads for oneDNN's matrix products (default: "
+                                         "OMP_NUM_THREADS, else all cores)")
+      ->check(CLI::PositiveNumber);
 
   auto bench = addBenchCommand(app);
   auto compile = addCompileCommand(app);
@@ -278,6 +283,8 @@ int main(int argc, char **argv) {
     return cmdIr(ir, after, printAfterAll, timePasses, passList, format, emit);
   if (*cInit)
     return cmdInit(init, initOut, seed);
+  if (*cRun && threads > 0) // before oneDNN's OpenMP runtime starts
+    setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);
   if (*cRun)
     return cmdRun(run, weights, inputs, inputsNpz, runOut, interpret);
   if (int rc = bench(); rc >= 0)
