@@ -71,19 +71,35 @@ std::string sanitize(const std::string &s) {
 }
 
 /// Unique identifiers for the sizes, inputs and outputs (in that order). They share one
-/// namespace, the parameters of <name>_run, and macros use them upper-cased, so they must
-/// differ case-insensitively too.
+/// namespace, the parameters of <name>_run; macros use them upper-cased with suffixes
+/// (<NAME>_INPUT_X_NAME, ..._DIM0), so those forms must not meet another name either.
 struct Names {
   std::vector<std::string> syms, inputs, outputs;
 };
 
+std::vector<std::string> macroForms(const std::string &name) {
+  std::string u = upper(name);
+  std::vector<std::string> forms = {u, u + "_NAME", u + "_RANK", u + "_NUMEL"};
+  for (int k = 0; k < 32; ++k)
+    forms.push_back(u + "_DIM" + std::to_string(k));
+  return forms;
+}
+
 Names cNames(const ir::Function &f) {
-  std::set<std::string> taken = {"CTX"}; // <name>_run's first parameter
+  // ctx: <name>_run's first parameter; NAMES, RANKS: the <NAME>_INPUT_NAMES lists.
+  std::set<std::string> taken = {"CTX", "NAMES", "RANKS"};
+  auto clashes = [&](const std::string &name) {
+    for (const std::string &form : macroForms(name))
+      if (taken.count(form))
+        return true;
+    return false;
+  };
   auto unique = [&](const std::string &raw) {
     std::string base = sanitize(raw), name = base;
-    for (int k = 2; taken.count(upper(name)); ++k)
+    for (int k = 2; clashes(name); ++k)
       name = base + "_" + std::to_string(k);
-    taken.insert(upper(name));
+    for (const std::string &form : macroForms(name))
+      taken.insert(form);
     return name;
   };
   Names n;
@@ -100,20 +116,21 @@ const char *cType(ir::DType t) { return t == ir::DType::F32 ? "float" : "int32_t
 
 /// A C expression for `d` (int64_t), the symbols spelled by `cSym`.
 std::string cExpr(const ir::Dim &d, const std::map<std::string, std::string> &cSym,
-                  const std::string &macro) {
+                  const std::string &macro, bool top = true) {
   switch (d.kind()) {
   case ir::Dim::Kind::Const:
     return std::to_string(d.value());
   case ir::Dim::Kind::Sym:
     return "(int64_t)(" + cSym.at(d.symbol()) + ")";
-  case ir::Dim::Kind::Div:
+  case ir::Dim::Kind::Div: // the macro parenthesises its arguments
     return macro + "_FLOOR_DIV(" + cExpr(d.lhs(), cSym, macro) + ", " +
            cExpr(d.rhs(), cSym, macro) + ")";
   default: {
     const char *op = d.kind() == ir::Dim::Kind::Add   ? " + "
                      : d.kind() == ir::Dim::Kind::Sub ? " - "
                                                       : " * ";
-    return "(" + cExpr(d.lhs(), cSym, macro) + op + cExpr(d.rhs(), cSym, macro) + ")";
+    std::string e = cExpr(d.lhs(), cSym, macro, false) + op + cExpr(d.rhs(), cSym, macro, false);
+    return top ? e : "(" + e + ")";
   }
   }
 }
@@ -207,8 +224,8 @@ std::string aotHeader(const ir::Function &f, const AotOptions &opts) {
 
   std::string h;
   auto out = [&](const std::string &s) { h += s; };
-  out(fmt::format("/* {0}.h: the C interface of model {1}, compiled ahead of time by\n"
-                  " * `loom compile --name {0}`. Generated: do not edit.\n"
+  out(fmt::format("/* The C interface of model {1}, compiled ahead of time by `loom compile`\n"
+                  " * (C prefix {0}_). Generated: do not edit.\n"
                   " *\n"
                   " *   {2}\n"
                   " *\n",

@@ -383,9 +383,18 @@ Expected<AotResult> compileAOT(const ir::Function &f, const std::vector<rt::Tens
       if (!d.isStatic())
         return fail(fmt::format("weight '{}' has type {}: weights need static shapes",
                                 f.params[i].key, f.param(i)->type.str()));
-  if (opts.embedWeights)
+  if (opts.embedWeights) {
     if (Error e = checkWeightShapes(f, weights, "weights"))
       return std::move(e);
+    // The small code model addresses data within 2 GiB of the code.
+    size_t bytes = 0;
+    for (const rt::Tensor &t : weights)
+      bytes += t.bytes();
+    if (bytes > (size_t(1) << 30))
+      return fail(fmt::format("the weights take {} MiB; objects embed at most 1 GiB (x86-64's "
+                              "small code model): use --weights-file",
+                              bytes >> 20));
+  }
   auto tm = makeTargetMachine(opts.targetCpu, opts.optLevel);
   if (!tm)
     return tm.takeError();

@@ -13,6 +13,9 @@ config.substitutions.append(("%loom_src", config.loom_src))
 config.substitutions.append(("%python", config.python))
 config.substitutions.append(("%loom_build", config.loom_build))
 config.substitutions.append(("%cc", getattr(config, "cc", "cc")))
+# What a program that links an AOT object needs: the shared runtime and oneDNN.
+config.substitutions.append(("%aot_libs", "-L{0}/runtime -Wl,-rpath,{0}/runtime -lloom_runtime "
+                             "-ldnnl".format(config.loom_build)))
 # tests/lit/aot links programs against the AOT examples' build products; ctest runs it as
 # its own test (aot_lit, tests/aot.cmake: lit --param aot=1).
 if "aot" not in lit_config.params:
