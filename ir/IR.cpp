@@ -67,6 +67,27 @@ void replaceAllUses(Block &b, Value *from, Value *to) {
   });
 }
 
+void replaceUsesFrom(Block &b, size_t begin, Value *from, Value *to) {
+  for (size_t j = begin; j < b.ops.size(); ++j) {
+    for (auto &v : b.ops[j]->operands)
+      if (v == from)
+        v = to;
+    for (auto &r : b.ops[j]->regions)
+      replaceAllUses(*r, from, to);
+  }
+}
+
+size_t replaceOpWith(Block &b, size_t idx, Block &with) {
+  size_t n = with.ops.size();
+  for (auto &op : with.ops)
+    op->parent = &b;
+  b.ops.erase(b.ops.begin() + idx);
+  b.ops.insert(b.ops.begin() + idx, std::make_move_iterator(with.ops.begin()),
+               std::make_move_iterator(with.ops.end()));
+  with.ops.clear();
+  return n;
+}
+
 namespace {
 void cloneBlockInto(const Block &src, Block &dst, ValueMap &map) {
   for (auto &a : src.args)

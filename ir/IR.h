@@ -152,6 +152,11 @@ template <typename F> void walk(Block &b, F &&f) {
 
 /// Replaces every use of `from` by `to` in `b` (nested regions included).
 void replaceAllUses(Block &b, Value *from, Value *to);
+/// The same in b.ops[begin...] and their regions: a value defined in `b` is only used after
+/// its definition.
+void replaceUsesFrom(Block &b, size_t begin, Value *from, Value *to);
+/// Replaces the op at b.ops[idx] by the ops of `with` (moved, in order); returns how many.
+size_t replaceOpWith(Block &b, size_t idx, Block &with);
 /// Deep copy of a module (values renumbered, names kept).
 std::unique_ptr<Module> cloneModule(const Module &m);
 

@@ -157,16 +157,7 @@ void forwardSlicedStacks(Block &parent, size_t idx) {
     Value *v = yield.operands[r];
     if (v->owner != &body || v->index < nc)
       continue;
-    Value *seq = loop.operands[v->index];
-    Value *res = loop.result(r);
-    for (size_t j = idx + 1; j < parent.ops.size(); ++j) {
-      Op &user = *parent.ops[j];
-      for (auto &o : user.operands)
-        if (o == res)
-          o = seq;
-      for (auto &reg : user.regions)
-        replaceAllUses(*reg, res, seq);
-    }
+    replaceUsesFrom(parent, idx + 1, loop.result(r), loop.operands[v->index]);
     // The stack is now unused; dce removes it.
   }
 }

@@ -19,19 +19,6 @@ namespace loom::passes {
 
 namespace {
 
-/// Uses of a value defined in `block` can only follow its definition in the same block
-/// (possibly inside later ops' regions).
-void replaceUsesAfter(ir::Block &block, size_t from, ir::Value *old, ir::Value *repl) {
-  for (size_t i = from; i < block.ops.size(); ++i) {
-    ir::Op &op = *block.ops[i];
-    for (auto &v : op.operands)
-      if (v == old)
-        v = repl;
-    for (auto &r : op.regions)
-      ir::replaceAllUses(*r, old, repl);
-  }
-}
-
 bool lowerIn(ir::Block &block);
 
 /// Rewrites the rnn op at block.ops[idx] in place; returns how many ops replaced it.
@@ -126,18 +113,12 @@ size_t lowerOne(ir::Block &block, size_t idx) {
   Value *result = seqs ? loop->result(nc) : loop->result(0);
   if (seqs && backwards)
     result = b.create(OpKind::Reverse, {result}, {result->type}, {{"axis", (int64_t)1}})->result(0);
-  replaceUsesAfter(block, idx + 1, rnn.result(0), result);
+  replaceUsesFrom(block, idx + 1, rnn.result(0), result);
   if (states)
     for (size_t i = 0; i < ns; ++i)
-      replaceUsesAfter(block, idx + 1, rnn.result(1 + i), loop->result(i));
+      replaceUsesFrom(block, idx + 1, rnn.result(1 + i), loop->result(i));
 
-  size_t n = scratch.ops.size();
-  for (auto &op : scratch.ops)
-    op->parent = &block;
-  block.ops.erase(block.ops.begin() + idx);
-  block.ops.insert(block.ops.begin() + idx, std::make_move_iterator(scratch.ops.begin()),
-                   std::make_move_iterator(scratch.ops.end()));
-  return n;
+  return replaceOpWith(block, idx, scratch);
 }
 
 bool lowerIn(ir::Block &block) {

@@ -12,17 +12,6 @@ namespace {
 
 using namespace ir;
 
-/// Replaces uses of `from` by `to` in block.ops[begin...] (and their regions).
-void replaceFrom(Block &block, size_t begin, Value *from, Value *to) {
-  for (size_t j = begin; j < block.ops.size(); ++j) {
-    for (auto &v : block.ops[j]->operands)
-      if (v == from)
-        v = to;
-    for (auto &r : block.ops[j]->regions)
-      replaceAllUses(*r, from, to);
-  }
-}
-
 /// Unrolls block.ops[idx]; returns how many ops replaced it.
 size_t unrollOne(Block &block, size_t idx) {
   Op &loop = *block.ops[idx];
@@ -65,7 +54,7 @@ size_t unrollOne(Block &block, size_t idx) {
       stacked[k][t] = mapped(yield.operands[nc + k]);
   }
   for (size_t i = 0; i < nc; ++i)
-    replaceFrom(block, idx + 1, loop.result(i), carries[i]);
+    replaceUsesFrom(block, idx + 1, loop.result(i), carries[i]);
   for (size_t k = 0; k < nStacks; ++k) {
     const Type &full = loop.result(nc + k)->type;
     Value *out;
@@ -81,15 +70,9 @@ size_t unrollOne(Block &block, size_t idx) {
       out = steps == 1 ? pieces[0]
                        : b.create(OpKind::Concat, pieces, {full}, {{"axis", (int64_t)1}})->result();
     }
-    replaceFrom(block, idx + 1, loop.result(nc + k), out);
+    replaceUsesFrom(block, idx + 1, loop.result(nc + k), out);
   }
-  size_t n = scratch.ops.size();
-  for (auto &op : scratch.ops)
-    op->parent = &block;
-  block.ops.erase(block.ops.begin() + idx);
-  block.ops.insert(block.ops.begin() + idx, std::make_move_iterator(scratch.ops.begin()),
-                   std::make_move_iterator(scratch.ops.end()));
-  return n;
+  return replaceOpWith(block, idx, scratch);
 }
 
 bool unrollIn(Block &block) {
