@@ -510,6 +510,31 @@ Error Lowerer::run() {
     layout[a] = 0;
   }
 
+  // Recurrent weights (a parameter multiplied inside a loop) whose rows are a multiple of
+  // 256 floats get a copy with rows padded by 16: rows that are exact multiples of 1 KiB
+  // map to the same cache sets, which halves sgemm's speed on them (bench-anchors.md).
+  std::vector<std::pair<const ir::Value *, int>> padded;
+  {
+    std::set<const ir::Value *> seen;
+    std::function<void(const ir::Block &, bool)> find = [&](const ir::Block &blk, bool inLoop) {
+      for (auto &op : blk.ops) {
+        if (inLoop && op->kind == ir::OpKind::MatMul) {
+          const ir::Value *w = op->operands[1];
+          bool isParam = !w->def && w->owner == &func.body && w->index >= func.numInputs;
+          const ir::Type &t = w->type;
+          if (isParam && t.rank() == 2 && t.shape[0].isStatic() && t.shape[1].isStatic() &&
+              t.shape[1].value() % 256 == 0 && seen.insert(w).second) {
+            ir::Type p = t;
+            p.shape[1] = ir::Dim::constant(t.shape[1].value() + 16);
+            padded.push_back({w, newBuffer(p)});
+          }
+        }
+        for (auto &r : op->regions)
+          find(*r, inLoop || op->kind == ir::OpKind::Loop);
+      }
+    };
+    find(func.body, false);
+  }
   if (Error e = plan(func.body))
     return e;
   if (!bufTypes.empty()) {
@@ -530,6 +555,13 @@ Error Lowerer::run() {
     b.SetInsertPoint(ok);
     for (Value *off : offsets)
       bufBase.push_back(b.CreateGEP(b.getInt8Ty(), arena, off, "buf"));
+  }
+  for (auto [w, buf] : padded) {
+    View v = denseView(bufBase[buf], w->type);
+    v.strides[0] = i64c(w->type.shape[1].value() + 16);
+    v.denseFrom = 1;
+    copy(v, view(w));
+    views[w] = v;
   }
   if (Error e = lowerBlock(func.body))
     return e;
