@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -264,6 +265,10 @@ llvm::Expected<std::unique_ptr<ir::Module>> compileSource(SourceManager &sm,
 
 llvm::Expected<std::unique_ptr<ir::Module>> compileFile(SourceManager &sm, const std::string &path,
                                                         const std::string &modelName) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "cannot read '%s': it is a directory", path.c_str());
   std::ifstream in(path, std::ios::binary);
   if (!in)
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "cannot read '%s'",
