@@ -24,8 +24,7 @@ struct BenchOptions {
 };
 
 int run(const BenchOptions &o) {
-  // oneDNN threads with OpenMP; the count must be set before its runtime starts.
-  setenv("OMP_NUM_THREADS", std::to_string(o.threads).c_str(), 1);
+  setThreads(o.threads);
   if (o.train)
     return reportError("--train needs training support, which is not implemented yet");
   frontend::SourceManager sm;

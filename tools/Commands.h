@@ -12,5 +12,8 @@
 int report(llvm::Error e);
 int reportError(const std::string &msg);
 
+/// oneDNN's (OpenMP) thread count for this process.
+void setThreads(int n);
+
 /// Registers `loom bench`; the returned function runs it if it was chosen (else -1).
 std::function<int()> addBenchCommand(CLI::App &app);

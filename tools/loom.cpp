@@ -12,6 +12,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <omp.h>
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -26,6 +28,12 @@ int report(llvm::Error e) {
     msg.pop_back();
   fmt::print(stderr, "{}\n", msg);
   return 1;
+}
+
+void setThreads(int n) {
+  // OpenMP may have started already (oneDNN starts it when the tool loads), so setting
+  // OMP_NUM_THREADS here would be too late.
+  omp_set_num_threads(n);
 }
 
 int reportError(const std::string &msg) {
@@ -265,8 +273,9 @@ int main(int argc, char **argv) {
   cRun->add_option("-o,--output", runOut, "where to write the outputs (.npz)")->required();
   cRun->add_flag("--interpret", interpret, "use the reference interpreter instead of the JIT");
   int threads = 0;
-  cRun->add_option("--threads", threads, "threads for oneDNN's matrix products (default: "
-                                         "OMP_NUM_THREADS, else all cores)")
+  cRun->add_option("--threads", threads,
+                   "threads for oneDNN's matrix products (default: "
+                   "OMP_NUM_THREADS, else all cores)")
       ->check(CLI::PositiveNumber);
 
   auto bench = addBenchCommand(app);
@@ -283,8 +292,8 @@ int main(int argc, char **argv) {
     return cmdIr(ir, after, printAfterAll, timePasses, passList, format, emit);
   if (*cInit)
     return cmdInit(init, initOut, seed);
-  if (*cRun && threads > 0) // before oneDNN's OpenMP runtime starts
-    setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);
+  if (*cRun && threads > 0)
+    setThreads(threads);
   if (*cRun)
     return cmdRun(run, weights, inputs, inputsNpz, runOut, interpret);
   if (int rc = bench(); rc >= 0)
