@@ -62,8 +62,12 @@ compile(frontend::SourceManager &sm, const std::string &path, const CompileOptio
     if (!elaborated)
       return elaborated.takeError();
     m = std::move(*elaborated);
-    if (pipeline.empty())
-      pipeline = passes::defaultPipeline(opts.unroll);
+    if (pipeline.empty()) {
+      std::string mode = opts.unroll;
+      if (mode.empty() && m->main() && m->main()->hints.count("unroll"))
+        mode = m->main()->hints.at("unroll");
+      pipeline = passes::defaultPipeline(mode == "full");
+    }
   }
   if (auto e = ir::verify(*m))
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s", path.c_str(),

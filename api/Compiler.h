@@ -15,7 +15,9 @@ namespace loom::api {
 struct CompileOptions {
   std::string modelName;             // empty: the file's only model
   std::vector<std::string> pipeline; // empty: passes::defaultPipeline(unroll)
-  bool unroll = false;               // unroll loops whose step count is static
+  /// Unroll loops whose step count is static: "full" or "none"; empty: what the model
+  /// file says (`unroll(full)` in its body), else none.
+  std::string unroll;
   passes::PipelineOptions passOptions;
 };
 

@@ -604,6 +604,18 @@ llvm::Expected<Val> requireBuiltin(Elaborator &el, const BoundArgs &a) {
   return el.fail(a.callLoc, m.kind == Val::Kind::Str ? m.s : "requirement failed");
 }
 
+/// unroll(full) / unroll(none) in a model's body: how its loops are compiled unless the
+/// command line says otherwise.
+llvm::Expected<Val> unrollBuiltin(Elaborator &el, const BoundArgs &a) {
+  if (!el.atModelLevel())
+    return el.fail(a.callLoc, "unroll(...) is a statement of a model's body");
+  const Val &mode = a["mode"];
+  if (mode.kind != Val::Kind::Str || (mode.s != "full" && mode.s != "none"))
+    return el.fail(a.locs.at("mode"), "unroll takes full or none");
+  el.function().hints["unroll"] = mode.s;
+  return Val::none();
+}
+
 std::map<std::string, Builtin> makeBuiltins() {
   std::map<std::string, Builtin> m;
   auto add = [&](Builtin b) { m[b.name] = std::move(b); };
@@ -659,6 +671,7 @@ std::map<std::string, Builtin> makeBuiltins() {
   add(Builtin{"with_zero_mask", {{"x"}, {"ids"}}, withMaskBuiltin});
   add(Builtin{"time_distributed", {{"layer"}, {"x"}}, timeDistributedBuiltin});
   add(Builtin{"add", {{"inputs"}}, addBuiltin});
+  add(Builtin{"unroll", {{"mode"}}, unrollBuiltin});
   add(Builtin{"flatten", {{"x"}}, flattenBuiltin});
   add(Builtin{"bidirectional",
               {{"layer"},
@@ -681,7 +694,7 @@ bool isInitializerName(const std::string &name) { return kInitializers.count(nam
 
 bool isOptionName(const std::string &name) {
   static const std::set<std::string> options = {"valid", "same", "causal", "concat",
-                                                "sum",   "mul",  "ave"};
+                                                "sum",   "mul",  "ave",    "full"};
   return options.count(name) != 0;
 }
 

@@ -94,6 +94,9 @@ public:
                                 bool returnState, bool goBackwards, const Val &initialState,
                                 ir::Value *mask, const ir::Loc &loc);
   const std::string &binding() const { return binding_; }
+  /// Whether the statement being elaborated is directly in the model's body.
+  bool atModelLevel() const { return callStack_.empty(); }
+  ir::Function &function() { return *func_; }
   const ir::Loc &userLoc(const ir::Loc &loc) const;
   /// Weights created while `f` runs are named <binding>/<sub>/<param>.
   template <typename F> auto withSubBinding(const std::string &sub, F &&f) {

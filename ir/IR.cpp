@@ -122,6 +122,7 @@ std::unique_ptr<Module> cloneModule(const Module &m) {
     nf->numInputs = f->numInputs;
     nf->params = f->params;
     nf->outputNames = f->outputNames;
+    nf->hints = f->hints;
     ValueMap map;
     cloneBlockInto(f->body, nf->body, map);
     out->functions.push_back(std::move(nf));

@@ -128,6 +128,9 @@ public:
   unsigned numInputs = 0;
   std::vector<ParamInfo> params;        // one per body arg after the inputs
   std::vector<std::string> outputNames; // one per operand of the return terminator
+  /// Compilation hints from the model file (`unroll(full)` gives {"unroll": "full"}); read by
+  /// the driver before the passes run, not part of the IR's meaning or its text form.
+  std::map<std::string, std::string> hints;
 
   Value *input(unsigned i) const { return body.args[i].get(); }
   Value *param(unsigned i) const { return body.args[numInputs + i].get(); }

@@ -17,7 +17,7 @@ using namespace loom;
 namespace {
 
 struct BenchOptions {
-  std::string file, model, passes, unroll = "none";
+  std::string file, model, passes, unroll;
   int64_t batch = 32, time = 12;
   int threads = 1, iters = 50, warmup = 5;
   bool json = false, train = false;
@@ -30,7 +30,7 @@ int run(const BenchOptions &o) {
   frontend::SourceManager sm;
   api::CompileOptions copts;
   copts.modelName = o.model;
-  copts.unroll = o.unroll == "full";
+  copts.unroll = o.unroll;
   for (size_t pos = 0; pos < o.passes.size();) {
     size_t comma = o.passes.find(',', pos);
     if (comma == std::string::npos)

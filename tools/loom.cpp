@@ -47,15 +47,15 @@ int reportStatus(const rt::Status &s) { return reportError(s.message()); }
 struct Common {
   std::string file;
   std::string model;
-  std::string unroll = "none";
+  std::string unroll; // empty: the model's own unroll(...) statement, else none
 };
 
 void addCommon(CLI::App *cmd, Common &c) {
   cmd->add_option("file", c.file, "model file (.loom) or IR text (.lir)")->required();
   cmd->add_option("--model", c.model, "which model of the file (default: its only model)");
   cmd->add_option("--unroll", c.unroll,
-                  "none (default): loops stay loops; full: unroll loops whose step count is "
-                  "known when compiling")
+                  "none: loops stay loops; full: unroll loops whose step count is known when "
+                  "compiling (default: the model's unroll(...) statement, else none)")
       ->check(CLI::IsMember({"none", "full"}));
 }
 
@@ -63,7 +63,7 @@ llvm::Expected<std::unique_ptr<ir::Module>> compileModel(frontend::SourceManager
                                                          const Common &c) {
   api::CompileOptions opts;
   opts.modelName = c.model;
-  opts.unroll = c.unroll == "full";
+  opts.unroll = c.unroll;
   return api::compile(sm, c.file, opts);
 }
 
@@ -97,7 +97,7 @@ int cmdIr(const Common &c, const std::string &after, bool printAfterAll, bool ti
   frontend::SourceManager sm;
   api::CompileOptions opts;
   opts.modelName = c.model;
-  opts.unroll = c.unroll == "full";
+  opts.unroll = c.unroll;
   opts.passOptions.timePasses = timePasses;
   if (!passList.empty()) {
     std::string cur;

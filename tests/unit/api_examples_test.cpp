@@ -63,7 +63,7 @@ TEST_P(Example, UnrolledMatchesRolled) {
   frontend::SourceManager sm1, sm2;
   std::string path = std::string(LOOM_SOURCE_DIR) + "/examples/" + GetParam();
   api::CompileOptions unrolled;
-  unrolled.unroll = true;
+  unrolled.unroll = "full";
   auto a = api::compile(sm1, path, {});
   auto b = api::compile(sm2, path, unrolled);
   ASSERT_TRUE(a && b);
