@@ -9,6 +9,7 @@
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
 #include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
@@ -71,6 +72,17 @@ rt::DType toRt(ir::DType t) { return t == ir::DType::F32 ? rt::DType::F32 : rt::
 } // namespace
 
 void optimizeModule(Module &m, TargetMachine &tm, unsigned opt, bool runPasses) {
+  // Kernel rows are often not a multiple of the vector width (a hidden size of 100 is 12
+  // vectors of 8 and 4 left over). Vectorise that remainder 4-wide instead of running the
+  // whole (transcendental-heavy) body once per leftover element. LLVM only does this by
+  // itself for main loops at least 16 wide.
+  static std::once_flag once;
+  std::call_once(once, [] {
+    auto &options = cl::getRegisteredOptions();
+    auto it = options.find("epilogue-vectorization-force-VF");
+    if (it != options.end())
+      it->second->addOccurrence(0, "epilogue-vectorization-force-VF", "4");
+  });
   m.setDataLayout(tm.createDataLayout());
   m.setTargetTriple(tm.getTargetTriple().str());
   for (Function &f : m)
