@@ -101,9 +101,7 @@ void fillUniform(dnnl::memory &m, float scale, std::mt19937 &rng) {
     p[i] = u(rng);
 }
 
-void fillZero(dnnl::memory &m) {
-  std::memset(m.get_data_handle(), 0, m.get_desc().get_size());
-}
+void fillZero(dnnl::memory &m) { std::memset(m.get_data_handle(), 0, m.get_desc().get_size()); }
 
 double percentile(std::vector<double> sorted, double q) {
   // Linear interpolation between closest ranks (numpy's default).
@@ -166,8 +164,8 @@ int main(int argc, char **argv) {
       scratchMd = pd.scratchpad_desc();
       prim = dnnl::lbr_gru_forward(pd);
     } else {
-      dnnl::gru_forward::desc d(prop, dir, srcLayerMd, srcIterMd, wLayerAnyMd, wIterAnyMd,
-                                biasMd, dstLayerMd, none);
+      dnnl::gru_forward::desc d(prop, dir, srcLayerMd, srcIterMd, wLayerAnyMd, wIterAnyMd, biasMd,
+                                dstLayerMd, none);
       dnnl::gru_forward::primitive_desc pd(d, eng);
       wLayerMd = pd.weights_layer_desc();
       wIterMd = pd.weights_iter_desc();
@@ -194,9 +192,12 @@ int main(int argc, char **argv) {
     dnnl::memory scratch(scratchMd, eng);
 
     std::unordered_map<int, dnnl::memory> args = {
-        {DNNL_ARG_SRC_LAYER, srcLayer},     {DNNL_ARG_SRC_ITER, srcIter},
-        {DNNL_ARG_WEIGHTS_LAYER, wLayer},   {DNNL_ARG_WEIGHTS_ITER, wIter},
-        {DNNL_ARG_BIAS, bias},              {DNNL_ARG_DST_LAYER, dstLayer},
+        {DNNL_ARG_SRC_LAYER, srcLayer},
+        {DNNL_ARG_SRC_ITER, srcIter},
+        {DNNL_ARG_WEIGHTS_LAYER, wLayer},
+        {DNNL_ARG_WEIGHTS_ITER, wIter},
+        {DNNL_ARG_BIAS, bias},
+        {DNNL_ARG_DST_LAYER, dstLayer},
         {DNNL_ARG_SCRATCHPAD, scratch},
     };
     if (lstm)
