@@ -510,15 +510,15 @@ Error Lowerer::run() {
     layout[a] = 0;
   }
 
-  // Recurrent weights (a parameter multiplied inside a loop) whose rows are a multiple of
-  // 256 floats get a copy with rows padded by 16: rows that are exact multiples of 1 KiB
-  // map to the same cache sets, which halves sgemm's speed on them (bench-anchors.md).
+  // Weights multiplied by (a parameter as a matmul's right-hand side) whose rows are a
+  // multiple of 256 floats get a copy with rows padded by 16: rows that are exact multiples
+  // of 1 KiB map to the same cache sets, which slows sgemm on them (bench-anchors.md).
   std::vector<std::pair<const ir::Value *, int>> padded;
   {
     std::set<const ir::Value *> seen;
-    std::function<void(const ir::Block &, bool)> find = [&](const ir::Block &blk, bool inLoop) {
+    std::function<void(const ir::Block &)> find = [&](const ir::Block &blk) {
       for (auto &op : blk.ops) {
-        if (inLoop && op->kind == ir::OpKind::MatMul) {
+        if (op->kind == ir::OpKind::MatMul) {
           const ir::Value *w = op->operands[1];
           bool isParam = !w->def && w->owner == &func.body && w->index >= func.numInputs;
           const ir::Type &t = w->type;
@@ -530,10 +530,10 @@ Error Lowerer::run() {
           }
         }
         for (auto &r : op->regions)
-          find(*r, inLoop || op->kind == ir::OpKind::Loop);
+          find(*r);
       }
     };
-    find(func.body, false);
+    find(func.body);
   }
   if (Error e = plan(func.body))
     return e;
