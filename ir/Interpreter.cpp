@@ -51,6 +51,14 @@ std::vector<int64_t> broadcastIndex(const Shape &inShape, const Shape &outShape)
   return out;
 }
 
+/// Element i of `t` set to `v`, converted to its element type.
+void store(rt::Tensor &t, int64_t i, double v) {
+  if (t.dtype() == DType::F32)
+    t.f32()[i] = (float)v;
+  else
+    t.i32()[i] = (int32_t)v;
+}
+
 float unary(OpKind k, float x) {
   switch (k) {
   case OpKind::Neg:
@@ -142,12 +150,8 @@ private:
     case OpKind::Fill: {
       rt::Tensor t = make(op.result());
       double v = op.floatAttr("value");
-      for (int64_t i = 0; i < t.numel(); ++i) {
-        if (t.dtype() == DType::F32)
-          t.f32()[i] = (float)v;
-        else
-          t.i32()[i] = (int32_t)v;
-      }
+      for (int64_t i = 0; i < t.numel(); ++i)
+        store(t, i, v);
       env[op.result()] = t;
       return llvm::Error::success();
     }
@@ -268,13 +272,8 @@ private:
       int64_t axis = op.intAttr("axis"), n = t.shape()[axis], inner = 1;
       for (int64_t i = axis + 1; i < t.rank(); ++i)
         inner *= t.shape()[i];
-      for (int64_t i = 0; i < t.numel(); ++i) {
-        int64_t v = (i / inner) % n;
-        if (t.dtype() == DType::F32)
-          t.f32()[i] = (float)v;
-        else
-          t.i32()[i] = (int32_t)v;
-      }
+      for (int64_t i = 0; i < t.numel(); ++i)
+        store(t, i, (double)((i / inner) % n));
       env[op.result()] = t;
       return llvm::Error::success();
     }

@@ -186,6 +186,22 @@ bool execute(loom_rt_ctx *ctx, const Cached &c, std::unordered_map<int, memory> 
   return true;
 }
 
+/// Runs `body`, turning whatever oneDNN or the allocator throws into fail(message): no
+/// exception crosses the C ABI.
+template <typename Body, typename Fail> void guarded(Body &&body, Fail &&fail) {
+  try {
+    body();
+  } catch (const dnnl::error &e) {
+    char what[160];
+    std::snprintf(what, sizeof what, "oneDNN failed: %s (%s)", e.what(), dnnl_status2str(e.status));
+    fail(what);
+  } catch (const std::bad_alloc &) {
+    fail("out of memory");
+  } catch (const std::exception &e) {
+    fail(e.what());
+  }
+}
+
 } // namespace
 
 extern "C" {
@@ -227,54 +243,48 @@ void loom_rt_conv1d(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64_t F
     return;
   }
 
-  try {
-    auto cached = convCache().get({B, T, C, F, K, stride, dilation, padL, padR}, [&] {
-      Cached c;
-      // x is [B, T, C] (nwc of dims {B, C, T}), w is Keras's [K, C, F] (wio of dims
-      // {F, C, K}), y is [B, Tout, F]. The activations stay in these plain channels-last
-      // layouts, but oneDNN picks the weights' layout (format_tag::any) and we reorder w
-      // into it on every call: the reorder touches only K*C*F floats, and it lets oneDNN
-      // use its direct AVX2 kernel ("jit:avx2", weights like OIw8i8o) instead of the
-      // im2col + gemm one ("gemm:jit") it takes for plain wio weights. Measured here,
-      // single-threaded, including the reorder: 1.2x (B=32 T=100 C=F=256 K=3) to 2.9x
-      // (B=4 T=1000 C=7 F=5 K=3) faster, and equal for tiny shapes. Letting x and y be
-      // blocked too (nCw8c) gained nothing over that once their reorders are counted.
-      // The reordered weights cannot be cached: training changes w between calls.
-      c.src = memory::desc({B, C, T}, dt::f32, tag::nwc);
-      c.weights = memory::desc({F, C, K}, dt::f32, tag::wio);
-      c.dst = memory::desc({B, F, Tout}, dt::f32, tag::nwc);
-      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference,
-                                        dnnl::algorithm::convolution_direct, c.src,
-                                        memory::desc({F, C, K}, dt::f32, tag::any), c.dst, {stride},
-                                        {dilation - 1}, {padL}, {padR});
-      dnnl::primitive_attr attr;
-      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      dnnl::convolution_forward::primitive_desc pd(d, attr, cpuEngine());
-      c.scratchBytes = pd.scratchpad_desc().get_size();
-      if (pd.weights_desc() != c.weights) {
-        c.blockedWeights = pd.weights_desc();
-        dnnl::reorder::primitive_desc rpd(cpuEngine(), c.weights, cpuEngine(), c.blockedWeights,
-                                          attr);
-        c.reorderScratchBytes = rpd.scratchpad_desc().get_size();
-        c.weightsReorder = dnnl::reorder(rpd);
-      }
-      c.prim = dnnl::convolution_forward(pd);
-      return c;
-    });
-    const dnnl::engine &eng = cpuEngine();
-    execute(ctx, *cached,
-            {{DNNL_ARG_SRC, memory(cached->src, eng, const_cast<float *>(x))},
-             {DNNL_ARG_WEIGHTS, memory(cached->weights, eng, const_cast<float *>(w))},
-             {DNNL_ARG_DST, memory(cached->dst, eng, y)}});
-  } catch (const dnnl::error &e) {
-    char what[160];
-    std::snprintf(what, sizeof what, "oneDNN failed: %s (%s)", e.what(), dnnl_status2str(e.status));
-    fail(what);
-  } catch (const std::bad_alloc &) {
-    fail("out of memory");
-  } catch (const std::exception &e) {
-    fail(e.what());
-  }
+  guarded(
+      [&] {
+        auto cached = convCache().get({B, T, C, F, K, stride, dilation, padL, padR}, [&] {
+          Cached c;
+          // x is [B, T, C] (nwc of dims {B, C, T}), w is Keras's [K, C, F] (wio of dims
+          // {F, C, K}), y is [B, Tout, F]. The activations stay in these plain channels-last
+          // layouts, but oneDNN picks the weights' layout (format_tag::any) and we reorder w
+          // into it on every call: the reorder touches only K*C*F floats, and it lets oneDNN
+          // use its direct AVX2 kernel ("jit:avx2", weights like OIw8i8o) instead of the
+          // im2col + gemm one ("gemm:jit") it takes for plain wio weights. Measured here,
+          // single-threaded, including the reorder: 1.2x (B=32 T=100 C=F=256 K=3) to 2.9x
+          // (B=4 T=1000 C=7 F=5 K=3) faster, and equal for tiny shapes. Letting x and y be
+          // blocked too (nCw8c) gained nothing over that once their reorders are counted.
+          // The reordered weights cannot be cached: training changes w between calls.
+          c.src = memory::desc({B, C, T}, dt::f32, tag::nwc);
+          c.weights = memory::desc({F, C, K}, dt::f32, tag::wio);
+          c.dst = memory::desc({B, F, Tout}, dt::f32, tag::nwc);
+          dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference,
+                                            dnnl::algorithm::convolution_direct, c.src,
+                                            memory::desc({F, C, K}, dt::f32, tag::any), c.dst,
+                                            {stride}, {dilation - 1}, {padL}, {padR});
+          dnnl::primitive_attr attr;
+          attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+          dnnl::convolution_forward::primitive_desc pd(d, attr, cpuEngine());
+          c.scratchBytes = pd.scratchpad_desc().get_size();
+          if (pd.weights_desc() != c.weights) {
+            c.blockedWeights = pd.weights_desc();
+            dnnl::reorder::primitive_desc rpd(cpuEngine(), c.weights, cpuEngine(), c.blockedWeights,
+                                              attr);
+            c.reorderScratchBytes = rpd.scratchpad_desc().get_size();
+            c.weightsReorder = dnnl::reorder(rpd);
+          }
+          c.prim = dnnl::convolution_forward(pd);
+          return c;
+        });
+        const dnnl::engine &eng = cpuEngine();
+        execute(ctx, *cached,
+                {{DNNL_ARG_SRC, memory(cached->src, eng, const_cast<float *>(x))},
+                 {DNNL_ARG_WEIGHTS, memory(cached->weights, eng, const_cast<float *>(w))},
+                 {DNNL_ARG_DST, memory(cached->dst, eng, y)}});
+      },
+      fail);
 }
 
 void loom_rt_max_pool1d(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64_t size,
@@ -308,35 +318,29 @@ void loom_rt_max_pool1d(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64
   if (!x || !y)
     return fail("null buffer");
 
-  try {
-    auto cached = poolCache().get({B, T, C, size, stride, padL, padR}, [&] {
-      Cached c;
-      c.src = memory::desc({B, C, T}, dt::f32, tag::nwc);
-      c.dst = memory::desc({B, C, Tout}, dt::f32, tag::nwc);
-      // forward_inference: no workspace (the argmax indices only backward would need).
-      dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference,
-                                    dnnl::algorithm::pooling_max, c.src, c.dst, {stride}, {size},
-                                    {padL}, {padR});
-      dnnl::primitive_attr attr;
-      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      dnnl::pooling_forward::primitive_desc pd(d, attr, cpuEngine());
-      c.scratchBytes = pd.scratchpad_desc().get_size();
-      c.prim = dnnl::pooling_forward(pd);
-      return c;
-    });
-    const dnnl::engine &eng = cpuEngine();
-    execute(ctx, *cached,
-            {{DNNL_ARG_SRC, memory(cached->src, eng, const_cast<float *>(x))},
-             {DNNL_ARG_DST, memory(cached->dst, eng, y)}});
-  } catch (const dnnl::error &e) {
-    char what[160];
-    std::snprintf(what, sizeof what, "oneDNN failed: %s (%s)", e.what(), dnnl_status2str(e.status));
-    fail(what);
-  } catch (const std::bad_alloc &) {
-    fail("out of memory");
-  } catch (const std::exception &e) {
-    fail(e.what());
-  }
+  guarded(
+      [&] {
+        auto cached = poolCache().get({B, T, C, size, stride, padL, padR}, [&] {
+          Cached c;
+          c.src = memory::desc({B, C, T}, dt::f32, tag::nwc);
+          c.dst = memory::desc({B, C, Tout}, dt::f32, tag::nwc);
+          // forward_inference: no workspace (the argmax indices only backward would need).
+          dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference,
+                                        dnnl::algorithm::pooling_max, c.src, c.dst, {stride},
+                                        {size}, {padL}, {padR});
+          dnnl::primitive_attr attr;
+          attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+          dnnl::pooling_forward::primitive_desc pd(d, attr, cpuEngine());
+          c.scratchBytes = pd.scratchpad_desc().get_size();
+          c.prim = dnnl::pooling_forward(pd);
+          return c;
+        });
+        const dnnl::engine &eng = cpuEngine();
+        execute(ctx, *cached,
+                {{DNNL_ARG_SRC, memory(cached->src, eng, const_cast<float *>(x))},
+                 {DNNL_ARG_DST, memory(cached->dst, eng, y)}});
+      },
+      fail);
 }
 
 void loom_rt_range_error(loom_rt_ctx *ctx, const char *what, int64_t value, int64_t flatIndex,

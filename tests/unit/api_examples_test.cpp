@@ -56,6 +56,22 @@ double maxDiff(const rt::Tensor &a, const rt::Tensor &b) {
   return m;
 }
 
+/// Compiles two functions with the same signature and runs both on the same arguments.
+void runBoth(const ir::Function &fa, const ir::Function &fb, const std::vector<rt::Tensor> &in,
+             const std::vector<rt::Tensor> &weights, std::vector<rt::Tensor> &ya,
+             std::vector<rt::Tensor> &yb) {
+  auto ca = codegen::CompiledFunction::compile(fa);
+  ASSERT_TRUE(!!ca) << llvm::toString(ca.takeError());
+  auto cb = codegen::CompiledFunction::compile(fb);
+  ASSERT_TRUE(!!cb) << llvm::toString(cb.takeError());
+  auto ra = (*ca)->run(in, weights);
+  ASSERT_TRUE(!!ra) << llvm::toString(ra.takeError());
+  auto rb = (*cb)->run(in, weights);
+  ASSERT_TRUE(!!rb) << llvm::toString(rb.takeError());
+  ya = std::move(*ra);
+  yb = std::move(*rb);
+}
+
 class Example : public ::testing::TestWithParam<std::string> {};
 
 // Unrolled (where a loop's step count is static) and rolled compile to the same numbers.
@@ -73,15 +89,11 @@ TEST_P(Example, UnrolledMatchesRolled) {
   std::vector<rt::Tensor> weights;
   for (auto &[k, t] : *named)
     weights.push_back(t);
-  auto in = inputsFor(fa, 2, 40, 7);
-  auto ca = codegen::CompiledFunction::compile(fa);
-  auto cb = codegen::CompiledFunction::compile(fb);
-  ASSERT_TRUE(ca && cb);
-  auto ya = (*ca)->run(in, weights);
-  auto yb = (*cb)->run(in, weights);
-  ASSERT_TRUE(ya && yb);
-  for (size_t i = 0; i < ya->size(); ++i)
-    EXPECT_LE(maxDiff((*ya)[i], (*yb)[i]), 1e-5) << fa.outputNames[i];
+  std::vector<rt::Tensor> ya, yb;
+  ASSERT_NO_FATAL_FAILURE(runBoth(fa, fb, inputsFor(fa, 2, 40, 7), weights, ya, yb));
+  ASSERT_EQ(ya.size(), fa.outputNames.size());
+  for (size_t i = 0; i < ya.size(); ++i)
+    EXPECT_LE(maxDiff(ya[i], yb[i]), 1e-5) << fa.outputNames[i];
 }
 
 TEST_P(Example, OneCompiledModelServesSeveralShapes) {
@@ -164,15 +176,11 @@ model m(x: f32[B, T, 3], lengths: i32[B]) -> (y, hf, hb) {
   EXPECT_EQ(fa.params[0].key, "y/forward/W");
   EXPECT_EQ(fb.params[0].key, "y/forward/kernel");
   EXPECT_EQ(fa.params[3].key, "y/backward/W");
-  auto in = inputsFor(fa, 3, 6, 11);
-  auto ca = codegen::CompiledFunction::compile(fa);
-  auto cb = codegen::CompiledFunction::compile(fb);
-  ASSERT_TRUE(ca && cb);
-  auto ya = (*ca)->run(in, weights);
-  auto yb = (*cb)->run(in, weights);
-  ASSERT_TRUE(ya && yb);
+  std::vector<rt::Tensor> ya, yb;
+  ASSERT_NO_FATAL_FAILURE(runBoth(fa, fb, inputsFor(fa, 3, 6, 11), weights, ya, yb));
+  ASSERT_EQ(ya.size(), 3u);
   for (size_t i = 0; i < 3; ++i)
-    EXPECT_LE(maxDiff((*ya)[i], (*yb)[i]), 1e-6) << i;
+    EXPECT_LE(maxDiff(ya[i], yb[i]), 1e-6) << i;
 }
 
 } // namespace

@@ -10,6 +10,7 @@
 #include "passes/PassManager.h"
 #include "runtime/Aot.h"
 #include "runtime/Npy.h"
+#include "tests/unit/codegen_helpers.h"
 
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
@@ -23,14 +24,6 @@
 #include <set>
 
 using namespace loom;
-
-namespace loom::cgtest {
-std::unique_ptr<ir::Module> parseIR(const std::string &text);
-std::pair<std::vector<rt::Tensor>, std::vector<rt::Tensor>>
-randomArgs(const ir::Function &f, const ir::SymbolMap &syms, uint32_t seed);
-void expectClose(const rt::Tensor &got, const rt::Tensor &want, double tol,
-                 const std::string &what);
-} // namespace loom::cgtest
 
 namespace {
 

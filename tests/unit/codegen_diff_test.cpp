@@ -5,6 +5,7 @@
 #include "ir/Bind.h"
 #include "ir/Builder.h"
 #include "ir/Interpreter.h"
+#include "tests/unit/codegen_helpers.h"
 
 #include <gtest/gtest.h>
 
@@ -14,23 +15,10 @@
 
 using namespace loom;
 
-namespace loom::cgtest {
-std::unique_ptr<ir::Module> parseIR(const std::string &text);
-void expectClose(const rt::Tensor &got, const rt::Tensor &want, double tol,
-                 const std::string &what);
-void checkText(const std::string &text, const std::vector<ir::SymbolMap> &cases, uint32_t seed = 1,
-               double tol = 1e-5);
-std::pair<std::vector<rt::Tensor>, std::vector<rt::Tensor>>
-randomArgs(const ir::Function &f, const ir::SymbolMap &syms, uint32_t seed);
-} // namespace loom::cgtest
-
 using cgtest::checkText;
+using cgtest::kBT;
 
 namespace {
-
-const std::vector<ir::SymbolMap> kBT = {
-    {{"B", 1}, {"T", 1}}, {{"B", 2}, {"T", 3}}, {{"B", 3}, {"T", 1}}, {{"B", 1}, {"T", 5}},
-    {{"B", 5}, {"T", 9}}, {{"B", 2}, {"T", 0}}, {{"B", 0}, {"T", 2}}};
 
 const char *kSimpleRnn = R"(func @simple_rnn(%x: f32[B,T,5]) -> (y, h)
     params(%kernel: f32[5,64] "y/kernel" glorot_uniform,

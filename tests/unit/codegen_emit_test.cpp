@@ -3,6 +3,7 @@
 #include "codegen/JIT.h"
 #include "ir/Bind.h"
 #include "ir/Builder.h"
+#include "tests/unit/codegen_helpers.h"
 
 #include <gtest/gtest.h>
 
@@ -10,10 +11,6 @@
 #include <fstream>
 
 using namespace loom;
-
-namespace loom::cgtest {
-std::unique_ptr<ir::Module> parseIR(const std::string &text);
-} // namespace loom::cgtest
 
 namespace {
 

@@ -1,6 +1,6 @@
-// Helpers shared by the codegen tests: parsing IR text, random arguments, and the
-// differential check against the reference interpreter. Each test file declares the ones
-// it uses (there is no shared header: test files are the unit of ownership here).
+// Helpers shared by the codegen tests (declared in codegen_helpers.h).
+#include "tests/unit/codegen_helpers.h"
+
 #include "codegen/JIT.h"
 #include "ir/Interpreter.h"
 #include "ir/TextParser.h"

@@ -4,6 +4,7 @@
 // window ops with dim expressions in their types.
 #include "codegen/JIT.h"
 #include "ir/Interpreter.h"
+#include "tests/unit/codegen_helpers.h"
 
 #include <gtest/gtest.h>
 
@@ -12,21 +13,10 @@
 
 using namespace loom;
 
-namespace loom::cgtest {
-std::unique_ptr<ir::Module> parseIR(const std::string &text);
-void expectClose(const rt::Tensor &got, const rt::Tensor &want, double tol,
-                 const std::string &what);
-void checkText(const std::string &text, const std::vector<ir::SymbolMap> &cases, uint32_t seed = 1,
-               double tol = 1e-5);
-} // namespace loom::cgtest
-
 using cgtest::checkText;
+using cgtest::kBT;
 
 namespace {
-
-const std::vector<ir::SymbolMap> kBT = {
-    {{"B", 1}, {"T", 1}}, {{"B", 2}, {"T", 3}}, {{"B", 3}, {"T", 1}}, {{"B", 1}, {"T", 5}},
-    {{"B", 5}, {"T", 9}}, {{"B", 2}, {"T", 0}}, {{"B", 0}, {"T", 2}}};
 
 rt::Tensor ints(std::vector<int64_t> shape, std::vector<int32_t> v) {
   rt::Tensor t(rt::DType::I32, std::move(shape));

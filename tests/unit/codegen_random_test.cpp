@@ -7,6 +7,7 @@
 #include "ir/Printer.h"
 #include "ir/TypeInference.h"
 #include "ir/Verifier.h"
+#include "tests/unit/codegen_helpers.h"
 
 #include <gtest/gtest.h>
 
@@ -17,11 +18,6 @@ using namespace loom;
 using ir::Dim;
 using ir::OpKind;
 using ir::Type;
-
-namespace loom::cgtest {
-void checkAgainstInterpreter(const ir::Function &f, const std::vector<ir::SymbolMap> &cases,
-                             uint32_t seed, double tol);
-} // namespace loom::cgtest
 
 namespace {
 

@@ -2,6 +2,7 @@
 // double-precision libm, over dense sweeps, huge and tiny inputs, infinities and NaN.
 // The measured maxima are recorded in docs/vector-math.md.
 #include "codegen/JIT.h"
+#include "tests/unit/codegen_helpers.h"
 
 #include <gtest/gtest.h>
 
@@ -12,10 +13,6 @@
 #include <random>
 
 using namespace loom;
-
-namespace loom::cgtest {
-std::unique_ptr<ir::Module> parseIR(const std::string &text);
-} // namespace loom::cgtest
 
 namespace {
 
