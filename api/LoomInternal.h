@@ -33,10 +33,10 @@ Result<rt::Tensor> copyToRt(const TensorView &v, const std::string &what);
 
 Error internalError(const char *what);
 
-/// Runs `f`, turning an exception into an Internal error.
-template <typename T, typename F> Result<T> guard(F &&f) {
+/// The Internal error for the exception being handled; call it only inside a catch block.
+inline Error currentExceptionError() {
   try {
-    return f();
+    throw;
   } catch (const std::bad_alloc &) {
     return internalError("out of memory");
   } catch (const std::exception &e) {
@@ -46,15 +46,20 @@ template <typename T, typename F> Result<T> guard(F &&f) {
   }
 }
 
+/// Runs `f`, turning an exception into an Internal error.
+template <typename T, typename F> Result<T> guard(F &&f) {
+  try {
+    return f();
+  } catch (...) {
+    return currentExceptionError();
+  }
+}
+
 template <typename F> Error guardError(F &&f) {
   try {
     return f();
-  } catch (const std::bad_alloc &) {
-    return internalError("out of memory");
-  } catch (const std::exception &e) {
-    return internalError(e.what());
   } catch (...) {
-    return internalError("unknown exception");
+    return currentExceptionError();
   }
 }
 
