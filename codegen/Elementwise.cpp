@@ -263,6 +263,8 @@ Expected<ElementFn> Lowerer::elementFn(const ir::Op &op) {
       Value *take = b.CreateFCmpUNE(a[0], Constant::getNullValue(a[0]->getType()));
       return b.CreateSelect(take, a[1], a[2]);
     });
+  case K::Broadcast:
+    return ElementFn([](IRBuilder<> &, const std::vector<Value *> &a) { return a[0]; });
   case K::Sqrt:
     return floatOnly([](IRBuilder<> &b, const std::vector<Value *> &a) {
       return b.CreateUnaryIntrinsic(Intrinsic::sqrt, a[0]);

@@ -169,6 +169,7 @@ Expected<std::unique_ptr<CompiledFunction>> CompiledFunction::compile(const ir::
   };
   define("loom_rt_alloc", reinterpret_cast<void *>(&loom_rt_alloc));
   define("loom_rt_sgemm", reinterpret_cast<void *>(&loom_rt_sgemm));
+  define("loom_rt_sgemm_t", reinterpret_cast<void *>(&loom_rt_sgemm_t));
   define("loom_rt_fail", reinterpret_cast<void *>(&loom_rt_fail));
   define("loom_rt_failed", reinterpret_cast<void *>(&loom_rt_failed));
   define("loom_rt_conv1d", reinterpret_cast<void *>(&loom_rt_conv1d));

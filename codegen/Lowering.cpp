@@ -210,7 +210,7 @@ Error Lowerer::plan(const ir::Block &blk) {
     }
     if (op.kind == ir::OpKind::MatMul) {
       const ir::Value *lhs = op.operands[0], *rhs = op.operands[1];
-      if (lhs->type.rank() < 1 || rhs->type.rank() != 2)
+      if (lhs->type.rank() < 1 || (rhs->type.rank() != 2 && !op.boolAttr("transpose_lhs")))
         return fail("matmul: expected [..., K] x [K, N], got " + lhs->type.str() + " x " +
                     rhs->type.str());
       // sgemm needs unit column strides; other views are copied to dense scratch first.
@@ -220,6 +220,11 @@ Error Lowerer::plan(const ir::Block &blk) {
       };
       int lc = lay(lhs) < (unsigned)lhs->type.rank() ? -1 : newBuffer(lhs->type);
       int rc = lay(rhs) < 2 ? -1 : newBuffer(rhs->type);
+      if (op.boolAttr("transpose_lhs")) {
+        // Both operands are read as one [R, K] / [R, N] matrix: fully dense.
+        lc = lay(lhs) == 0 ? -1 : newBuffer(lhs->type);
+        rc = lay(rhs) == 0 ? -1 : newBuffer(rhs->type);
+      }
       matmulCopies[&op] = {lc, rc};
     }
   }
@@ -350,12 +355,24 @@ Error Lowerer::lowerMatMul(const ir::Op &op) {
     R = d;
   }
   unsigned rl = L.rank();
-  Value *K = L.shape.back(), *N = R.shape[1], *ldb = R.strides[0];
+  bool tl = op.boolAttr("transpose_lhs"), tr = op.boolAttr("transpose_rhs");
+  if (tl) {
+    // C[K, N] = A^T B with A = lhs as [R, K] and B = rhs as [R, N] (both dense).
+    Value *K = L.shape.back(), *N = R.shape.back(), *rows = i64c(1);
+    for (unsigned k = 0; k + 1 < rl; ++k)
+      rows = b.CreateMul(rows, L.shape[k], "", true, true);
+    b.CreateCall(sgemmFn, {rtCtx, b.getInt32(1), b.getInt32(0), K, N, rows, L.base, K, R.base, N,
+                           O.base, N, ConstantFP::get(f32, 0.0)});
+    returnIfFailed();
+    return Error::success();
+  }
+  Value *K = L.shape.back(), *N = R.shape[tr ? 0 : 1], *ldb = R.strides[0];
   Value *M = i64c(1);
   for (unsigned k = 0; k + 1 < rl; ++k)
     M = b.CreateMul(M, L.shape[k], "", true, true);
   auto gemm = [&](Value *m, Value *a, Value *lda, Value *c, Value *ldc) {
-    b.CreateCall(sgemmFn, {rtCtx, m, N, K, a, lda, R.base, ldb, c, ldc, ConstantFP::get(f32, 0.0)});
+    b.CreateCall(sgemmFn, {rtCtx, b.getInt32(0), b.getInt32(tr ? 1 : 0), m, N, K, a, lda, R.base,
+                           ldb, c, ldc, ConstantFP::get(f32, 0.0)});
   };
   Value *nonEmpty = b.CreateAnd(b.CreateICmpSGT(M, i64c(0)), b.CreateICmpSGT(N, i64c(0)));
   ifThen(nonEmpty, [&] {
@@ -474,9 +491,9 @@ Error Lowerer::run() {
   allocFn = mod.getOrInsertFunction("loom_rt_alloc", FunctionType::get(ptr, {ptr, i64}, false));
   cast<Function>(allocFn.getCallee())->addRetAttr(Attribute::NoAlias);
   sgemmFn = mod.getOrInsertFunction(
-      "loom_rt_sgemm",
-      FunctionType::get(b.getVoidTy(), {ptr, i64, i64, i64, ptr, i64, ptr, i64, ptr, i64, f32},
-                        false));
+      "loom_rt_sgemm_t",
+      FunctionType::get(b.getVoidTy(),
+                        {ptr, i32, i32, i64, i64, i64, ptr, i64, ptr, i64, ptr, i64, f32}, false));
   failFn =
       mod.getOrInsertFunction("loom_rt_fail", FunctionType::get(b.getVoidTy(), {ptr, ptr}, false));
   failedFn = mod.getOrInsertFunction("loom_rt_failed", FunctionType::get(i32, {ptr}, false));
@@ -518,7 +535,7 @@ Error Lowerer::run() {
     std::set<const ir::Value *> seen;
     std::function<void(const ir::Block &)> find = [&](const ir::Block &blk) {
       for (auto &op : blk.ops) {
-        if (op->kind == ir::OpKind::MatMul) {
+        if (op->kind == ir::OpKind::MatMul && !op->boolAttr("transpose_lhs")) {
           const ir::Value *w = op->operands[1];
           bool isParam = !w->def && w->owner == &func.body && w->index >= func.numInputs;
           const ir::Type &t = w->type;

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <unordered_map>
 
@@ -213,16 +214,47 @@ private:
     case OpKind::MatMul: {
       const rt::Tensor &a = get(op.operands[0]), &b = get(op.operands[1]);
       rt::Tensor t = make(op.result());
-      int64_t K = b.shape()[0], N = b.shape()[1], M = K ? a.numel() / K : numel(t.shape()) / N;
+      bool tl = op.boolAttr("transpose_lhs"), tr = op.boolAttr("transpose_rhs");
+      // Every form is C[M,N] = sum_k A(m,k) B(k,n) over flattened operands.
+      int64_t M, N, K;
+      std::function<double(int64_t, int64_t)> A, Bv;
+      if (tl) { // a [R, M], b [R, N]
+        M = a.shape().back(), N = b.shape().back(), K = M ? a.numel() / M : 0;
+        if (M == 0 && N)
+          K = b.numel() / N;
+        A = [&](int64_t m, int64_t k) { return (double)a.f32()[k * M + m]; };
+        Bv = [&](int64_t k, int64_t n) { return (double)b.f32()[k * N + n]; };
+      } else {
+        K = tr ? b.shape()[1] : b.shape()[0], N = tr ? b.shape()[0] : b.shape()[1];
+        M = K ? a.numel() / K : (N ? numel(t.shape()) / N : 0);
+        A = [&](int64_t m, int64_t k) { return (double)a.f32()[m * K + k]; };
+        if (tr)
+          Bv = [&](int64_t k, int64_t n) { return (double)b.f32()[n * K + k]; };
+        else
+          Bv = [&](int64_t k, int64_t n) { return (double)b.f32()[k * N + n]; };
+      }
       if (N == 0)
         M = 0;
       for (int64_t m = 0; m < M; ++m)
         for (int64_t n = 0; n < N; ++n) {
           double acc = 0;
           for (int64_t k = 0; k < K; ++k)
-            acc += (double)a.f32()[m * K + k] * (double)b.f32()[k * N + n];
+            acc += A(m, k) * Bv(k, n);
           t.f32()[m * N + n] = (float)acc;
         }
+      env[op.result()] = t;
+      return llvm::Error::success();
+    }
+    case OpKind::Broadcast: {
+      const rt::Tensor &a = get(op.operands[0]);
+      rt::Tensor t = make(op.result());
+      auto ia = broadcastIndex(a.shape(), t.shape());
+      for (int64_t i = 0; i < t.numel(); ++i) {
+        if (t.dtype() == DType::F32)
+          t.f32()[i] = a.f32()[ia[i]];
+        else
+          t.i32()[i] = a.i32()[ia[i]];
+      }
       env[op.result()] = t;
       return llvm::Error::success();
     }

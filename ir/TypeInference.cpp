@@ -272,14 +272,42 @@ llvm::Expected<std::vector<Type>> inferTypes(const Op &op) {
     const Type &a = op.operands[0]->type, &b = op.operands[1]->type;
     if (a.dtype != DType::F32 || b.dtype != DType::F32)
       return err(fmt::format("matmul needs f32 operands, got {} and {}", a.str(), b.str()));
+    bool tl = op.boolAttr("transpose_lhs"), tr = op.boolAttr("transpose_rhs");
+    if (tl && tr)
+      return err("matmul: transpose_lhs and transpose_rhs cannot both be set");
+    if (tl) {
+      if (a.rank() < 2 || b.rank() != a.rank())
+        return err(fmt::format("matmul transpose_lhs needs [R..., K] x [R..., N], got {} and {}",
+                               a.str(), b.str()));
+      for (int64_t k = 0; k + 1 < a.rank(); ++k)
+        if (a.shape[k] != b.shape[k])
+          return err(
+              fmt::format("matmul transpose_lhs of {} and {}: row dims differ", a.str(), b.str()));
+      return std::vector<Type>{Type{DType::F32, {a.shape.back(), b.shape.back()}}};
+    }
     if (a.rank() < 1 || b.rank() != 2)
-      return err(fmt::format("matmul needs [..., K] x [K, N], got {} and {}", a.str(), b.str()));
-    if (a.shape.back() != b.shape[0])
+      return err(fmt::format("matmul needs [..., K] x [{}], got {} and {}", tr ? "N, K" : "K, N",
+                             a.str(), b.str()));
+    const Dim &k = tr ? b.shape[1] : b.shape[0];
+    if (a.shape.back() != k)
       return err(fmt::format("matmul of {} and {}: inner dims {} and {} differ", a.str(), b.str(),
-                             a.shape.back().str(), b.shape[0].str()));
+                             a.shape.back().str(), k.str()));
     Type t = a;
-    t.shape.back() = b.shape[1];
+    t.shape.back() = tr ? b.shape[0] : b.shape[1];
     return std::vector<Type>{t};
+  }
+  case OpKind::Broadcast: {
+    if (op.results.size() != 1)
+      return err("broadcast must have its result type given");
+    const Type &from = op.operands[0]->type, &to = op.results[0]->type;
+    if (from.dtype != to.dtype || from.rank() > to.rank())
+      return err(fmt::format("cannot broadcast {} to {}", from.str(), to.str()));
+    size_t off = to.rank() - from.rank();
+    for (size_t k = 0; k < from.shape.size(); ++k)
+      if (from.shape[k] != to.shape[off + k] &&
+          !(from.shape[k].isStatic() && from.shape[k].value() == 1))
+        return err(fmt::format("cannot broadcast {} to {}", from.str(), to.str()));
+    return std::vector<Type>{to};
   }
   case OpKind::Reverse: {
     auto axis = needInt(op, "axis");

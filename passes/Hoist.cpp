@@ -31,7 +31,9 @@ bool hoistable(const Op &op) {
   if (!op.regions.empty() || op.results.size() != 1)
     return false;
   FusionKind k = opInfo(op.kind).kind;
-  return k == FusionKind::Elementwise || op.kind == OpKind::MatMul;
+  // A transpose_lhs matmul sums over its rows (all steps at once): not a per-step op.
+  return k == FusionKind::Elementwise ||
+         (op.kind == OpKind::MatMul && !op.boolAttr("transpose_lhs"));
 }
 
 /// Hoists out of the loop at parent.ops[idx]; returns the number of ops inserted before it.

@@ -104,6 +104,12 @@ void *loom_rt_alloc(loom_rt_ctx *ctx, int64_t bytes) {
 
 void loom_rt_sgemm(loom_rt_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                    const float *B, int64_t ldb, float *C, int64_t ldc, float beta) {
+  loom_rt_sgemm_t(ctx, 0, 0, M, N, K, A, lda, B, ldb, C, ldc, beta);
+}
+
+void loom_rt_sgemm_t(loom_rt_ctx *ctx, int32_t transA, int32_t transB, int64_t M, int64_t N,
+                     int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
+                     int64_t ldc, float beta) {
   char msg[256];
   if (M < 0 || N < 0 || K < 0) {
     std::snprintf(msg, sizeof msg, "loom_rt_sgemm: negative dimension (M=%lld N=%lld K=%lld)",
@@ -113,7 +119,7 @@ void loom_rt_sgemm(loom_rt_ctx *ctx, int64_t M, int64_t N, int64_t K, const floa
   }
   if (M == 0 || N == 0)
     return;
-  if (ldc < N || (K > 0 && (lda < K || ldb < N))) {
+  if (ldc < N || (K > 0 && (lda < (transA ? M : K) || ldb < (transB ? K : N)))) {
     std::snprintf(msg, sizeof msg,
                   "loom_rt_sgemm: leading dimension shorter than a row (M=%lld N=%lld K=%lld "
                   "lda=%lld ldb=%lld ldc=%lld)",
@@ -134,7 +140,8 @@ void loom_rt_sgemm(loom_rt_ctx *ctx, int64_t M, int64_t N, int64_t K, const floa
     }
     return;
   }
-  dnnl_status_t st = dnnl_sgemm('N', 'N', M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+  dnnl_status_t st = dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', M, N, K, 1.0f, A, lda, B,
+                                ldb, beta, C, ldc);
   if (st != dnnl_success) {
     std::snprintf(msg, sizeof msg,
                   "loom_rt_sgemm: oneDNN's dnnl_sgemm failed with %s (M=%lld N=%lld K=%lld "

@@ -17,6 +17,12 @@ void *loom_rt_alloc(loom_rt_ctx *ctx, int64_t bytes);
 void loom_rt_sgemm(loom_rt_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                    const float *B, int64_t ldb, float *C, int64_t ldc, float beta);
 
+/// The same with op(A)[M,K], op(B)[K,N]: with transA, A is stored [K,M] (lda >= M); with
+/// transB, B is stored [N,K] (ldb >= K). Nonzero flags mean transposed.
+void loom_rt_sgemm_t(loom_rt_ctx *ctx, int32_t transA, int32_t transB, int64_t M, int64_t N,
+                     int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
+                     int64_t ldc, float beta);
+
 /// Channels-last 1-D convolution by oneDNN: y[B, Tout, F] = x[B, T, C] (*) w[K, C, F], with
 /// stride, dilation (1 = none) and zero padding padL / padR; Tout is
 /// (T + padL + padR - dilation*(K-1) - 1) / stride + 1. Dense row-major buffers.

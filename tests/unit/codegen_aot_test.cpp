@@ -361,6 +361,7 @@ TEST(AotCompile, LinkedObjectMatchesTheJIT) {
 #define DEFINE(fn) define(#fn, reinterpret_cast<void *>(&fn))
     DEFINE(loom_rt_alloc);
     DEFINE(loom_rt_sgemm);
+    DEFINE(loom_rt_sgemm_t);
     DEFINE(loom_rt_fail);
     DEFINE(loom_rt_failed);
     DEFINE(loom_rt_conv1d);

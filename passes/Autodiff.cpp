@@ -1,0 +1,470 @@
+// autodiff: reverse-mode differentiation as an IR-to-IR pass.
+//
+// differentiate(f, k) appends to f's outputs the gradient of output k (a scalar f32) with
+// respect to every parameter, named "grad/<key>". The adjoint is ordinary IR placed before
+// the return: it goes through the same hoisting, fusion and codegen as the forward graph.
+//
+// Straight-line code is differentiated op by op in reverse order, each op by its rule in
+// passes/Gradients.cpp. A `loop` gets an adjoint loop that runs the other way:
+//
+//   forward  %C..., %Y... = loop %c0..., %S... (%c..., %s...) { ...; yield %c'..., %y... }
+//   adjoint  %dc0..., %dS..., %G... = loop %dC..., %dY..., <saved>... {reverse = !reverse}
+//                (%dc..., %dy..., <saved per-step>...) {
+//              adjoint of the body from d(c') = dc, d(y) = dy; yield d(c)..., d(s)..., g... }
+//
+// The body's adjoint reads forward per-step values (gate activations, the incoming state)
+// from stacks the forward loop is made to save (a new stacked output each) and slices them
+// at t; a sliced input is read from its own sequence. Values the body reads from outside
+// (weights, biases) get their gradients after the adjoint loop, from per-step terms it
+// stacks: a bias's as a sum over the stacked axis, a weight's in a matmul as one
+// transpose_lhs GEMM over all T * B rows (dW = sum_t a_t^T dz_t = A^T dZ), so that no
+// weight-gradient GEMM runs per step. Nested loops work the same way, scope by scope.
+#include "passes/Autodiff.h"
+
+#include "ir/Builder.h"
+#include "ir/TypeInference.h"
+#include "passes/Gradients.h"
+#include "passes/Passes.h"
+
+#include <fmt/format.h>
+
+#include <unordered_set>
+
+namespace loom::passes {
+
+using namespace ir;
+
+namespace {
+
+/// Which values depend on a parameter through differentiable ops.
+class Activity {
+public:
+  std::unordered_set<const Value *> active;
+
+  void run(const Function &f) {
+    for (unsigned i = 0; i < f.params.size(); ++i)
+      if (f.param(i)->type.dtype == DType::F32)
+        active.insert(f.param(i));
+    block(f.body);
+  }
+
+private:
+  bool is(const Value *v) const { return active.count(v) != 0; }
+
+  void block(const Block &b) {
+    for (auto &op : b.ops) {
+      if (op->kind == OpKind::Loop) {
+        loop(*op);
+        continue;
+      }
+      if (!differentiable(op->kind))
+        continue;
+      bool any = false;
+      for (Value *v : op->operands)
+        any |= is(v);
+      if (any)
+        for (auto &r : op->results)
+          if (r->type.dtype == DType::F32)
+            active.insert(r.get());
+    }
+  }
+
+  void loop(const Op &op) {
+    size_t nc = (size_t)op.intAttr("carries");
+    const Block &body = *op.regions[0];
+    const Op &yield = *body.terminator();
+    for (size_t i = 0; i < body.args.size(); ++i)
+      if (is(op.operands[i]) && body.args[i]->type.dtype == DType::F32)
+        active.insert(body.args[i].get());
+    for (;;) {
+      size_t before = active.size();
+      block(body);
+      for (size_t i = 0; i < nc; ++i)
+        if (is(yield.operands[i]) && body.args[i]->type.dtype == DType::F32)
+          active.insert(body.args[i].get());
+      if (active.size() == before)
+        break;
+    }
+    for (size_t i = 0; i < op.results.size(); ++i)
+      if (is(yield.operands[i]) || (i < nc && is(body.args[i].get())))
+        active.insert(op.result(i));
+  }
+};
+
+/// One level of differentiation: the function body, or the body of a forward loop whose
+/// adjoint loop is being built.
+struct Scope {
+  Scope *parent = nullptr;
+  Block *fwdBody = nullptr; // the forward block this scope differentiates
+  Op *fwdLoop = nullptr;    // its loop (null for the function body)
+  Op *revLoop = nullptr;    // the adjoint loop (null for the function body)
+  Builder b{nullptr};       // where adjoint ops go
+  std::unordered_map<const Value *, Value *> adj;
+  std::unordered_map<const Value *, Value *> fwdMemo; // forward value -> readable copy here
+  std::unordered_map<const Value *, Value *> seqMemo; // forward value -> its stacked sequence
+  /// Gradient terms of values from outside the forward loop, one per step, summed after
+  /// the adjoint loop. With `lhsSeq`, the term is matmul_tl(lhs_t, perStep) for a weight.
+  struct Term {
+    Value *target;
+    Value *perStep;
+    Value *lhsSeq = nullptr;
+    bool swap = false; // matmul_tl(perStep_t, lhs_t) instead (a transpose_rhs weight)
+  };
+  std::vector<Term> deferred;
+  Op *open = nullptr; // an adjoint loop being built in this scope's block: ops made for it
+                      // meanwhile go before it
+
+  bool local(const Value *v) const {
+    return v->def ? v->def->parent == fwdBody : v->owner == fwdBody;
+  }
+};
+
+class Differentiator : public GradContext {
+public:
+  Differentiator(Function &f) : f_(f) {}
+
+  llvm::Error run(unsigned lossIndex);
+
+  // --- GradContext ---
+  Value *fwd(Value *v) override { return fwdIn(*cur_, v); }
+  Value *emit(OpKind k, std::vector<Value *> operands, std::map<std::string, Attr> attrs) override {
+    auto r = cur_->b.value(k, std::move(operands), std::move(attrs));
+    if (!r) {
+      noteError(r.takeError());
+      return cur_->b.fill(0.0, Type{DType::F32, {}});
+    }
+    return *r;
+  }
+  Value *emitTyped(OpKind k, std::vector<Value *> operands, Type t,
+                   std::map<std::string, Attr> attrs) override {
+    return cur_->b.create(k, std::move(operands), {std::move(t)}, std::move(attrs))->result();
+  }
+  Value *constant(double v, Type t) override { return cur_->b.fill(v, std::move(t)); }
+  bool active(const Value *v) const override { return act_.active.count(v) != 0; }
+  void addGrad(Value *target, Value *g) override { addGradIn(*cur_, target, g); }
+  void addMatmulRhsGrad(Value *w, Value *lhs, Value *g, bool transposed) override;
+  void fail(const Op &op, const std::string &msg) override {
+    std::string where =
+        op.loc.line ? fmt::format("{}:{}:{}: ", op.loc.file, op.loc.line, op.loc.col) : "";
+    noteError(llvm::createStringError(llvm::inconvertibleErrorCode(), "%s%s", where.c_str(),
+                                      msg.c_str()));
+  }
+
+private:
+  Function &f_;
+  Activity act_;
+  Scope *cur_ = nullptr;
+  llvm::Error err_ = llvm::Error::success();
+
+  void noteError(llvm::Error e) {
+    if (err_)
+      llvm::consumeError(std::move(e));
+    else
+      err_ = std::move(e);
+  }
+
+  Value *fwdIn(Scope &s, Value *v);
+  Value *sequenceOf(Scope &s, Value *v);
+  void addGradIn(Scope &s, Value *target, Value *g);
+  Value *unbroadcast(Scope &s, Value *g, const Type &t);
+  /// Differentiates s.fwdBody's first `n` ops, last first (adjoint ops may follow them).
+  llvm::Error differentiateBlock(Scope &s, size_t n);
+  llvm::Error loopAdjoint(Scope &s, Op &loop);
+};
+
+Value *Differentiator::fwdIn(Scope &s, Value *v) {
+  if (!s.fwdLoop || !s.local(v))
+    return s.parent ? fwdIn(*s.parent, v) : v;
+  auto it = s.fwdMemo.find(v);
+  if (it != s.fwdMemo.end())
+    return it->second;
+  // Per-step values that read nothing from this step (constants made in the body) are
+  // made again rather than saved.
+  bool invariant = v->def && v->def->regions.empty();
+  if (invariant)
+    for (Value *o : v->def->operands)
+      invariant &= !s.local(o);
+  if (invariant) {
+    auto c = std::make_unique<Op>(v->def->kind);
+    c->attrs = v->def->attrs;
+    c->loc = v->def->loc;
+    for (Value *o : v->def->operands)
+      c->operands.push_back(fwdIn(s, o));
+    for (auto &res : v->def->results)
+      c->addResult(res->type, res->name);
+    Block &blk = *s.b.block();
+    c->parent = &blk;
+    for (size_t i = 0; i < v->def->results.size(); ++i)
+      s.fwdMemo[v->def->result(i)] = c->result(i);
+    auto at = blk.ops.end();
+    if (s.open)
+      at = std::find_if(blk.ops.begin(), blk.ops.end(),
+                        [&](const std::unique_ptr<Op> &o) { return o.get() == s.open; });
+    blk.ops.insert(at, std::move(c));
+    return s.fwdMemo[v];
+  }
+  Value *seq = sequenceOf(s, v);
+  Block &rb = *s.revLoop->regions[0];
+  Value *r = rb.addArg(sliceType(seq->type), v->name);
+  s.revLoop->operands.push_back(seq);
+  s.revLoop->attrs["slices"] = s.revLoop->intAttr("slices") + 1;
+  return s.fwdMemo[v] = r;
+}
+
+Value *Differentiator::sequenceOf(Scope &s, Value *v) {
+  auto it = s.seqMemo.find(v);
+  if (it != s.seqMemo.end())
+    return it->second;
+  Op &loop = *s.fwdLoop;
+  size_t nc = (size_t)loop.intAttr("carries");
+  Value *full;
+  if (!v->def && v->index >= nc) {
+    full = loop.operands[v->index];
+  } else {
+    Op &yield = *s.fwdBody->terminator();
+    yield.operands.push_back(v);
+    full = loop.addResult(stackType(v->type, loop.dimAttr("steps")),
+                          v->name.empty() ? "" : v->name + "_saved");
+  }
+  Value *r = s.parent ? fwdIn(*s.parent, full) : full;
+  return s.seqMemo[v] = r;
+}
+
+Value *Differentiator::unbroadcast(Scope &s, Value *g, const Type &t) {
+  Scope *saved = cur_;
+  cur_ = &s;
+  while (g->type.rank() > t.rank())
+    g = emit(OpKind::ReduceSum, {g}, {{"axis", (int64_t)0}, {"keepdims", false}});
+  for (int64_t k = 0; k < t.rank(); ++k) {
+    const Dim &d = t.shape[k];
+    if (d.isStatic() && d.value() == 1 && g->type.shape[k] != d)
+      g = emit(OpKind::ReduceSum, {g}, {{"axis", k}, {"keepdims", true}});
+  }
+  cur_ = saved;
+  return g;
+}
+
+void Differentiator::addGradIn(Scope &s, Value *target, Value *g) {
+  if (!act_.active.count(target))
+    return;
+  if (s.fwdLoop && !s.local(target)) {
+    s.deferred.push_back({target, g});
+    return;
+  }
+  g = unbroadcast(s, g, target->type);
+  if (g->type.shape != target->type.shape) {
+    noteError(llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                      "internal error: autodiff: gradient %s does not fit %s",
+                                      g->type.str().c_str(), target->type.str().c_str()));
+    return;
+  }
+  auto it = s.adj.find(target);
+  if (it == s.adj.end()) {
+    s.adj[target] = g;
+    return;
+  }
+  Scope *saved = cur_;
+  cur_ = &s;
+  it->second = emit(OpKind::Add, {it->second, g}, {});
+  cur_ = saved;
+}
+
+void Differentiator::addMatmulRhsGrad(Value *w, Value *lhs, Value *g, bool transposed) {
+  if (!act_.active.count(w))
+    return;
+  Scope &s = *cur_;
+  // A weight from outside the loop times a per-step value: one GEMM after the loop.
+  if (s.fwdLoop && !s.local(w) && s.local(lhs)) {
+    s.deferred.push_back({w, g, sequenceOf(s, lhs), transposed});
+    return;
+  }
+  Value *a = fwd(lhs);
+  Value *dw = transposed ? emit(OpKind::MatMul, {g, a}, {{"transpose_lhs", true}})
+                         : emit(OpKind::MatMul, {a, g}, {{"transpose_lhs", true}});
+  addGrad(w, dw);
+}
+
+llvm::Error Differentiator::differentiateBlock(Scope &s, size_t n) {
+  Scope *saved = cur_;
+  cur_ = &s;
+  auto &ops = s.fwdBody->ops;
+  for (size_t i = n; i-- > 0;) {
+    Op &op = *ops[i];
+    if (op.kind == OpKind::Return || op.kind == OpKind::Yield)
+      continue;
+    std::vector<Value *> dres;
+    bool any = false;
+    for (auto &r : op.results) {
+      auto it = s.adj.find(r.get());
+      dres.push_back(it == s.adj.end() ? nullptr : it->second);
+      any |= dres.back() != nullptr;
+    }
+    if (!any)
+      continue;
+    if (op.kind == OpKind::Loop) {
+      if (auto e = loopAdjoint(s, op))
+        return e;
+    } else {
+      gradient(*this, op, dres);
+    }
+    if (err_)
+      return std::move(err_);
+  }
+  cur_ = saved;
+  return llvm::Error::success();
+}
+
+llvm::Error Differentiator::loopAdjoint(Scope &outer, Op &loop) {
+  size_t nc = (size_t)loop.intAttr("carries");
+  Block &body = *loop.regions[0];
+  Op &yield = *body.terminator();
+  size_t nstack = loop.results.size() - nc; // before any saved stacks are added
+
+  // Carries of the adjoint loop: one per active carry, starting from d(final carry).
+  std::vector<size_t> carries;
+  std::vector<Value *> inits;
+  for (size_t i = 0; i < nc; ++i) {
+    if (!act_.active.count(body.args[i].get()))
+      continue;
+    carries.push_back(i);
+    auto it = outer.adj.find(loop.result(i));
+    inits.push_back(it != outer.adj.end() ? it->second : outer.b.fill(0.0, loop.result(i)->type));
+  }
+  Op *rev = outer.b.create(OpKind::Loop, inits, {},
+                           {{"carries", (int64_t)carries.size()},
+                            {"slices", (int64_t)0},
+                            {"steps", loop.dimAttr("steps")},
+                            {"reverse", !loop.boolAttr("reverse")}});
+  rev->loc = loop.loc;
+  Block &rb = *rev->addRegion();
+  Scope s;
+  s.parent = &outer;
+  s.fwdBody = &body;
+  s.fwdLoop = &loop;
+  s.revLoop = rev;
+  s.b.setBlock(&rb);
+  s.b.setLoc(loop.loc);
+  std::vector<Value *> dc;
+  for (size_t k = 0; k < carries.size(); ++k)
+    dc.push_back(rb.addArg(inits[k]->type, "d_" + body.args[carries[k]]->name));
+  // Stacked outputs with an adjoint are read per step.
+  std::vector<std::pair<size_t, Value *>> dy;
+  for (size_t k = 0; k < nstack; ++k) {
+    auto it = outer.adj.find(loop.result(nc + k));
+    if (it == outer.adj.end())
+      continue;
+    Value *a = rb.addArg(sliceType(it->second->type), "dy");
+    rev->operands.push_back(it->second);
+    rev->attrs["slices"] = rev->intAttr("slices") + 1;
+    dy.push_back({k, a});
+  }
+  Scope *saved = cur_;
+  cur_ = &s;
+  for (size_t k = 0; k < carries.size(); ++k)
+    addGrad(yield.operands[carries[k]], dc[k]);
+  for (auto [k, a] : dy)
+    addGrad(yield.operands[nc + k], a);
+  cur_ = saved;
+  outer.open = rev;
+  if (auto e = differentiateBlock(s, body.ops.size()))
+    return e;
+  outer.open = nullptr;
+  cur_ = &s;
+
+  // yield d(carry)..., d(slice)..., deferred terms...
+  std::vector<Value *> outs;
+  for (size_t k = 0; k < carries.size(); ++k) {
+    Value *a = body.args[carries[k]].get();
+    auto it = s.adj.find(a);
+    outs.push_back(it != s.adj.end() ? it->second : constant(0.0, a->type));
+  }
+  std::vector<std::pair<Value *, size_t>> sliceGrads; // (forward sequence, result index)
+  size_t nsl = (size_t)loop.intAttr("slices");
+  for (size_t j = 0; j < nsl; ++j) {
+    Value *a = body.args[nc + j].get();
+    auto it = s.adj.find(a);
+    if (it == s.adj.end())
+      continue;
+    sliceGrads.push_back({loop.operands[nc + j], outs.size()});
+    outs.push_back(it->second);
+  }
+  size_t firstTerm = outs.size();
+  for (auto &t : s.deferred)
+    outs.push_back(t.perStep);
+  s.b.create(OpKind::Yield, outs, {});
+  const Dim &steps = loop.dimAttr("steps");
+  for (size_t i = 0; i < outs.size(); ++i)
+    rev->addResult(i < carries.size() ? outs[i]->type : stackType(outs[i]->type, steps),
+                   i < carries.size() ? dc[i]->name + "0" : "");
+  cur_ = &outer;
+  for (size_t k = 0; k < carries.size(); ++k)
+    addGrad(loop.operands[carries[k]], rev->result(k));
+  for (auto [seq, idx] : sliceGrads)
+    addGrad(seq, rev->result(idx));
+  for (size_t i = 0; i < s.deferred.size(); ++i) {
+    auto &t = s.deferred[i];
+    Value *stacked = rev->result(firstTerm + i);
+    if (t.lhsSeq) {
+      Value *dw = t.swap ? emit(OpKind::MatMul, {stacked, t.lhsSeq}, {{"transpose_lhs", true}})
+                         : emit(OpKind::MatMul, {t.lhsSeq, stacked}, {{"transpose_lhs", true}});
+      addGrad(t.target, dw);
+    } else {
+      addGrad(t.target,
+              emit(OpKind::ReduceSum, {stacked}, {{"axis", (int64_t)1}, {"keepdims", false}}));
+    }
+  }
+  cur_ = saved;
+  if (err_)
+    return std::move(err_);
+  return llvm::Error::success();
+}
+
+llvm::Error Differentiator::run(unsigned lossIndex) {
+  Op *ret = f_.returnOp();
+  if (!ret || ret->kind != OpKind::Return || lossIndex >= ret->operands.size())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "autodiff: the function has no output %u", lossIndex);
+  Value *loss = ret->operands[lossIndex];
+  if (loss->type.dtype != DType::F32 || loss->type.rank() != 0)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "autodiff: the loss must be a scalar f32[], got %s",
+                                   loss->type.str().c_str());
+  act_.run(f_);
+  std::unique_ptr<Op> retOp = std::move(f_.body.ops.back());
+  f_.body.ops.pop_back();
+  Scope top;
+  top.fwdBody = &f_.body;
+  top.b.setBlock(&f_.body);
+  top.b.setLoc(retOp->loc);
+  cur_ = &top;
+  if (act_.active.count(loss))
+    top.adj[loss] = top.b.fill(1.0, loss->type);
+  if (auto e = differentiateBlock(top, f_.body.ops.size()))
+    return e;
+  for (unsigned i = 0; i < f_.params.size(); ++i) {
+    Value *p = f_.param(i);
+    auto it = top.adj.find(p);
+    retOp->operands.push_back(it != top.adj.end() ? it->second : top.b.fill(0.0, p->type));
+    f_.outputNames.push_back("grad/" + f_.params[i].key);
+  }
+  retOp->parent = &f_.body;
+  f_.body.ops.push_back(std::move(retOp));
+  return llvm::Error::success();
+}
+
+} // namespace
+
+llvm::Error differentiate(ir::Function &f, unsigned lossIndex) {
+  Differentiator d(f);
+  return d.run(lossIndex);
+}
+
+llvm::Expected<bool> autodiff(ir::Module &m) {
+  if (!m.main())
+    return false;
+  if (auto e = differentiate(*m.main(), 0))
+    return std::move(e);
+  return true;
+}
+
+} // namespace loom::passes
