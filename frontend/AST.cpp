@@ -205,9 +205,10 @@ public:
   }
 
   void decl(const Decl &d) {
-    const char *kw = d.kind == Decl::Kind::Model  ? "model"
-                     : d.kind == Decl::Kind::Cell ? "cell"
-                                                  : "def";
+    const char *kw = d.kind == Decl::Kind::Model   ? "model"
+                     : d.kind == Decl::Kind::Cell  ? "cell"
+                     : d.kind == Decl::Kind::Train ? "train"
+                                                   : "def";
     out += std::string("(") + kw + " " + d.name + " (params";
     for (const Param &p : d.params)
       param(p);

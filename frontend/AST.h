@@ -74,7 +74,7 @@ struct Stmt {
 };
 
 struct Decl {
-  enum class Kind { Model, Cell, Def };
+  enum class Kind { Model, Cell, Def, Train }; // Train: `train <model>(targets) {...}`
   Kind kind;
   std::string name;
   Loc loc;

@@ -97,9 +97,12 @@ llvm::Expected<Val> paramBuiltin(Elaborator &el, const BoundArgs &a) {
                                 "or pass name=\"...\"");
     name = fr.assignTarget;
   }
+  if (a["trainable"].kind != Val::Kind::Bool)
+    return el.fail(a.locs.at("trainable"), "trainable must be true or false");
   auto v = el.createParam(name, t, init.s, a.callLoc);
   if (!v)
     return v.takeError();
+  el.function().params.back().trainable = a["trainable"].b;
   return Val::of(*v);
 }
 
@@ -616,6 +619,133 @@ llvm::Expected<Val> unrollBuiltin(Elaborator &el, const BoundArgs &a) {
   return Val::none();
 }
 
+// ---------------------------------------------------------------------------------------
+// Losses and metrics (the prelude's loss functions are built from these)
+
+/// Reduces `x` over every axis with `kind` (sum or mean): a scalar f32[].
+llvm::Expected<Val> reduceAll(Elaborator &el, ir::Value *x, ir::OpKind kind, const ir::Loc &loc) {
+  Val v = Val::of(x);
+  while (v.tensor->type.rank() > 0) {
+    auto r = el.tensorOp(kind, {v.tensor}, loc, "cannot reduce",
+                         {{"axis", (int64_t)0}, {"keepdims", false}});
+    if (!r)
+      return r.takeError();
+    v = *r;
+  }
+  return v;
+}
+
+Builtin reduceAllBuiltin(const std::string &name, ir::OpKind kind) {
+  Builtin b;
+  b.name = name;
+  b.params = {{"x"}};
+  b.fn = [name, kind](Elaborator &el, const BoundArgs &a) -> llvm::Expected<Val> {
+    auto x = tensorArg(el, a, "x", name.c_str());
+    if (!x)
+      return x.takeError();
+    return reduceAll(el, *x, kind, a.callLoc);
+  };
+  return b;
+}
+
+/// less(a, b): 1.0 where a < b, else 0.0.
+llvm::Expected<Val> lessBuiltin(Elaborator &el, const BoundArgs &a) {
+  std::vector<ir::Value *> ts;
+  for (const char *n : {"a", "b"}) {
+    const Val &v = a[n];
+    if (v.isTensor())
+      ts.push_back(v.tensor);
+    else if (v.isNumber())
+      ts.push_back(el.scalar(v.number(), ir::DType::F32));
+    else
+      return el.fail(a.locs.at(n),
+                     fmt::format("less needs tensors or numbers, got {}", v.describe()));
+  }
+  return el.tensorOp(ir::OpKind::Less, ts, a.callLoc, "cannot apply less");
+}
+
+/// expect_target(y, t, loss): a loss's target must have the output's shape (or, with
+/// sparse=true, its shape without the last axis, as i32 labels). Keras would broadcast a
+/// [B] target against a [B, 1] output into [B, B]; loom refuses instead.
+llvm::Expected<Val> expectTargetBuiltin(Elaborator &el, const BoundArgs &a) {
+  auto y = tensorArg(el, a, "y", "expect_target");
+  if (!y)
+    return y.takeError();
+  auto t = tensorArg(el, a, "target", "expect_target");
+  if (!t)
+    return t.takeError();
+  std::string loss = a["loss"].kind == Val::Kind::Str ? a["loss"].s : "the loss";
+  bool sparse = a["sparse"].kind == Val::Kind::Bool && a["sparse"].b;
+  const ir::Type &yt = (*y)->type, &tt = (*t)->type;
+  if (yt.dtype != ir::DType::F32)
+    return el.fail(a.callLoc, fmt::format("{} needs a float output, got {}", loss, yt.str()));
+  if (sparse) {
+    std::vector<ir::Dim> want(yt.shape.begin(), yt.shape.end() - (yt.rank() ? 1 : 0));
+    if (tt.dtype != ir::DType::I32 || tt.shape != want)
+      return el.fail(a.callLoc,
+                     fmt::format("{}: the labels must be {} for an output of shape {}, got {}",
+                                 loss, ir::Type{ir::DType::I32, want}.str(), yt.str(), tt.str()));
+    if (yt.rank() && yt.shape.back().isStatic())
+      el.noteLabels(*t, yt.shape.back().value());
+    return Val::none();
+  }
+  if (tt.dtype != ir::DType::F32 || tt.shape != yt.shape)
+    return el.fail(a.callLoc, fmt::format("{}: the target must have the output's shape {}, got {}",
+                                          loss, yt.str(), tt.str()));
+  return Val::none();
+}
+
+/// loss_mean(v, like): the mean of per-element losses `v` whose leading dims are those of
+/// the output `like`. When `like` carries a sequence mask (lengths, mask_zero), steps that
+/// do not count are left out: sum(v * mask) / (count of steps that count * elements per
+/// step), Keras's masked sum_over_batch_size.
+llvm::Expected<Val> lossMeanBuiltin(Elaborator &el, const BoundArgs &a) {
+  auto v = tensorArg(el, a, "v", "loss_mean");
+  if (!v)
+    return v.takeError();
+  const Val &like = a["like"];
+  ir::Value *mask = like.isTensor() ? like.mask : nullptr;
+  if (!mask || (*v)->type.rank() < 2)
+    return reduceAll(el, *v, ir::OpKind::ReduceMean, a.callLoc);
+  // mask f32[B, T, 1] -> f32[B, T, 1, ..., 1] to broadcast over v's trailing dims.
+  ir::Value *m = mask;
+  int64_t rank = (*v)->type.rank();
+  ir::Dim perStep = ir::Dim::constant(1);
+  for (int64_t k = 2; k < rank; ++k)
+    perStep = perStep * (*v)->type.shape[k];
+  if (rank != 3) {
+    ir::Type mt{ir::DType::F32, {mask->type.shape[0], mask->type.shape[1]}};
+    mt.shape.resize(rank, ir::Dim::constant(1));
+    m = el.builder().create(ir::OpKind::Reshape, {mask}, {mt})->result();
+  }
+  auto wv = el.tensorOp(ir::OpKind::Mul, {*v, m}, a.callLoc, "cannot mask the loss");
+  if (!wv)
+    return wv.takeError();
+  auto num = reduceAll(el, wv->tensor, ir::OpKind::ReduceSum, a.callLoc);
+  if (!num)
+    return num.takeError();
+  auto den = reduceAll(el, mask, ir::OpKind::ReduceSum, a.callLoc);
+  if (!den)
+    return den.takeError();
+  ir::Value *d = den->tensor;
+  if (!(perStep.isStatic() && perStep.value() == 1)) {
+    if (!perStep.isStatic())
+      return el.fail(a.callLoc, "a masked loss needs the per-step size known when compiling");
+    auto dd = el.tensorOp(ir::OpKind::Mul, {d, el.scalar((double)perStep.value(), ir::DType::F32)},
+                          a.callLoc, "cannot mask the loss");
+    if (!dd)
+      return dd.takeError();
+    d = dd->tensor;
+  }
+  // max(count, 1): a batch with no step that counts has loss 0, not NaN.
+  auto safe = el.tensorOp(ir::OpKind::Max, {d, el.scalar(1.0, ir::DType::F32)}, a.callLoc,
+                          "cannot mask the loss");
+  if (!safe)
+    return safe.takeError();
+  return el.tensorOp(ir::OpKind::Div, {num->tensor, safe->tensor}, a.callLoc,
+                     "cannot mask the loss");
+}
+
 std::map<std::string, Builtin> makeBuiltins() {
   std::map<std::string, Builtin> m;
   auto add = [&](Builtin b) { m[b.name] = std::move(b); };
@@ -629,10 +759,12 @@ std::map<std::string, Builtin> makeBuiltins() {
   add(unaryBuiltin("abs", ir::OpKind::Abs));
   add(binaryBuiltin("maximum", ir::OpKind::Max));
   add(binaryBuiltin("minimum", ir::OpKind::Min));
-  add(Builtin{
-      "param",
-      {{"shape"}, {"init", false, Val::str("glorot_uniform")}, {"name", false, Val::none()}},
-      paramBuiltin});
+  add(Builtin{"param",
+              {{"shape"},
+               {"init", false, Val::str("glorot_uniform")},
+               {"name", false, Val::none()},
+               {"trainable", false, Val::boolean(true)}},
+              paramBuiltin});
   add(Builtin{"rnn",
               {{"cell"},
                {"x"},
@@ -680,6 +812,14 @@ std::map<std::string, Builtin> makeBuiltins() {
                {"lengths", false, Val::none()}},
               bidirectionalBuiltin});
   add(Builtin{"require", {{"condition"}, {"message", false, Val::none()}}, requireBuiltin});
+  add(reduceAllBuiltin("sum_all", ir::OpKind::ReduceSum));
+  add(reduceAllBuiltin("mean_all", ir::OpKind::ReduceMean));
+  add(Builtin{"less", {{"a"}, {"b"}}, lessBuiltin});
+  add(Builtin{
+      "expect_target",
+      {{"y"}, {"target"}, {"loss", false, Val::none()}, {"sparse", false, Val::boolean(false)}},
+      expectTargetBuiltin});
+  add(Builtin{"loss_mean", {{"v"}, {"like"}}, lossMeanBuiltin});
   return m;
 }
 

@@ -47,7 +47,7 @@ Elaborator::Elaborator(const SourceManager &sm, const ast::File &user, const ast
   for (auto &d : prelude.decls)
     decls_[d.name] = &d;
   for (auto &d : user.decls)
-    if (d.kind != ast::Decl::Kind::Model) // models are not callable
+    if (d.kind != ast::Decl::Kind::Model && d.kind != ast::Decl::Kind::Train) // not callable
       decls_[d.name] = &d;                // a user's def or cell shadows the prelude's
 }
 

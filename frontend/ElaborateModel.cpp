@@ -150,7 +150,8 @@ llvm::Expected<Val> Elaborator::driveCell(const Val &cellVal, const Val &x, bool
 // ---------------------------------------------------------------------------------------
 // Models
 
-llvm::Expected<std::unique_ptr<ir::Module>> Elaborator::model(const ast::Decl &d) {
+llvm::Expected<std::unique_ptr<ir::Module>>
+Elaborator::model(const ast::Decl &d, const ast::Decl *train, TrainSpec *spec) {
   module_ = std::make_unique<ir::Module>();
   auto f = std::make_unique<ir::Function>();
   f->name = d.name;
@@ -209,26 +210,45 @@ llvm::Expected<std::unique_ptr<ir::Module>> Elaborator::model(const ast::Decl &d
     outs.push_back(v);
     f->outputNames.push_back(o.name);
   }
-  builder_->setLoc(d.loc);
+  if (train) {
+    auto touts = trainBlock(*train, *spec, f->outputNames);
+    if (!touts)
+      return touts.takeError();
+    outs = *touts;
+  }
+  builder_->setLoc(train ? train->loc : d.loc);
   builder_->create(ir::OpKind::Return, outs, {});
   frames_.pop_back();
   module_->functions.push_back(std::move(f));
   return std::move(module_);
 }
 
-llvm::Expected<std::unique_ptr<ir::Module>> Elaborator::run(const std::string &modelName) {
+llvm::Expected<std::unique_ptr<ir::Module>> Elaborator::run(const std::string &modelName,
+                                                            TrainSpec *train) {
   std::vector<const ast::Decl *> models;
   for (auto &d : user_.decls)
     if (d.kind == ast::Decl::Kind::Model)
       models.push_back(&d);
+  // Every train block names a model of the file.
+  for (auto &d : user_.decls) {
+    if (d.kind != ast::Decl::Kind::Train)
+      continue;
+    if (std::none_of(models.begin(), models.end(),
+                     [&](const ast::Decl *m) { return m->name == d.name; }))
+      return fail(d.loc, fmt::format("train block for '{}', but the file has no model of that "
+                                     "name",
+                                     d.name));
+  }
+  const ast::Decl *chosen = nullptr;
   if (!modelName.empty()) {
     for (auto *m : models)
       if (m->name == modelName)
-        return model(*m);
-    return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: error: no model named '%s'",
-                                   user_.name.c_str(), modelName.c_str());
-  }
-  if (models.size() != 1) {
+        chosen = m;
+    if (!chosen)
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "%s: error: no model named '%s'", user_.name.c_str(),
+                                     modelName.c_str());
+  } else if (models.size() != 1) {
     std::string names;
     for (auto *m : models)
       names += (names.empty() ? "" : ", ") + m->name;
@@ -236,21 +256,37 @@ llvm::Expected<std::unique_ptr<ir::Module>> Elaborator::run(const std::string &m
         llvm::inconvertibleErrorCode(), "%s: error: %s", user_.name.c_str(),
         models.empty() ? "no model declared (a file needs `model NAME(inputs) -> (outputs) {...}`)"
                        : ("several models (" + names + "): choose one with --model").c_str());
+  } else {
+    chosen = models[0];
   }
-  return model(*models[0]);
+  if (!train)
+    return model(*chosen);
+  const ast::Decl *block = nullptr;
+  for (auto &d : user_.decls)
+    if (d.kind == ast::Decl::Kind::Train && d.name == chosen->name) {
+      if (block)
+        return fail(d.loc, fmt::format("a second train block for model '{}'", d.name));
+      block = &d;
+    }
+  if (!block)
+    return fail(chosen->loc,
+                fmt::format("model '{}' has no train block to train with (add `train {}(target: "
+                            "f32[B, 1]) {{ loss = mse(y, target)  optimizer = adam() }}`)",
+                            chosen->name, chosen->name));
+  return model(*chosen, block, train);
 }
 
-llvm::Expected<std::unique_ptr<ir::Module>> elaborate(const SourceManager &sm,
-                                                      const ast::File &user,
-                                                      const ast::File &prelude,
-                                                      const std::string &modelName) {
+llvm::Expected<std::unique_ptr<ir::Module>>
+elaborate(const SourceManager &sm, const ast::File &user, const ast::File &prelude,
+          const std::string &modelName, TrainSpec *train) {
   Elaborator el(sm, user, prelude);
-  return el.run(modelName);
+  return el.run(modelName, train);
 }
 
 llvm::Expected<std::unique_ptr<ir::Module>> compileSource(SourceManager &sm,
                                                           const std::string &name, std::string text,
-                                                          const std::string &modelName) {
+                                                          const std::string &modelName,
+                                                          TrainSpec *train) {
   sm.add(kPreludeName, preludeText());
   auto prelude = parseFile(sm, kPreludeName);
   assert(prelude && "the prelude must parse");
@@ -260,11 +296,12 @@ llvm::Expected<std::unique_ptr<ir::Module>> compileSource(SourceManager &sm,
   auto user = parseFile(sm, name);
   if (!user)
     return user.takeError();
-  return elaborate(sm, **user, **prelude, modelName);
+  return elaborate(sm, **user, **prelude, modelName, train);
 }
 
 llvm::Expected<std::unique_ptr<ir::Module>> compileFile(SourceManager &sm, const std::string &path,
-                                                        const std::string &modelName) {
+                                                        const std::string &modelName,
+                                                        TrainSpec *train) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
@@ -275,7 +312,7 @@ llvm::Expected<std::unique_ptr<ir::Module>> compileFile(SourceManager &sm, const
                                    path.c_str());
   std::stringstream ss;
   ss << in.rdbuf();
-  return compileSource(sm, path, ss.str(), modelName);
+  return compileSource(sm, path, ss.str(), modelName, train);
 }
 
 } // namespace loom::frontend

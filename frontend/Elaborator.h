@@ -2,6 +2,7 @@
 // The elaborator's internals, shared by Elaborate.cpp (statements, expressions, calls) and
 // Builtins.cpp (the functions implemented in C++). Not part of the frontend's interface.
 #include "frontend/Diagnostics.h"
+#include "frontend/TrainSpec.h"
 #include "frontend/Value.h"
 #include "ir/Builder.h"
 
@@ -74,7 +75,10 @@ class Elaborator {
 public:
   Elaborator(const SourceManager &sm, const ast::File &user, const ast::File &prelude);
 
-  llvm::Expected<std::unique_ptr<ir::Module>> run(const std::string &modelName);
+  /// With `train`, the model's train block is elaborated too: its targets become inputs
+  /// after the model's, its loss and metrics the function's outputs, its settings `train`.
+  llvm::Expected<std::unique_ptr<ir::Module>> run(const std::string &modelName,
+                                                  TrainSpec *train = nullptr);
 
   // Used by builtins.
   llvm::Error fail(const ir::Loc &loc, const std::string &msg) const;
@@ -97,6 +101,8 @@ public:
   /// Whether the statement being elaborated is directly in the model's body.
   bool atModelLevel() const { return callStack_.empty(); }
   ir::Function &function() { return *func_; }
+  /// Records that `labels` are class ids in [0, classes) (for checking training data).
+  void noteLabels(const ir::Value *labels, int64_t classes) { labelClasses_[labels] = classes; }
   const ir::Loc &userLoc(const ir::Loc &loc) const;
   /// Weights created while `f` runs are named <binding>/<sub>/<param>.
   template <typename F> auto withSubBinding(const std::string &sub, F &&f) {
@@ -148,7 +154,18 @@ private:
                         const ir::Loc &loc);
   llvm::Expected<ir::Type> typeFromExpr(const ast::TypeExpr &te, Frame &fr,
                                         const std::string &what);
-  llvm::Expected<std::unique_ptr<ir::Module>> model(const ast::Decl &d);
+  llvm::Expected<std::unique_ptr<ir::Module>>
+  model(const ast::Decl &d, const ast::Decl *train = nullptr, TrainSpec *spec = nullptr);
+
+  // The train block (ElaborateTrain.cpp).
+  std::map<const ir::Value *, std::string> targets_;
+  std::map<const ir::Value *, int64_t> labelClasses_;
+  llvm::Expected<std::vector<ir::Value *>> trainBlock(const ast::Decl &t, TrainSpec &spec,
+                                                      std::vector<std::string> &names);
+  llvm::Error optimizerSpec(const ast::Expr &e, OptimizerSpec &opt);
+  llvm::Error scheduleSpec(const ast::Expr &e, Schedule &s);
+  llvm::Expected<std::pair<ir::Value *, std::string>>
+  metric(const ast::Expr &m, const ast::Expr &lossExpr, const TrainSpec &spec);
 };
 
 } // namespace loom::frontend

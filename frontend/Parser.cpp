@@ -166,8 +166,14 @@ bool Parser::parseDecl(ast::File &file) {
   case Tok::KwDef:
     d.kind = ast::Decl::Kind::Def;
     break;
+  case Tok::Ident: // `train` is a word only at the start of a declaration
+    if (peek().text == "train") {
+      d.kind = ast::Decl::Kind::Train;
+      break;
+    }
+    [[fallthrough]];
   default:
-    return expected("'model', 'cell' or 'def' at top level");
+    return expected("'model', 'cell', 'def' or 'train' at top level");
   }
   std::string kw = take().text;
   if (!at(Tok::Ident))

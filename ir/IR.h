@@ -119,6 +119,7 @@ inline size_t rnnNumStates(const Op &op) {
 struct ParamInfo {
   std::string key;  // npz key, "<binding>/<param>", e.g. "y/kernel"
   std::string init; // "glorot_uniform" | "orthogonal" | "zeros" | "ones" | ...
+  bool trainable = true; // false: the optimizer leaves it (batch_norm's moving statistics)
 };
 
 class Function {

@@ -17,3 +17,7 @@ void setThreads(int n);
 
 /// Registers `loom bench`; the returned function runs it if it was chosen (else -1).
 std::function<int()> addBenchCommand(CLI::App &app);
+
+/// Registers `loom train` and `loom eval` (tools/TrainCommand.cpp); the returned function
+/// runs the one that was chosen (else -1).
+std::function<int()> addTrainCommands(CLI::App &app);

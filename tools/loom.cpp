@@ -280,6 +280,7 @@ int main(int argc, char **argv) {
 
   auto bench = addBenchCommand(app);
   auto compile = addCompileCommand(app);
+  auto train = addTrainCommands(app);
 
   try {
     app.parse(argc, argv);
@@ -299,6 +300,8 @@ int main(int argc, char **argv) {
   if (int rc = bench(); rc >= 0)
     return rc;
   if (int rc = compile(); rc >= 0)
+    return rc;
+  if (int rc = train(); rc >= 0)
     return rc;
   return 0;
 }

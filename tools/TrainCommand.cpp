@@ -1,0 +1,793 @@
+// loom train and loom eval: fit a model's train block to arrays in .npz files, batch by
+// batch and epoch by epoch (Keras's fit), and evaluate trained weights on a dataset.
+//
+// Everything that decides the weights is a function of the flags: the initial weights of
+// the seed, the batch order of (seed, epoch) through a generator written here. So a run
+// repeats bit for bit (same flags, same threads), and a run resumed from a checkpoint
+// (weights, optimizer state, epochs completed) ends with the same weights as one that was
+// never interrupted. Timing is only ever printed.
+#include "tools/Commands.h"
+
+#include "api/Train.h"
+#include "ir/Type.h"
+#include "runtime/FileIO.h"
+#include "runtime/Npy.h"
+
+#include <fmt/format.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <set>
+
+using namespace loom;
+
+namespace {
+
+llvm::Error fail(const std::string &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), llvm::Twine(msg));
+}
+
+std::string join(const std::vector<std::string> &items, const char *sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i)
+    out += (i ? sep : "") + items[i];
+  return out;
+}
+
+/// "[100,7,2]"
+std::string shapeText(const std::vector<int64_t> &shape) {
+  std::vector<std::string> dims;
+  for (int64_t d : shape)
+    dims.push_back(std::to_string(d));
+  return "[" + join(dims, ",") + "]";
+}
+
+/// "[B,T,3]"
+std::string shapeText(const ir::Type &t) {
+  std::vector<std::string> dims;
+  for (const ir::Dim &d : t.shape)
+    dims.push_back(d.str());
+  return "[" + join(dims, ",") + "]";
+}
+
+/// "[3, 2]": a flat position as an index, the way the runtime's checks print them.
+std::string indexText(int64_t flat, const std::vector<int64_t> &shape) {
+  std::vector<int64_t> idx(shape.size());
+  for (size_t i = shape.size(); i-- > 0;) {
+    idx[i] = shape[i] ? flat % shape[i] : 0;
+    flat = shape[i] ? flat / shape[i] : 0;
+  }
+  std::vector<std::string> parts;
+  for (int64_t v : idx)
+    parts.push_back(std::to_string(v));
+  return "[" + join(parts, ", ") + "]";
+}
+
+/// Keras's progress-bar number format.
+std::string num(double v) {
+  return std::fabs(v) > 1e-3 ? fmt::format("{:.4f}", v) : fmt::format("{:.4e}", v);
+}
+
+// ----- Data ---------------------------------------------------------------------------
+
+/// A dataset: one array per slot, in Trainer::slots() order, all with `rows` rows.
+struct Dataset {
+  std::string path;
+  std::vector<rt::Tensor> arrays;
+  int64_t rows = 0;
+};
+
+/// Reads `path` and checks it against the slots before any training starts.
+llvm::Expected<Dataset> loadData(const std::string &path, const std::vector<api::DataSlot> &slots) {
+  rt::NamedTensors file;
+  if (auto s = rt::readNpz(path, file))
+    return fail(s.message());
+
+  std::vector<std::string> expected;
+  for (auto &slot : slots)
+    expected.push_back(slot.name);
+  std::map<std::string, const rt::Tensor *> byName;
+  for (auto &[name, t] : file)
+    byName[name] = &t;
+
+  Dataset d;
+  d.path = path;
+  for (auto &slot : slots) {
+    auto it = byName.find(slot.name);
+    if (it == byName.end())
+      return fail(fmt::format("{}: missing array '{}' (the model's {} {}); it must hold {}", path,
+                              slot.name, slot.target ? "target" : "input", slot.type.str(),
+                              join(expected, ", ")));
+    d.arrays.push_back(*it->second);
+  }
+  for (auto &[name, t] : file)
+    if (std::find(expected.begin(), expected.end(), name) == expected.end())
+      return fail(fmt::format("{}: unknown array '{}'; the model expects {}", path, name,
+                              join(expected, ", ")));
+
+  // Element types, ranks and static dims.
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const api::DataSlot &slot = slots[i];
+    const rt::Tensor &t = d.arrays[i];
+    if (t.dtype() != slot.type.dtype)
+      return fail(fmt::format("{}: array '{}' is {} but the model expects {} ({})", path, slot.name,
+                              rt::dtypeName(t.dtype()), rt::dtypeName(slot.type.dtype),
+                              slot.type.str()));
+    if (slot.type.rank() == 0)
+      return fail(fmt::format("{}: '{}' is a scalar ({}), which has no rows to batch", path,
+                              slot.name, slot.type.str()));
+    bool ok = t.rank() == slot.type.rank();
+    for (int64_t k = 0; ok && k < t.rank(); ++k)
+      if (slot.type.shape[k].isStatic() && slot.type.shape[k].value() != t.shape()[k])
+        ok = false;
+    if (!ok)
+      return fail(fmt::format("{}: array '{}' has shape {} but the model expects {}", path,
+                              slot.name, shapeText(t.shape()), shapeText(slot.type)));
+  }
+
+  // One row per example in every array.
+  d.rows = d.arrays[0].shape()[0];
+  for (size_t i = 1; i < slots.size(); ++i)
+    if (d.arrays[i].shape()[0] != d.rows)
+      return fail(fmt::format("{}: array '{}' has {} rows but '{}' has {}; every array holds "
+                              "one row per example",
+                              path, slots[i].name, d.arrays[i].shape()[0], slots[0].name, d.rows));
+  if (d.rows == 0)
+    return fail(fmt::format("{}: the arrays have no rows (N is 0)", path));
+
+  // Symbols (T, ...) bound consistently across the arrays; then dims that are expressions.
+  ir::SymbolMap syms;
+  std::map<std::string, std::string> boundBy;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const ir::Type &type = slots[i].type;
+    for (int64_t k = 0; k < type.rank(); ++k) {
+      const ir::Dim &dim = type.shape[k];
+      if (!dim.isSymbol())
+        continue;
+      int64_t n = d.arrays[i].shape()[k];
+      auto [it, inserted] = syms.emplace(dim.symbol(), n);
+      if (inserted)
+        boundBy[dim.symbol()] = slots[i].name;
+      else if (it->second != n)
+        return fail(fmt::format("{}: array '{}' has shape {} but the model expects {}, and {} is "
+                                "{} in array '{}'",
+                                path, slots[i].name, shapeText(d.arrays[i].shape()),
+                                shapeText(type), dim.symbol(), it->second, boundBy[dim.symbol()]));
+    }
+  }
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const ir::Type &type = slots[i].type;
+    for (int64_t k = 0; k < type.rank(); ++k) {
+      const ir::Dim &dim = type.shape[k];
+      if (dim.isStatic() || dim.isSymbol())
+        continue;
+      auto want = ir::evalDim(dim, syms);
+      if (want && *want != d.arrays[i].shape()[k])
+        return fail(fmt::format("{}: array '{}' has shape {} but the model expects {}, where dim "
+                                "{} ({}) is {}",
+                                path, slots[i].name, shapeText(d.arrays[i].shape()),
+                                shapeText(type), k, dim.str(), *want));
+    }
+  }
+
+  // Class ids of sparse targets.
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const api::DataSlot &slot = slots[i];
+    const rt::Tensor &t = d.arrays[i];
+    if (!slot.target || slot.classes <= 0 || t.dtype() != rt::DType::I32)
+      continue;
+    const int32_t *v = t.i32();
+    for (int64_t j = 0, n = t.numel(); j < n; ++j)
+      if (v[j] < 0 || v[j] >= slot.classes)
+        return fail(fmt::format("{}: array '{}': label {} at {} is outside [0, {}] (the model "
+                                "has {} classes)",
+                                path, slot.name, v[j], indexText(j, t.shape()), slot.classes - 1,
+                                slot.classes));
+  }
+  return d;
+}
+
+/// Rows order[begin..end) of every array, as new tensors.
+std::vector<rt::Tensor> gather(const Dataset &d, const std::vector<int64_t> &order, int64_t begin,
+                               int64_t end) {
+  bool contiguous = true;
+  for (int64_t i = begin; i < end && contiguous; ++i)
+    contiguous = order[i] == order[begin] + (i - begin);
+  std::vector<rt::Tensor> out;
+  for (const rt::Tensor &t : d.arrays) {
+    if (contiguous && begin == 0 && end == d.rows) {
+      out.push_back(t);
+      continue;
+    }
+    std::vector<int64_t> shape = t.shape();
+    shape[0] = end - begin;
+    rt::Tensor b(t.dtype(), shape);
+    size_t rowBytes = t.bytes() / (size_t)d.rows;
+    auto *dst = static_cast<uint8_t *>(b.data());
+    auto *src = static_cast<const uint8_t *>(t.data());
+    if (contiguous)
+      std::memcpy(dst, src + order[begin] * rowBytes, (size_t)(end - begin) * rowBytes);
+    else
+      for (int64_t i = begin; i < end; ++i)
+        std::memcpy(dst + (i - begin) * rowBytes, src + order[i] * rowBytes, rowBytes);
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+/// The batch order of one epoch: Fisher-Yates driven by splitmix64 seeded with
+/// seed * 1000003 + epoch, so it depends on nothing but those two numbers.
+std::vector<int64_t> epochOrder(int64_t rows, bool shuffle, uint64_t seed, int64_t epoch) {
+  std::vector<int64_t> order(rows);
+  std::iota(order.begin(), order.end(), 0);
+  if (!shuffle)
+    return order;
+  uint64_t state = seed * 1000003u + (uint64_t)epoch;
+  auto next = [&state]() {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  };
+  for (int64_t i = rows - 1; i > 0; --i) {
+    // A uniform j in [0, i] by multiply-shift (bias below 2^-40 for any dataset size).
+    auto j = (int64_t)(((unsigned __int128)next() * (uint64_t)(i + 1)) >> 64);
+    std::swap(order[i], order[j]);
+  }
+  return order;
+}
+
+/// Sample-weighted sums of batch results, and their means.
+struct Totals {
+  double loss = 0;
+  std::vector<double> metrics;
+  int64_t rows = 0;
+
+  void add(const api::BatchResult &r, int64_t n) {
+    metrics.resize(r.metrics.size(), 0.0);
+    loss += r.loss * (double)n;
+    for (size_t i = 0; i < r.metrics.size(); ++i)
+      metrics[i] += r.metrics[i] * (double)n;
+    rows += n;
+  }
+  api::BatchResult mean() const {
+    api::BatchResult r;
+    r.loss = rows ? loss / (double)rows : 0;
+    for (double m : metrics)
+      r.metrics.push_back(rows ? m / (double)rows : 0);
+    return r;
+  }
+};
+
+/// Loss and metrics over a whole dataset, batch by batch.
+llvm::Expected<api::BatchResult> evaluateAll(const api::Trainer &trainer, const Dataset &d,
+                                             int64_t batchSize) {
+  std::vector<int64_t> order = epochOrder(d.rows, false, 0, 0);
+  Totals totals;
+  for (int64_t begin = 0; begin < d.rows; begin += batchSize) {
+    int64_t end = std::min(d.rows, begin + batchSize);
+    auto r = trainer.evaluate(gather(d, order, begin, end));
+    if (!r)
+      return fail(fmt::format("{}: rows {}..{}: {}", d.path, begin, end - 1,
+                              llvm::toString(r.takeError())));
+    totals.add(*r, end - begin);
+  }
+  return totals.mean();
+}
+
+// ----- Files --------------------------------------------------------------------------
+
+/// The directory `path` would be written into must exist (checked before training).
+llvm::Error checkWritable(const std::string &path, const char *flag) {
+  size_t slash = path.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return fail(fmt::format("{} {}: directory '{}' does not exist", flag, path, dir));
+  if (::access(dir.c_str(), W_OK) != 0)
+    return fail(fmt::format("{} {}: directory '{}' is not writable", flag, path, dir));
+  return llvm::Error::success();
+}
+
+/// "trained.npz" -> "trained.ckpt.npz"
+std::string checkpointFor(const std::string &output) {
+  size_t slash = output.find_last_of('/');
+  bool npz = output.size() > 4 && output.compare(output.size() - 4, 4, ".npz") == 0 &&
+             (slash == std::string::npos || slash + 4 < output.size() - 1);
+  return (npz ? output.substr(0, output.size() - 4) : output) + ".ckpt.npz";
+}
+
+/// One row of the history: epoch (from 1), loss, metrics, then the validation columns.
+/// Values are kept as f32, which is also how checkpoints store them, so a resumed run
+/// writes the same history as an uninterrupted one.
+using HistoryRow = std::vector<float>;
+
+std::vector<std::string> historyColumns(const api::TrainConfig &cfg, bool val) {
+  std::vector<std::string> cols{"epoch", "loss"};
+  for (auto &m : cfg.metrics)
+    cols.push_back(m);
+  if (val) {
+    cols.push_back("val_loss");
+    for (auto &m : cfg.metrics)
+      cols.push_back("val_" + m);
+  }
+  return cols;
+}
+
+rt::Status writeHistory(const std::string &path, const std::vector<std::string> &cols,
+                        const std::vector<HistoryRow> &rows) {
+  std::string text = join(cols, ",") + "\n";
+  for (auto &row : rows) {
+    text += fmt::format("{}", (int64_t)row[0]);
+    for (size_t i = 1; i < row.size(); ++i)
+      text += fmt::format(",{}", row[i]);
+    text += "\n";
+  }
+  return rt::writeFileAtomic(path, text.data(), text.size());
+}
+
+// ----- Progress -----------------------------------------------------------------------
+
+/// Keras-style progress on stderr: redrawn in place after each batch on a terminal,
+/// one line per epoch otherwise.
+class Progress {
+public:
+  Progress(const std::vector<std::string> &metrics)
+      : metrics_(metrics), tty_(::isatty(::fileno(stderr)) != 0) {}
+
+  void beginEpoch(int64_t epoch, int64_t epochs, int64_t batches) {
+    fmt::print(stderr, "Epoch {}/{}\n", epoch + 1, epochs);
+    batches_ = batches;
+    start_ = lastDraw_ = std::chrono::steady_clock::now();
+    width_ = 0;
+  }
+
+  void batchDone(int64_t done, int64_t rows, const api::BatchResult &mean) {
+    if (!tty_ || done == batches_)
+      return;
+    auto now = std::chrono::steady_clock::now();
+    if (now - lastDraw_ < std::chrono::milliseconds(50))
+      return;
+    lastDraw_ = now;
+    draw(line(done, rows, mean, nullptr));
+  }
+
+  void endEpoch(int64_t rows, const api::BatchResult &mean, const api::BatchResult *val) {
+    std::string text = line(batches_, rows, mean, val);
+    if (tty_)
+      draw(text);
+    else
+      fmt::print(stderr, "{}", text);
+    fmt::print(stderr, "\n");
+    width_ = 0;
+  }
+
+  /// Ends a line redrawn in place, before an error is printed.
+  void interrupt() {
+    if (width_)
+      fmt::print(stderr, "\n");
+    width_ = 0;
+  }
+
+private:
+  std::string line(int64_t done, int64_t rows, const api::BatchResult &mean,
+                   const api::BatchResult *val) const {
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    constexpr int kBar = 30;
+    int filled = (int)(kBar * done / std::max<int64_t>(batches_, 1));
+    std::string bar(filled, '=');
+    if (done < batches_) {
+      if (filled > 0)
+        bar.back() = '>';
+      bar += std::string(kBar - filled, '.');
+    }
+    int digits = (int)std::to_string(batches_).size();
+    std::string s = fmt::format("{:>{}}/{} [{}] - {:.1f}s - loss: {}", done, digits, batches_, bar,
+                                secs, num(mean.loss));
+    for (size_t i = 0; i < metrics_.size() && i < mean.metrics.size(); ++i)
+      s += fmt::format(" - {}: {}", metrics_[i], num(mean.metrics[i]));
+    s += fmt::format(" - {:.0f} samples/s", secs > 0 ? (double)rows / secs : 0.0);
+    if (val) {
+      s += fmt::format(" - val_loss: {}", num(val->loss));
+      for (size_t i = 0; i < metrics_.size() && i < val->metrics.size(); ++i)
+        s += fmt::format(" - val_{}: {}", metrics_[i], num(val->metrics[i]));
+    }
+    return s;
+  }
+
+  void draw(const std::string &text) {
+    size_t pad = width_ > text.size() ? width_ - text.size() : 0;
+    fmt::print(stderr, "\r{}{}", text, std::string(pad, ' '));
+    width_ = text.size();
+  }
+
+  std::vector<std::string> metrics_;
+  bool tty_;
+  int64_t batches_ = 0;
+  size_t width_ = 0;
+  std::chrono::steady_clock::time_point start_, lastDraw_;
+};
+
+// ----- loom train ---------------------------------------------------------------------
+
+struct TrainOptions {
+  std::string file, model, data, val, weights, output, history, resume, checkpoint;
+  int64_t epochs = 0, batchSize = 0, checkpointEvery = 0;
+  double learningRate = 0;
+  uint64_t seed = 1;
+  int threads = 0;
+  bool shuffle = false, interpret = false;
+  CLI::Option *epochsOpt = nullptr, *batchOpt = nullptr, *lrOpt = nullptr;
+};
+
+/// The part of a checkpoint that is not weights or optimizer state.
+struct Resumed {
+  int64_t epochs = 0; // completed
+  std::vector<HistoryRow> history;
+};
+
+llvm::Expected<Resumed> resume(api::Trainer &trainer, const std::string &path, size_t columns) {
+  rt::NamedTensors ckpt;
+  if (auto s = rt::readNpz(path, ckpt))
+    return fail(s.message());
+  std::set<std::string> weightKeys;
+  for (auto &[k, t] : trainer.weights())
+    weightKeys.insert(k);
+  rt::NamedTensors weights, state;
+  const rt::Tensor *epoch = nullptr, *history = nullptr;
+  for (auto &[k, t] : ckpt) {
+    if (k == "train/epoch")
+      epoch = &t;
+    else if (k == "train/history")
+      history = &t;
+    else if (weightKeys.count(k) || k.rfind("opt/", 0) != 0)
+      weights.emplace_back(k, t);
+    else
+      state.emplace_back(k, t);
+  }
+  if (!epoch)
+    return fail(fmt::format("{}: not a training checkpoint: it has no 'train/epoch' (loom train "
+                            "--checkpoint-every N writes checkpoints)",
+                            path));
+  if (epoch->dtype() != rt::DType::I32 || epoch->numel() != 1 || epoch->i32()[0] < 0)
+    return fail(fmt::format("{}: 'train/epoch' must be one non-negative integer, got {}", path,
+                            epoch->describe()));
+  if (state.empty())
+    return fail(
+        fmt::format("{}: not a training checkpoint: it has no optimizer state ('opt/...')", path));
+  Resumed r;
+  r.epochs = epoch->i32()[0];
+  if (auto e = trainer.setWeights(weights, path))
+    return llvm::Expected<Resumed>(std::move(e));
+  if (auto e = trainer.setState(state, path))
+    return llvm::Expected<Resumed>(std::move(e));
+  if (history) {
+    if (history->dtype() != rt::DType::F32 || history->rank() != 2 ||
+        history->shape()[0] != r.epochs)
+      return fail(fmt::format("{}: 'train/history' should be f32 ({}, {}), got {}", path, r.epochs,
+                              columns, history->describe()));
+    if (history->shape()[1] != (int64_t)columns)
+      return fail(fmt::format("{}: its history has {} columns but this run records {} (give "
+                              "--val to both runs or to neither)",
+                              path, history->shape()[1], columns));
+    for (int64_t i = 0; i < r.epochs; ++i)
+      r.history.emplace_back(history->f32() + i * columns, history->f32() + (i + 1) * columns);
+  }
+  return r;
+}
+
+rt::NamedTensors checkpoint(const api::Trainer &trainer, int64_t epochs,
+                            const std::vector<HistoryRow> &history, size_t columns) {
+  rt::NamedTensors out = trainer.weights();
+  for (auto &kv : trainer.state())
+    out.push_back(kv);
+  rt::Tensor epoch(rt::DType::I32, {});
+  epoch.i32()[0] = (int32_t)epochs;
+  out.emplace_back("train/epoch", epoch);
+  rt::Tensor h(rt::DType::F32, {(int64_t)history.size(), (int64_t)columns});
+  for (size_t i = 0; i < history.size(); ++i)
+    std::copy(history[i].begin(), history[i].end(), h.f32() + i * columns);
+  out.emplace_back("train/history", h);
+  return out;
+}
+
+int runTrain(const TrainOptions &o) {
+  if (o.file.empty())
+    return reportError("train: no model file given (loom train MODEL.loom --data DATA.npz -o "
+                       "OUT.npz)");
+  if (o.data.empty())
+    return reportError("train: --data FILE.npz is required (one array per model input and "
+                       "training target, named as in the model)");
+  if (o.output.empty())
+    return reportError("train: -o FILE.npz is required (where the trained weights go)");
+  if (!o.resume.empty() && !o.weights.empty())
+    return reportError("train: --resume and --weights both give the starting weights; pass one");
+  std::string ckptPath = o.checkpoint;
+  int64_t every = o.checkpointEvery;
+  if (every > 0 && ckptPath.empty())
+    ckptPath = checkpointFor(o.output);
+  if (!ckptPath.empty() && every == 0)
+    every = 1;
+  for (auto &[path, flag] : std::vector<std::pair<std::string, const char *>>{
+           {o.data, "--data"}, {o.val, "--val"}, {o.weights, "--weights"}}) {
+    if (!path.empty() && (path == o.output || path == ckptPath || path == o.history))
+      return reportError(fmt::format("train: {} {} would be overwritten by an output", flag, path));
+  }
+  if (!o.history.empty() && (o.history == o.output || o.history == ckptPath))
+    return reportError(fmt::format("train: --history {} is also an .npz output", o.history));
+  if (!ckptPath.empty() && ckptPath == o.output)
+    return reportError(fmt::format("train: the checkpoint and -o are the same file {}", o.output));
+  if (auto e = checkWritable(o.output, "-o"))
+    return report(std::move(e));
+  if (!o.history.empty())
+    if (auto e = checkWritable(o.history, "--history"))
+      return report(std::move(e));
+  if (!ckptPath.empty())
+    if (auto e = checkWritable(ckptPath, "--checkpoint"))
+      return report(std::move(e));
+  if (o.threads > 0)
+    setThreads(o.threads);
+
+  api::TrainerOptions topts;
+  topts.modelName = o.model;
+  topts.interpret = o.interpret;
+  if (o.epochsOpt->count())
+    topts.epochs = o.epochs;
+  if (o.batchOpt->count())
+    topts.batchSize = o.batchSize;
+  if (o.lrOpt->count())
+    topts.learningRate = o.learningRate;
+  frontend::SourceManager sm;
+  auto created = api::Trainer::create(sm, o.file, topts);
+  if (!created)
+    return report(created.takeError());
+  api::Trainer &trainer = **created;
+  const api::TrainConfig &cfg = trainer.config();
+  if (cfg.epochs < 1 || cfg.batchSize < 1)
+    return reportError(fmt::format("train: epochs ({}) and batch size ({}) must be positive",
+                                   cfg.epochs, cfg.batchSize));
+
+  auto data = loadData(o.data, trainer.slots());
+  if (!data)
+    return report(data.takeError());
+  std::optional<Dataset> val;
+  if (!o.val.empty()) {
+    auto v = loadData(o.val, trainer.slots());
+    if (!v)
+      return report(v.takeError());
+    val = std::move(*v);
+  }
+  std::vector<std::string> columns = historyColumns(cfg, val.has_value());
+
+  // Starting weights (and, resuming, the optimizer state and the epochs already done).
+  if (auto e = trainer.initWeights(o.seed))
+    return report(std::move(e));
+  int64_t firstEpoch = 0;
+  std::vector<HistoryRow> history;
+  std::string lastGood; // the newest file holding a state training can continue from
+  int64_t lastGoodEpoch = 0;
+  if (!o.weights.empty()) {
+    rt::NamedTensors w;
+    if (auto s = rt::readNpz(o.weights, w))
+      return reportError(s.message());
+    if (auto e = trainer.setWeights(w, o.weights))
+      return report(std::move(e));
+  } else if (!o.resume.empty()) {
+    auto r = resume(trainer, o.resume, columns.size());
+    if (!r)
+      return report(r.takeError());
+    if (r->epochs > cfg.epochs)
+      return reportError(fmt::format("{}: the checkpoint is after epoch {}, but this run has {} "
+                                     "epoch(s) in all (--epochs)",
+                                     o.resume, r->epochs, cfg.epochs));
+    firstEpoch = r->epochs;
+    history = std::move(r->history);
+    lastGood = o.resume;
+    lastGoodEpoch = firstEpoch;
+  }
+
+  auto failed = [&](llvm::Error e) {
+    int rc = report(std::move(e));
+    if (!lastGood.empty())
+      fmt::print(stderr,
+                 "loom: note: {} holds the state after epoch {}; continue from it with "
+                 "--resume {}\n",
+                 lastGood, lastGoodEpoch, lastGood);
+    fmt::print(stderr, "loom: note: {} was not written\n", o.output);
+    return rc;
+  };
+
+  Progress progress(cfg.metrics);
+  const int64_t rows = data->rows, bs = cfg.batchSize;
+  const int64_t batches = (rows + bs - 1) / bs;
+  for (int64_t epoch = firstEpoch; epoch < cfg.epochs; ++epoch) {
+    std::vector<int64_t> order = epochOrder(rows, o.shuffle, o.seed, epoch);
+    progress.beginEpoch(epoch, cfg.epochs, batches);
+    Totals totals;
+    for (int64_t b = 0; b < batches; ++b) {
+      int64_t begin = b * bs, end = std::min(rows, begin + bs);
+      auto r = trainer.step(gather(*data, order, begin, end));
+      if (!r) {
+        progress.interrupt();
+        return failed(fail(fmt::format("epoch {}, batch {}/{}: {}", epoch + 1, b + 1, batches,
+                                       llvm::toString(r.takeError()))));
+      }
+      totals.add(*r, end - begin);
+      progress.batchDone(b + 1, totals.rows, totals.mean());
+    }
+    api::BatchResult mean = totals.mean();
+    std::optional<api::BatchResult> valMean;
+    if (val) {
+      auto v = evaluateAll(trainer, *val, bs);
+      if (!v) {
+        progress.interrupt();
+        return failed(fail(
+            fmt::format("epoch {}, validation: {}", epoch + 1, llvm::toString(v.takeError()))));
+      }
+      valMean = *v;
+    }
+    progress.endEpoch(rows, mean, valMean ? &*valMean : nullptr);
+
+    HistoryRow row{(float)(epoch + 1), (float)mean.loss};
+    for (double m : mean.metrics)
+      row.push_back((float)m);
+    if (valMean) {
+      row.push_back((float)valMean->loss);
+      for (double m : valMean->metrics)
+        row.push_back((float)m);
+    }
+    row.resize(columns.size(), NAN);
+    history.push_back(row);
+    if (!o.history.empty())
+      if (auto s = writeHistory(o.history, columns, history))
+        return failed(fail(s.message()));
+    if (every > 0 && (epoch + 1) % every == 0) {
+      if (auto s = rt::writeNpz(ckptPath, checkpoint(trainer, epoch + 1, history, columns.size())))
+        return failed(fail(s.message()));
+      lastGood = ckptPath;
+      lastGoodEpoch = epoch + 1;
+    }
+  }
+
+  if (!o.history.empty())
+    if (auto s = writeHistory(o.history, columns, history))
+      return failed(fail(s.message()));
+  if (auto s = rt::writeNpz(o.output, trainer.weights()))
+    return failed(fail(s.message()));
+
+  std::string summary = fmt::format("trained {} epoch{}", cfg.epochs, cfg.epochs == 1 ? "" : "s");
+  if (!history.empty()) {
+    const HistoryRow &last = history.back();
+    std::vector<std::string> parts;
+    for (size_t i = 1; i < columns.size(); ++i)
+      parts.push_back(fmt::format("{} {}", columns[i], num(last[i])));
+    summary += ": " + join(parts, ", ");
+  }
+  fmt::print("{}, wrote {}\n", summary, o.output);
+  return 0;
+}
+
+// ----- loom eval ----------------------------------------------------------------------
+
+struct EvalOptions {
+  std::string file, model, weights, data;
+  int64_t batchSize = 0;
+  int threads = 0;
+  bool interpret = false;
+  CLI::Option *batchOpt = nullptr;
+};
+
+int runEval(const EvalOptions &o) {
+  if (o.file.empty())
+    return reportError("eval: no model file given (loom eval MODEL.loom --weights W.npz --data "
+                       "DATA.npz)");
+  if (o.weights.empty())
+    return reportError("eval: --weights FILE.npz is required (loom train writes one)");
+  if (o.data.empty())
+    return reportError("eval: --data FILE.npz is required (one array per model input and "
+                       "target, named as in the model)");
+  if (o.threads > 0)
+    setThreads(o.threads);
+  api::TrainerOptions topts;
+  topts.modelName = o.model;
+  topts.interpret = o.interpret;
+  if (o.batchOpt->count())
+    topts.batchSize = o.batchSize;
+  frontend::SourceManager sm;
+  auto created = api::Trainer::create(sm, o.file, topts);
+  if (!created)
+    return report(created.takeError());
+  api::Trainer &trainer = **created;
+  if (trainer.config().batchSize < 1)
+    return reportError(
+        fmt::format("eval: the batch size ({}) must be positive", trainer.config().batchSize));
+  auto data = loadData(o.data, trainer.slots());
+  if (!data)
+    return report(data.takeError());
+  rt::NamedTensors w;
+  if (auto s = rt::readNpz(o.weights, w))
+    return reportError(s.message());
+  if (auto e = trainer.setWeights(w, o.weights))
+    return report(std::move(e));
+  auto r = evaluateAll(trainer, *data, trainer.config().batchSize);
+  if (!r)
+    return report(r.takeError());
+  fmt::print("loss: {:.6g}\n", r->loss);
+  for (size_t i = 0; i < trainer.config().metrics.size() && i < r->metrics.size(); ++i)
+    fmt::print("{}: {:.6g}\n", trainer.config().metrics[i], r->metrics[i]);
+  return 0;
+}
+
+} // namespace
+
+std::function<int()> addTrainCommands(CLI::App &app) {
+  auto t = std::make_shared<TrainOptions>();
+  auto *train = app.add_subcommand(
+      "train", "train a model with its train block on .npz data; writes the trained weights");
+  train->add_option("file", t->file, "model file (.loom) with a train block");
+  train->add_option("--model", t->model, "which model of the file (default: its only model)");
+  train->add_option("--data", t->data,
+                    "training data (.npz): one array per model input and target, by name");
+  train->add_option("--val", t->val, "validation data (.npz, same arrays), evaluated each epoch");
+  train->add_option("--weights", t->weights,
+                    "starting weights (.npz; default: Keras initialisers drawn from --seed)");
+  train->add_option("-o,--output", t->output, "where to write the trained weights (.npz)");
+  t->epochsOpt = train->add_option("--epochs", t->epochs, "epochs (default: the train block's)")
+                     ->check(CLI::PositiveNumber);
+  t->batchOpt =
+      train->add_option("--batch-size", t->batchSize, "rows per batch (default: the train block's)")
+          ->check(CLI::PositiveNumber);
+  train->add_flag("--shuffle", t->shuffle,
+                  "shuffle the rows every epoch (a function of --seed and the epoch)");
+  train->add_option("--seed", t->seed, "seed of the initial weights and the shuffling (default 1)");
+  train
+      ->add_option("--threads", t->threads,
+                   "threads for oneDNN (default: OMP_NUM_THREADS, else "
+                   "all cores)")
+      ->check(CLI::PositiveNumber);
+  t->lrOpt = train
+                 ->add_option("--learning-rate", t->learningRate,
+                              "the optimizer's (initial) learning rate, instead of the train "
+                              "block's")
+                 ->check(CLI::PositiveNumber);
+  train->add_option("--history", t->history,
+                    "write loss and metrics per epoch to this CSV (rewritten after every epoch)");
+  train
+      ->add_option("--checkpoint-every", t->checkpointEvery,
+                   "write a checkpoint (weights, optimizer state, epoch) every N epochs")
+      ->check(CLI::PositiveNumber);
+  train->add_option("--checkpoint", t->checkpoint,
+                    "the checkpoint file (default: <output>.ckpt.npz; alone: every epoch)");
+  train->add_option("--resume", t->resume, "continue from a checkpoint, after its last epoch");
+  train->add_flag("--interpret", t->interpret, "use the reference interpreter (slow; for tests)");
+
+  auto e = std::make_shared<EvalOptions>();
+  auto *eval = app.add_subcommand(
+      "eval", "loss and metrics of trained weights on .npz data (the model's train block)");
+  eval->add_option("file", e->file, "model file (.loom) with a train block");
+  eval->add_option("--model", e->model, "which model of the file (default: its only model)");
+  eval->add_option("--weights", e->weights, "the weights to evaluate (.npz)");
+  eval->add_option("--data", e->data, "the data (.npz): one array per model input and target");
+  e->batchOpt =
+      eval->add_option("--batch-size", e->batchSize, "rows per batch (default: the train block's)")
+          ->check(CLI::PositiveNumber);
+  eval->add_option("--threads", e->threads, "threads for oneDNN")->check(CLI::PositiveNumber);
+  eval->add_flag("--interpret", e->interpret, "use the reference interpreter (slow; for tests)");
+
+  return [train, eval, t, e]() {
+    if (*train)
+      return runTrain(*t);
+    if (*eval)
+      return runEval(*e);
+    return -1;
+  };
+}
