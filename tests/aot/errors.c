@@ -55,9 +55,9 @@ static void reber_cases(char **argv) {
   show("run T=-1", rc, reber_file_error_message(ctx));
   rc = reber_file_run(ctx, (int64_t)1 << 40, (int64_t)1 << 20, x, y);
   show("run huge", rc, reber_file_error_message(ctx));
-  x[4] = 7;
+  x[4] = 8;
   rc = reber_file_run(ctx, 2, 3, x, y);
-  show("run token 7", rc, reber_file_error_message(ctx));
+  show("run token 8", rc, reber_file_error_message(ctx));
   x[4] = -2;
   rc = reber_file_run(ctx, 2, 3, x, y);
   show("run token -2", rc, reber_file_error_message(ctx));

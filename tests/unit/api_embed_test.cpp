@@ -330,7 +330,7 @@ TEST(EmbedApi, RuntimeFailuresAreErrors) {
   auto m = loom::Model::fromFile(kSrc + "/examples/layers/reber.loom");
   ASSERT_TRUE(m) << m.error().message();
   ASSERT_FALSE(m->initWeights(1));
-  std::vector<int32_t> tokens = {1, 2, 3, 9}; // vocabulary is 7
+  std::vector<int32_t> tokens = {1, 2, 3, 9}; // vocabulary is 8
   auto r = m->run({{"x", loom::TensorView(tokens.data(), {1, 4})}});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), loom::ErrorCode::Runtime);
