@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstring>
 
 namespace loom::api {
 
@@ -57,11 +58,12 @@ class UpdateBuilder {
 public:
   UpdateBuilder(ir::Function &f, const OptimizerSpec &o) : f_(f), o_(o), b_(&f.body) {}
 
-  llvm::Error run(size_t numMetrics) {
+  /// `nkeep`: the leading outputs kept as they are (loss, metrics, states...).
+  llvm::Error run(size_t nkeep) {
     std::unique_ptr<ir::Op> ret = std::move(f_.body.ops.back());
     f_.body.ops.pop_back();
     b_.setLoc(ret->loc);
-    size_t nout = 1 + numMetrics, np = f_.params.size();
+    size_t nout = nkeep, np = f_.params.size();
     std::vector<ir::Value *> grads(ret->operands.begin() + nout, ret->operands.end());
     assert(grads.size() == np && "differentiate appends one gradient per param");
     // Hyper-parameter inputs, after the data.
@@ -213,6 +215,72 @@ private:
   }
 };
 
+/// Truncated BPTT and stateful training: the recurrent state of every loop at the top of
+/// `f` that starts from zeros becomes an input ("state/<k>") and its final value an output
+/// (appended, "state_out/<k>"), so that the host can carry it from chunk to chunk. Inputs
+/// are not differentiated: the carried state is detached, as truncated BPTT wants.
+/// Returns the number of states; a loop running backwards is an error (its state would be
+/// carried the wrong way).
+llvm::Expected<size_t> exposeState(ir::Function &f) {
+  std::vector<ir::Value *> outs;
+  std::unique_ptr<ir::Op> ret = std::move(f.body.ops.back());
+  f.body.ops.pop_back();
+  size_t k = 0;
+  for (auto &op : f.body.ops) {
+    if (op->kind != ir::OpKind::Loop)
+      continue;
+    size_t nc = (size_t)op->intAttr("carries");
+    bool zeroInit = false;
+    for (size_t i = 0; i < nc; ++i) {
+      ir::Op *def = op->operands[i]->def;
+      zeroInit |= def && def->kind == ir::OpKind::Fill && def->floatAttr("value") == 0.0;
+    }
+    if (!zeroInit)
+      continue;
+    if (op->boolAttr("reverse"))
+      return err(fmt::format("{}:{}:{}: truncated BPTT and stateful training carry the state "
+                             "forward in time, but this recurrent layer runs backwards "
+                             "(go_backwards or bidirectional)",
+                             op->loc.file, op->loc.line, op->loc.col));
+    for (size_t i = 0; i < nc; ++i) {
+      ir::Op *def = op->operands[i]->def;
+      if (!def || def->kind != ir::OpKind::Fill || def->floatAttr("value") != 0.0)
+        continue;
+      auto v = std::make_unique<ir::Value>();
+      v->type = op->operands[i]->type;
+      v->name = "state/" + std::to_string(k);
+      v->owner = &f.body;
+      op->operands[i] = v.get();
+      f.body.args.insert(f.body.args.begin() + f.numInputs, std::move(v));
+      f.numInputs++;
+      outs.push_back(op->result(i));
+      f.outputNames.push_back("state_out/" + std::to_string(k));
+      ++k;
+    }
+  }
+  for (unsigned i = 0; i < f.body.args.size(); ++i)
+    f.body.args[i]->index = i;
+  ret->operands.insert(ret->operands.end(), outs.begin(), outs.end());
+  f.body.ops.push_back(std::move(ret));
+  return k;
+}
+
+/// Rows [t0, t0 + n) of `t` along axis 1.
+rt::Tensor sliceSteps(const rt::Tensor &t, int64_t t0, int64_t n) {
+  std::vector<int64_t> shape = t.shape();
+  int64_t outer = shape[0], steps = shape[1], inner = 1;
+  for (size_t k = 2; k < shape.size(); ++k)
+    inner *= shape[k];
+  shape[1] = n;
+  rt::Tensor r(t.dtype(), shape);
+  const char *src = static_cast<const char *>(t.data());
+  char *dst = static_cast<char *>(r.data());
+  size_t row = (size_t)(n * inner) * 4;
+  for (int64_t b = 0; b < outer; ++b)
+    std::memcpy(dst + b * row, src + (size_t)((b * steps + t0) * inner) * 4, row);
+  return r;
+}
+
 const std::vector<std::string> kTrainPipeline = {"shape-inference", "cse", "hoist", "dce", "fuse"};
 
 } // namespace
@@ -229,6 +297,11 @@ struct Trainer::Impl {
   std::vector<rt::Tensor> weights, state; // current values
   int64_t iterations = 0;
   size_t numMetrics = 0;
+  size_t numStates = 0;                     // exposed recurrent states (step function)
+  std::map<std::string, size_t> stepInput;  // the step function's inputs by name
+  std::map<std::string, size_t> stepOutput; // and its outputs
+  std::vector<rt::Tensor> carried;          // the state carried between chunks / batches
+  std::string timeSymbol;                   // the dim chunked by truncated BPTT
 
   llvm::Expected<std::vector<rt::Tensor>> call(bool step, const std::vector<rt::Tensor> &in,
                                                const std::vector<rt::Tensor> &par) const {
@@ -262,6 +335,12 @@ Trainer::create(frontend::SourceManager &sm, const std::string &path, const Trai
     cfg.batchSize = *opts.batchSize;
   if (opts.learningRate)
     cfg.optimizer.learningRate.initial = *opts.learningRate;
+  if (opts.bptt)
+    cfg.bptt = *opts.bptt;
+  if (opts.stateful)
+    cfg.stateful = *opts.stateful;
+  if (cfg.bptt < 0)
+    return err("--bptt must be at least 1 (0: off)");
   if (cfg.epochs < 1 || cfg.batchSize < 1)
     return err("epochs and batch size must be positive");
   impl->numMetrics = cfg.metrics.size();
@@ -287,18 +366,39 @@ Trainer::create(frontend::SourceManager &sm, const std::string &path, const Trai
 
   impl->stepModule = ir::cloneModule(**m);
   ir::Function &sf = *impl->stepModule->main();
+  size_t nkeep = sf.returnOp()->operands.size();
+  if (cfg.bptt > 0 || cfg.stateful) {
+    auto ns = exposeState(sf);
+    if (!ns)
+      return ns.takeError();
+    impl->numStates = *ns;
+    nkeep += *ns;
+    // The time dim is dim 1 of the first model input that has one.
+    for (auto &slot : impl->slots)
+      if (!slot.target && slot.type.rank() >= 2 && !slot.type.shape[1].isStatic()) {
+        impl->timeSymbol = slot.type.shape[1].str();
+        break;
+      }
+    if (cfg.bptt > 0 && impl->timeSymbol.empty())
+      return err("truncated BPTT (--bptt) needs a model input with a time dimension [B, T, ...] "
+                 "whose length is not fixed");
+  }
   if (auto e = passes::differentiate(sf, 0))
     return std::move(e);
   UpdateBuilder ub(sf, cfg.optimizer);
-  if (auto e = ub.run(impl->numMetrics))
+  if (auto e = ub.run(nkeep))
     return std::move(e);
+  for (unsigned i = 0; i < sf.numInputs; ++i)
+    impl->stepInput[sf.input(i)->name] = i;
+  for (size_t i = 0; i < sf.outputNames.size(); ++i)
+    impl->stepOutput[sf.outputNames[i]] = i;
   for (size_t i = lossFn.params.size(); i < sf.params.size(); ++i)
     impl->slotKeys.push_back(sf.params[i].key);
   if (auto e = ir::verify(*impl->stepModule))
     return err("internal error: the training step is invalid: " + llvm::toString(std::move(e)));
   if (auto e = passes::runPipeline(*impl->stepModule, kTrainPipeline, {}))
     return std::move(e);
-  if (!opts.interpret) {
+  if (!opts.interpret && opts.compile) {
     auto ef = codegen::CompiledFunction::compile(*impl->evalModule->main());
     if (!ef)
       return ef.takeError();
@@ -412,41 +512,97 @@ llvm::Error Trainer::setState(const rt::NamedTensors &s, const std::string &what
   return llvm::Error::success();
 }
 
+void Trainer::resetStates() { impl_->carried.clear(); }
+
 llvm::Expected<BatchResult> Trainer::step(const std::vector<rt::Tensor> &batch) {
   Impl &im = *impl_;
   if (auto e = im.checkBatch(batch))
     return std::move(e);
-  const OptimizerSpec &o = im.config.optimizer;
-  int64_t t = im.iterations + 1;
-  double lr = o.learningRate.at(im.iterations);
-  double alpha =
-      lr * std::sqrt(1 - std::pow(o.beta2, (double)t)) / (1 - std::pow(o.beta1, (double)t));
-  std::vector<rt::Tensor> in = batch;
-  for (double x : {lr, alpha}) {
-    rt::Tensor s(ir::DType::F32, {});
-    s.f32()[0] = (float)x;
-    in.push_back(s);
+  const ir::Function &sf = *im.stepModule->main();
+  int64_t rows = batch.empty() ? 0 : batch[0].shape().empty() ? 0 : batch[0].shape()[0];
+  // The time length, from the first array chunked on it.
+  std::vector<bool> timed(batch.size(), false);
+  int64_t steps = 0;
+  if (!im.timeSymbol.empty())
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const ir::Type &t = im.slots[i].type;
+      if (t.rank() >= 2 && t.shape[1].str() == im.timeSymbol && batch[i].rank() >= 2) {
+        timed[i] = true;
+        steps = batch[i].shape()[1];
+      }
+    }
+  int64_t chunk = im.config.bptt > 0 && steps > 0 ? im.config.bptt : std::max<int64_t>(steps, 1);
+  if (im.numStates) {
+    bool fresh = im.carried.empty() || !im.config.stateful;
+    if (!fresh && im.carried[0].shape()[0] != rows)
+      return err(fmt::format("stateful training needs every batch to have the same size: the "
+                             "state is for {} rows, this batch has {}",
+                             im.carried[0].shape()[0], rows));
+    if (fresh) {
+      im.carried.clear();
+      for (size_t k = 0; k < im.numStates; ++k) {
+        const ir::Type &t = sf.input((unsigned)im.stepInput.at("state/" + std::to_string(k)))->type;
+        std::vector<int64_t> shape;
+        for (auto &d : t.shape)
+          shape.push_back(d.isStatic() ? d.value() : rows);
+        rt::Tensor z(t.dtype, shape);
+        std::memset(z.data(), 0, z.bytes());
+        im.carried.push_back(z);
+      }
+    }
   }
-  std::vector<rt::Tensor> par = im.weights;
-  par.insert(par.end(), im.state.begin(), im.state.end());
-  auto out = im.call(true, in, par);
-  if (!out)
-    return out.takeError();
-  BatchResult r;
-  r.loss = (*out)[0].f32()[0];
-  for (size_t i = 0; i < im.numMetrics; ++i)
-    r.metrics.push_back((*out)[1 + i].f32()[0]);
-  if (!std::isfinite(r.loss))
-    return err(fmt::format("the loss is {} at step {} (iteration {}); the weights are left as "
-                           "they were before it",
-                           r.loss, t, im.iterations));
-  size_t k = 1 + im.numMetrics;
-  for (size_t i : im.trainable)
-    im.weights[i] = std::move((*out)[k++]);
-  for (auto &s : im.state)
-    s = std::move((*out)[k++]);
-  im.iterations = t;
-  return r;
+  BatchResult total;
+  total.metrics.assign(im.numMetrics, 0.0);
+  int64_t done = 0;
+  for (int64_t t0 = 0; t0 < std::max<int64_t>(steps, 1); t0 += chunk) {
+    int64_t n = steps ? std::min(chunk, steps - t0) : 0;
+    const OptimizerSpec &o = im.config.optimizer;
+    int64_t t = im.iterations + 1;
+    double lr = o.learningRate.at(im.iterations);
+    double alpha =
+        lr * std::sqrt(1 - std::pow(o.beta2, (double)t)) / (1 - std::pow(o.beta1, (double)t));
+    std::vector<rt::Tensor> in(sf.numInputs);
+    for (size_t i = 0; i < batch.size(); ++i)
+      in[im.stepInput.at(im.slots[i].name)] =
+          timed[i] && n != steps ? sliceSteps(batch[i], t0, n) : batch[i];
+    auto scalar = [](double x) {
+      rt::Tensor s(ir::DType::F32, {});
+      s.f32()[0] = (float)x;
+      return s;
+    };
+    in[im.stepInput.at("lr")] = scalar(lr);
+    in[im.stepInput.at("alpha")] = scalar(alpha);
+    for (size_t k = 0; k < im.numStates; ++k)
+      in[im.stepInput.at("state/" + std::to_string(k))] = im.carried[k];
+    std::vector<rt::Tensor> par = im.weights;
+    par.insert(par.end(), im.state.begin(), im.state.end());
+    auto out = im.call(true, in, par);
+    if (!out)
+      return out.takeError();
+    double loss = (*out)[0].f32()[0];
+    if (!std::isfinite(loss))
+      return err(fmt::format("the loss is {} at step {}; the weights are left as they were "
+                             "before it",
+                             loss, t));
+    double w = steps ? (double)n / (double)steps : 1.0;
+    total.loss += w * loss;
+    for (size_t i = 0; i < im.numMetrics; ++i)
+      total.metrics[i] += w * (*out)[1 + i].f32()[0];
+    auto take = [&](const std::string &name) { return std::move((*out)[im.stepOutput.at(name)]); };
+    for (size_t s = 0; s < im.numStates; ++s)
+      im.carried[s] = take("state_out/" + std::to_string(s));
+    for (size_t i : im.trainable)
+      im.weights[i] = take("new/" + im.params[i].key);
+    for (size_t s = 0; s < im.state.size(); ++s)
+      im.state[s] = take("new/" + im.slotKeys[s]);
+    im.iterations = t;
+    done += n;
+    if (!steps)
+      break;
+  }
+  if (!im.config.stateful)
+    im.carried.clear();
+  return total;
 }
 
 llvm::Expected<BatchResult> Trainer::evaluate(const std::vector<rt::Tensor> &batch) const {

@@ -43,7 +43,10 @@ struct TrainerOptions {
   std::string modelName; // empty: the file's only model
   std::optional<int64_t> epochs, batchSize;
   std::optional<double> learningRate; // replaces the schedule's initial rate
-  bool interpret = false;             // use the reference interpreter (tests)
+  std::optional<int64_t> bptt;        // truncated BPTT chunk length (0: off)
+  std::optional<bool> stateful;
+  bool interpret = false; // use the reference interpreter (tests)
+  bool compile = true;    // false: build the IR only (loom ir --stage=train)
 };
 
 class Trainer {
@@ -70,10 +73,16 @@ public:
   llvm::Error setState(const rt::NamedTensors &s, const std::string &what);
   int64_t iterations() const;
 
-  /// One optimizer step on a batch (arrays in slots() order, same leading batch size).
-  /// Returns the batch's loss and metrics before the update. A non-finite loss leaves the
+  /// One optimizer step on a batch (arrays in slots() order, same leading batch size); with
+  /// truncated BPTT, one step per chunk of `bptt` time steps, the recurrent state carried
+  /// from chunk to chunk. Returns the batch's loss and metrics before the update (the mean
+  /// over its chunks, weighted by their lengths). A non-finite loss leaves the
   /// weights and state unchanged and returns an error naming the step.
   llvm::Expected<BatchResult> step(const std::vector<rt::Tensor> &batch);
+  /// Forgets the recurrent state a stateful model carries from batch to batch (call it at
+  /// the start of every epoch).
+  void resetStates();
+
   /// Loss and metrics of a batch, weights unchanged.
   llvm::Expected<BatchResult> evaluate(const std::vector<rt::Tensor> &batch) const;
 

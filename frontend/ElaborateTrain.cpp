@@ -258,7 +258,8 @@ llvm::Expected<std::vector<ir::Value *>> Elaborator::trainBlock(const ast::Decl 
     binding_ = "";
     if (s.kind != ast::Stmt::Kind::Assign || s.targets.size() != 1)
       return fail(s.loc, "a train block holds assignments: loss = ..., optimizer = ..., "
-                         "metrics = [...], epochs = N, batch_size = N (and helper values)");
+                         "metrics = [...], epochs = N, batch_size = N, bptt = K, stateful = "
+                         "true|false (and helper values)");
     const std::string &name = s.targets[0];
     const ast::Expr &rhs = *s.values[0];
     if (name == "optimizer") {
@@ -282,14 +283,23 @@ llvm::Expected<std::vector<ir::Value *>> Elaborator::trainBlock(const ast::Decl 
       }
       continue;
     }
-    if (name == "epochs" || name == "batch_size") {
+    if (name == "epochs" || name == "batch_size" || name == "bptt") {
       auto v = eval(rhs);
       if (!v)
         return v.takeError();
       if (v->kind != Val::Kind::Int || v->i < 1)
         return fail(rhs.loc,
                     fmt::format("{} must be a positive integer, got {}", name, v->describe()));
-      (name == "epochs" ? spec.epochs : spec.batchSize) = v->i;
+      (name == "epochs" ? spec.epochs : name == "bptt" ? spec.bptt : spec.batchSize) = v->i;
+      continue;
+    }
+    if (name == "stateful") {
+      auto v = eval(rhs);
+      if (!v)
+        return v.takeError();
+      if (v->kind != Val::Kind::Bool)
+        return fail(rhs.loc, fmt::format("stateful must be true or false, got {}", v->describe()));
+      spec.stateful = v->b;
       continue;
     }
     frame().assignRhs = &rhs;

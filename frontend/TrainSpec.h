@@ -43,11 +43,21 @@ struct OptimizerSpec {
 };
 
 struct TrainSpec {
+  /// Set by the caller: whether layers run in training mode (dropout drops, batch_norm uses
+  /// the batch's statistics and updates its moving ones; training() is true). False
+  /// elaborates the same loss and metrics with inference-mode layers (Keras's evaluate()).
+  bool trainingMode = true;
   std::vector<std::string> targets; // the block's targets: inputs after the model's
   std::string loss;                 // the loss function's name, for messages
   std::vector<std::string> metrics; // names, in the order of the function's outputs 1...
   OptimizerSpec optimizer;
   int64_t epochs = 1, batchSize = 32;
+  /// Truncated backpropagation through time: chunks of `bptt` steps (0: the whole sequence),
+  /// the recurrent state carried from chunk to chunk without backpropagating into it.
+  int64_t bptt = 0;
+  /// Keras's stateful: the recurrent state is carried from batch to batch too (reset at the
+  /// start of each epoch); batches must then all have the same size.
+  bool stateful = false;
   /// Integer targets used as labels of a sparse loss or metric: name -> number of classes.
   std::map<std::string, int64_t> targetClasses;
 };

@@ -421,12 +421,12 @@ private:
 
 struct TrainOptions {
   std::string file, model, data, val, weights, output, history, resume, checkpoint;
-  int64_t epochs = 0, batchSize = 0, checkpointEvery = 0;
+  int64_t epochs = 0, batchSize = 0, checkpointEvery = 0, bptt = 0;
   double learningRate = 0;
   uint64_t seed = 1;
   int threads = 0;
-  bool shuffle = false, interpret = false;
-  CLI::Option *epochsOpt = nullptr, *batchOpt = nullptr, *lrOpt = nullptr;
+  bool shuffle = false, interpret = false, stateful = false;
+  CLI::Option *epochsOpt = nullptr, *batchOpt = nullptr, *lrOpt = nullptr, *bpttOpt = nullptr;
 };
 
 /// The part of a checkpoint that is not weights or optimizer state.
@@ -546,6 +546,10 @@ int runTrain(const TrainOptions &o) {
     topts.batchSize = o.batchSize;
   if (o.lrOpt->count())
     topts.learningRate = o.learningRate;
+  if (o.bpttOpt->count())
+    topts.bptt = o.bptt;
+  if (o.stateful)
+    topts.stateful = true;
   frontend::SourceManager sm;
   auto created = api::Trainer::create(sm, o.file, topts);
   if (!created)
@@ -609,8 +613,16 @@ int runTrain(const TrainOptions &o) {
   Progress progress(cfg.metrics);
   const int64_t rows = data->rows, bs = cfg.batchSize;
   const int64_t batches = (rows + bs - 1) / bs;
+  if (cfg.stateful && o.shuffle)
+    return reportError("--shuffle cannot be used with stateful training: the state carried "
+                       "from one batch to the next belongs to the same rows");
+  if (cfg.stateful && rows % bs != 0)
+    return reportError(fmt::format("stateful training needs the number of rows ({}) to be a "
+                                   "multiple of the batch size ({}), as in Keras",
+                                   rows, bs));
   for (int64_t epoch = firstEpoch; epoch < cfg.epochs; ++epoch) {
     std::vector<int64_t> order = epochOrder(rows, o.shuffle, o.seed, epoch);
+    trainer.resetStates(); // a stateful model starts every epoch from zeros
     progress.beginEpoch(epoch, cfg.epochs, batches);
     Totals totals;
     for (int64_t b = 0; b < batches; ++b) {
@@ -746,6 +758,13 @@ std::function<int()> addTrainCommands(CLI::App &app) {
   t->batchOpt =
       train->add_option("--batch-size", t->batchSize, "rows per batch (default: the train block's)")
           ->check(CLI::PositiveNumber);
+  t->bpttOpt = train
+                   ->add_option("--bptt", t->bptt,
+                                "truncated backpropagation through time: one optimizer step per "
+                                "chunk of this many time steps, the state carried across chunks")
+                   ->check(CLI::PositiveNumber);
+  train->add_flag("--stateful", t->stateful,
+                  "carry the recurrent state from batch to batch (reset every epoch)");
   train->add_flag("--shuffle", t->shuffle,
                   "shuffle the rows every epoch (a function of --seed and the epoch)");
   train->add_option("--seed", t->seed, "seed of the initial weights and the shuffling (default 1)");

@@ -1,6 +1,7 @@
 // The loom command line: a thin client of api/.
 #include "api/Compiler.h"
 #include "api/Init.h"
+#include "api/Train.h"
 #include "api/Weights.h"
 #include "codegen/JIT.h"
 #include "ir/Interpreter.h"
@@ -90,11 +91,27 @@ int cmdCheck(const Common &c) {
 }
 
 int cmdIr(const Common &c, const std::string &after, bool printAfterAll, bool timePasses,
-          const std::string &passList, const std::string &format, const std::string &emit) {
+          const std::string &passList, const std::string &format, const std::string &emit,
+          const std::string &stage) {
   if (format != "text" && format != "dot")
     return report(
         llvm::createStringError(llvm::inconvertibleErrorCode(), "--format must be text or dot"));
   frontend::SourceManager sm;
+  if (stage == "train") {
+    // The training step: forward, loss, backpropagation, clipping and the update, optimised.
+    if (!after.empty() || printAfterAll || !passList.empty() || !emit.empty())
+      return reportError("--stage=train prints the optimised training step; it cannot be "
+                         "combined with --after, --print-after-all, --passes or --emit");
+    api::TrainerOptions topts;
+    topts.modelName = c.model;
+    topts.compile = false;
+    auto t = api::Trainer::create(sm, c.file, topts);
+    if (!t)
+      return report(t.takeError());
+    const ir::Module &m = (*t)->stepModule();
+    fmt::print("{}", format == "dot" ? ir::printDot(m) : ir::print(m));
+    return 0;
+  }
   api::CompileOptions opts;
   opts.modelName = c.model;
   opts.unroll = c.unroll;
@@ -253,6 +270,10 @@ int main(int argc, char **argv) {
                   "default none; for .loom: default pipeline)");
   cIr->add_option("--format", format, "text or dot (Graphviz)");
   cIr->add_option("--emit", emit, "llvm or llvm-opt: print the generated LLVM IR instead");
+  std::string stage = "inference";
+  cIr->add_option("--stage", stage,
+                  "inference (the model) or train (its train block's training step)")
+      ->check(CLI::IsMember({"inference", "train"}));
 
   auto *cInit = app.add_subcommand("init", "write Keras-initialised weights to an .npz");
   addCommon(cInit, init);
@@ -290,7 +311,7 @@ int main(int argc, char **argv) {
   if (*cCheck)
     return cmdCheck(check);
   if (*cIr)
-    return cmdIr(ir, after, printAfterAll, timePasses, passList, format, emit);
+    return cmdIr(ir, after, printAfterAll, timePasses, passList, format, emit, stage);
   if (*cInit)
     return cmdInit(init, initOut, seed);
   if (*cRun && threads > 0)
