@@ -302,6 +302,7 @@ struct Trainer::Impl {
   std::map<std::string, size_t> stepOutput; // and its outputs
   std::vector<rt::Tensor> carried;          // the state carried between chunks / batches
   std::string timeSymbol;                   // the dim chunked by truncated BPTT
+  uint64_t seed = 1;                        // of dropout masks
 
   llvm::Expected<std::vector<rt::Tensor>> call(bool step, const std::vector<rt::Tensor> &in,
                                                const std::vector<rt::Tensor> &par) const {
@@ -325,6 +326,7 @@ llvm::Expected<std::unique_ptr<Trainer>>
 Trainer::create(frontend::SourceManager &sm, const std::string &path, const TrainerOptions &opts) {
   auto impl = std::make_unique<Impl>();
   impl->interpret = opts.interpret;
+  impl->seed = opts.seed;
   auto m = frontend::compileFile(sm, path, opts.modelName, &impl->config);
   if (!m)
     return m.takeError();
@@ -346,7 +348,16 @@ Trainer::create(frontend::SourceManager &sm, const std::string &path, const Trai
   impl->numMetrics = cfg.metrics.size();
   if (auto e = passes::runPipeline(**m, {"lower-rnn", "shape-inference"}, {}))
     return std::move(e);
-  const ir::Function &lossFn = *(*m)->main();
+  // Evaluation elaborates the model again in inference mode: no dropout, batch_norm with
+  // its moving statistics, no state updates; the same weights and data inputs.
+  frontend::TrainSpec evalSpec;
+  evalSpec.trainingMode = false;
+  auto em = frontend::compileFile(sm, path, opts.modelName, &evalSpec);
+  if (!em)
+    return em.takeError();
+  if (auto e = passes::runPipeline(**em, {"lower-rnn", "shape-inference"}, {}))
+    return std::move(e);
+  const ir::Function &lossFn = *(*em)->main();
   impl->params = lossFn.params;
   for (size_t i = 0; i < lossFn.params.size(); ++i)
     if (lossFn.params[i].trainable)
@@ -360,7 +371,7 @@ Trainer::create(frontend::SourceManager &sm, const std::string &path, const Trai
       s.classes = it->second;
     impl->slots.push_back(s);
   }
-  impl->evalModule = ir::cloneModule(**m);
+  impl->evalModule = std::move(*em);
   if (auto e = passes::runPipeline(*impl->evalModule, kTrainPipeline, {}))
     return std::move(e);
 
@@ -571,6 +582,13 @@ llvm::Expected<BatchResult> Trainer::step(const std::vector<rt::Tensor> &batch) 
       return s;
     };
     in[im.stepInput.at("lr")] = scalar(lr);
+    if (auto it = im.stepInput.find("rng_key"); it != im.stepInput.end()) {
+      // Dropout masks: a fresh key per optimizer step, a function of the seed and the step.
+      rt::Tensor key(ir::DType::I32, {2});
+      key.i32()[0] = (int32_t)(uint32_t)(im.seed ^ (im.seed >> 32));
+      key.i32()[1] = (int32_t)(uint32_t)im.iterations;
+      in[it->second] = key;
+    }
     in[im.stepInput.at("alpha")] = scalar(alpha);
     for (size_t k = 0; k < im.numStates; ++k)
       in[im.stepInput.at("state/" + std::to_string(k))] = im.carried[k];
@@ -593,6 +611,10 @@ llvm::Expected<BatchResult> Trainer::step(const std::vector<rt::Tensor> &batch) 
       im.carried[s] = take("state_out/" + std::to_string(s));
     for (size_t i : im.trainable)
       im.weights[i] = take("new/" + im.params[i].key);
+    // Non-trainable weights a layer updates in training (batch_norm's moving statistics).
+    for (size_t i = 0; i < im.params.size(); ++i)
+      if (im.stepOutput.count("update/" + im.params[i].key))
+        im.weights[i] = take("update/" + im.params[i].key);
     for (size_t s = 0; s < im.state.size(); ++s)
       im.state[s] = take("new/" + im.slotKeys[s]);
     im.iterations = t;

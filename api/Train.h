@@ -47,6 +47,9 @@ struct TrainerOptions {
   std::optional<bool> stateful;
   bool interpret = false; // use the reference interpreter (tests)
   bool compile = true;    // false: build the IR only (loom ir --stage=train)
+  /// Seed of training-time randomness (dropout masks): step n's masks come from (seed, n),
+  /// so a resumed run draws the same masks as an uninterrupted one.
+  uint64_t seed = 1;
 };
 
 class Trainer {

@@ -6,6 +6,7 @@
 // checks.
 #include "codegen/Lowering.h"
 #include "codegen/VectorMath.h"
+#include "ir/Random.h"
 
 #include "llvm/Support/raw_ostream.h"
 
@@ -191,6 +192,68 @@ CallInst *Lowerer::outline(const std::string &name,
   else
     kf->setName("k" + std::to_string(kernels.size()) + "." + name);
   return b.CreateCall(it->second, args);
+}
+
+// random_uniform: the seed is computed once from the key; the nest carries each element's
+// row-major flat index beside its offset in the output view (a buffer, or a stack slot at
+// step t), so the numbers do not depend on where they are stored. The element function is
+// ir::random::uniform in integer ops (no call), which the loop vectoriser can widen.
+Error Lowerer::lowerRandomUniform(const ir::Op &op) {
+  namespace rnd = ir::random;
+  auto mix64 = [](IRBuilder<> &ib, Value *z) {
+    Type *t = z->getType();
+    z = ib.CreateMul(ib.CreateXor(z, ib.CreateLShr(z, 30)),
+                     ConstantInt::get(t, 0xBF58476D1CE4E5B9ull));
+    z = ib.CreateMul(ib.CreateXor(z, ib.CreateLShr(z, 27)),
+                     ConstantInt::get(t, 0x94D049BB133111EBull));
+    return ib.CreateXor(z, ib.CreateLShr(z, 31));
+  };
+  const View &key = view(op.operands[0]);
+  Value *k0 = b.CreateLoad(i32, key.base, "key0");
+  Value *k1 = b.CreateLoad(i32, b.CreateInBoundsGEP(i32, key.base, key.strides[0]), "key1");
+  Value *word = b.CreateOr(b.CreateShl(b.CreateZExt(k0, i64), 32), b.CreateZExt(k1, i64));
+  uint64_t salt = rnd::mix64((uint64_t)op.intAttr("stream") + rnd::kStreamSalt);
+  Value *seed = mix64(b, b.CreateXor(word, ConstantInt::get(i64, salt)));
+
+  // Dims of the dense block merge: the flat index runs over them as one.
+  View out = view(op.result());
+  std::vector<Value *> shape = out.shape, strides = out.strides;
+  for (unsigned k = shape.size() >= 2 ? shape.size() - 1 : 0; k-- > out.denseFrom;) {
+    shape[k] = b.CreateMul(shape[k], shape[k + 1], "", /*NUW=*/true, /*NSW=*/true);
+    strides[k] = strides[k + 1];
+    shape.erase(shape.begin() + k + 1);
+    strides.erase(strides.begin() + k + 1);
+  }
+  std::vector<std::pair<Value **, ArgUse>> uses{{&out.base, ArgUse::Out}, {&seed, ArgUse::Value}};
+  for (Value *&d : shape)
+    uses.push_back({&d, ArgUse::Value});
+  for (Value *&st : strides)
+    uses.push_back({&st, ArgUse::Value});
+  outline("random_uniform", uses, nullptr, [&]() -> Value * {
+    unsigned depth = shape.size();
+    std::function<void(unsigned, Value *, Value *)> level = [&](unsigned k, Value *off,
+                                                                Value *flat) {
+      if (k == depth) {
+        Value *n = b.CreateAdd(flat, i64c(1));
+        Value *z = mix64(b, b.CreateAdd(seed, b.CreateMul(n, ConstantInt::get(i64, rnd::kGolden))));
+        Value *bits = b.CreateTrunc(b.CreateLShr(z, 40), i32);
+        Value *u = b.CreateFMul(b.CreateSIToFP(bits, f32), ConstantFP::get(f32, 0x1p-24));
+        b.CreateStore(u, b.CreateInBoundsGEP(f32, out.base, off));
+        return;
+      }
+      forLoop(
+          shape[k],
+          [&](Value *i) {
+            level(k + 1,
+                  b.CreateAdd(off, b.CreateMul(i, strides[k], "", false, true), "", false, true),
+                  b.CreateAdd(b.CreateMul(flat, shape[k]), i));
+          },
+          k + 1 == depth ? LoopHint::NoInterleave : LoopHint::None);
+    };
+    level(0, i64c(0), i64c(0));
+    return nullptr;
+  });
+  return Error::success();
 }
 
 void Lowerer::copy(const View &dst, const View &src) {

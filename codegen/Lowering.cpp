@@ -274,6 +274,8 @@ Error Lowerer::lowerOp(const ir::Op &op) {
     return lowerMatMul(op);
   if (op.kind == ir::OpKind::Fused)
     return lowerFused(op);
+  if (op.kind == ir::OpKind::RandomUniform)
+    return lowerRandomUniform(op);
   if (op.kind == ir::OpKind::Reverse) {
     const View &in = view(op.operands[0]);
     int64_t axis = op.intAttr("axis");

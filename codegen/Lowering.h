@@ -91,6 +91,8 @@ public:
   void emitKernel(const std::vector<View> &outs, const std::vector<View> &ins,
                   const MultiElementFn &fn, const std::string &name);
   llvm::Error lowerFused(const ir::Op &op);
+  /// random_uniform: each element from its row-major index (ir/Random.h), in any view.
+  llvm::Error lowerRandomUniform(const ir::Op &op);
   void emitKernel(const View &out, const std::vector<View> &ins, const ElementFn &fn,
                   const std::string &name = "copy");
   void copy(const View &dst, const View &src);

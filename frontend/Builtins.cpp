@@ -746,6 +746,115 @@ llvm::Expected<Val> lossMeanBuiltin(Elaborator &el, const BoundArgs &a) {
                      "cannot mask the loss");
 }
 
+// ---------------------------------------------------------------------------------------
+// Training mode (dropout, batch_norm)
+
+llvm::Expected<Val> trainingBuiltin(Elaborator &el, const BoundArgs &) {
+  return Val::boolean(el.training());
+}
+
+/// random_uniform(like): f32 uniform in [0, 1) of like's shape (a tensor, or a list of sizes),
+/// from the rng_key input and a stream of its own. Only in training: inference is
+/// deterministic.
+llvm::Expected<Val> randomUniformBuiltin(Elaborator &el, const BoundArgs &a) {
+  if (!el.training())
+    return el.fail(a.callLoc, "random_uniform is only available when training (use it inside "
+                              "`if training() { ... }`)");
+  const Val &like = a["like"];
+  ir::Type t{ir::DType::F32, {}};
+  if (like.isTensor()) {
+    t.shape = like.tensor->type.shape;
+  } else {
+    auto dims = shapeArg(el, a, "like");
+    if (!dims)
+      return dims.takeError();
+    t.shape = *dims;
+  }
+  return Val::of(
+      el.builder()
+          .create(ir::OpKind::RandomUniform, {el.rngKey()}, {t}, {{"stream", el.nextStream()}})
+          ->result(0));
+}
+
+/// assign(weight, value): the training step's new value of a weight the optimizer does not
+/// train (batch_norm's moving statistics); an output update/<key> of the training function.
+llvm::Expected<Val> assignBuiltin(Elaborator &el, const BoundArgs &a) {
+  if (!el.training())
+    return el.fail(a.callLoc, "assign is only available when training (use it inside `if "
+                              "training() { ... }`)");
+  auto w = tensorArg(el, a, "weight", "assign");
+  if (!w)
+    return w.takeError();
+  auto v = tensorArg(el, a, "value", "assign");
+  if (!v)
+    return v.takeError();
+  ir::Function &f = el.function();
+  if ((*w)->def || (*w)->owner != &f.body || (*w)->index < f.numInputs)
+    return el.fail(a.locs.at("weight"),
+                   "assign needs a weight made by param(...), e.g. assign(moving_mean, m)");
+  if ((*v)->type != (*w)->type)
+    return el.fail(a.locs.at("value"),
+                   fmt::format("assign: the weight is {} but the new value is {}", (*w)->type.str(),
+                               (*v)->type.str()));
+  const ir::Block *where = (*v)->def ? (*v)->def->parent : (*v)->owner;
+  if (where != &f.body)
+    return el.fail(a.callLoc, "assign cannot be used inside a cell or time_distributed: the new "
+                              "value must be computed once per step");
+  if (auto e = el.recordUpdate(*w, *v, a.callLoc))
+    return std::move(e);
+  return Val::none();
+}
+
+/// step_mask(x): the sequence mask x carries (lengths, mask_zero) as f32[B, T, 1, ..., 1] of
+/// x's rank, 1 for a step that counts; none without one.
+llvm::Expected<Val> stepMaskBuiltin(Elaborator &el, const BoundArgs &a) {
+  auto x = tensorArg(el, a, "x", "step_mask");
+  if (!x)
+    return x.takeError();
+  ir::Value *mask = a["x"].mask;
+  if (!mask)
+    return Val::none();
+  int64_t rank = (*x)->type.rank();
+  if (rank == mask->type.rank())
+    return Val::of(mask);
+  ir::Type mt{ir::DType::F32, {mask->type.shape[0], mask->type.shape[1]}};
+  mt.shape.resize(rank, ir::Dim::constant(1));
+  return Val::of(el.builder().create(ir::OpKind::Reshape, {mask}, {mt})->result());
+}
+
+/// with_mask(x, like): x carrying like's sequence mask (a layer that transforms its input
+/// before a recurrence keeps the input's mask).
+llvm::Expected<Val> withMaskOfBuiltin(Elaborator &, const BoundArgs &a) {
+  Val out = a["x"];
+  out.mask = a["like"].mask;
+  return out;
+}
+
+/// sum_leading(x) / mean_leading(x): x [..., C] reduced over every axis but the last: [C].
+Builtin reduceLeadingBuiltin(const std::string &name, ir::OpKind kind) {
+  Builtin b;
+  b.name = name;
+  b.params = {{"x"}};
+  b.fn = [name, kind](Elaborator &el, const BoundArgs &a) -> llvm::Expected<Val> {
+    auto x = tensorArg(el, a, "x", name.c_str());
+    if (!x)
+      return x.takeError();
+    if ((*x)->type.rank() < 1)
+      return el.fail(a.locs.at("x"), fmt::format("{} needs a tensor with a last axis, got {}", name,
+                                                 (*x)->type.str()));
+    Val v = Val::of(*x);
+    while (v.tensor->type.rank() > 1) {
+      auto r = el.tensorOp(kind, {v.tensor}, a.callLoc, "cannot reduce",
+                           {{"axis", (int64_t)0}, {"keepdims", false}});
+      if (!r)
+        return r.takeError();
+      v = *r;
+    }
+    return v;
+  };
+  return b;
+}
+
 std::map<std::string, Builtin> makeBuiltins() {
   std::map<std::string, Builtin> m;
   auto add = [&](Builtin b) { m[b.name] = std::move(b); };
@@ -820,6 +929,13 @@ std::map<std::string, Builtin> makeBuiltins() {
       {{"y"}, {"target"}, {"loss", false, Val::none()}, {"sparse", false, Val::boolean(false)}},
       expectTargetBuiltin});
   add(Builtin{"loss_mean", {{"v"}, {"like"}}, lossMeanBuiltin});
+  add(Builtin{"training", {}, trainingBuiltin});
+  add(Builtin{"random_uniform", {{"like"}}, randomUniformBuiltin});
+  add(Builtin{"assign", {{"weight"}, {"value"}}, assignBuiltin});
+  add(Builtin{"step_mask", {{"x"}}, stepMaskBuiltin});
+  add(Builtin{"with_mask", {{"x"}, {"like"}}, withMaskOfBuiltin});
+  add(reduceLeadingBuiltin("sum_leading", ir::OpKind::ReduceSum));
+  add(reduceLeadingBuiltin("mean_leading", ir::OpKind::ReduceMean));
   return m;
 }
 

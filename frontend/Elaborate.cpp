@@ -616,6 +616,9 @@ llvm::Expected<Val> Elaborator::evalBinary(const ast::Expr &e) {
     };
     return Val::str(text(a) + text(b));
   }
+  // Anything compares with none ("not given"): `if mask == none`, also for tensors.
+  if ((op == "==" || op == "!=") && (a.kind == Val::Kind::None || b.kind == Val::Kind::None))
+    return Val::boolean((a.kind == b.kind) == (op == "=="));
   if (a.isTensor() || b.isTensor()) {
     static const std::map<std::string, std::pair<ir::OpKind, const char *>> ops = {
         {"+", {ir::OpKind::Add, "add"}},
@@ -673,12 +676,10 @@ llvm::Expected<Val> Elaborator::evalBinary(const ast::Expr &e) {
       return Val::boolean(x >= y);
   }
   if ((op == "==" || op == "!=") && a.kind == b.kind &&
-      (a.kind == Val::Kind::Bool || a.kind == Val::Kind::Str || a.kind == Val::Kind::None)) {
-    bool eq = a.kind == Val::Kind::Bool ? a.b == b.b : a.kind == Val::Kind::Str ? a.s == b.s : true;
+      (a.kind == Val::Kind::Bool || a.kind == Val::Kind::Str)) {
+    bool eq = a.kind == Val::Kind::Bool ? a.b == b.b : a.s == b.s;
     return Val::boolean(op == "==" ? eq : !eq);
   }
-  if ((op == "==" || op == "!=") && (a.kind == Val::Kind::None || b.kind == Val::Kind::None))
-    return Val::boolean(op == "!=");
   return fail(e.loc, fmt::format("operator '{}' is not defined on {} and {}", op, a.describe(),
                                  b.describe()));
 }

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -148,6 +149,34 @@ llvm::Expected<Val> Elaborator::driveCell(const Val &cellVal, const Val &x, bool
 }
 
 // ---------------------------------------------------------------------------------------
+// Training mode: the random key and weight updates
+
+ir::Value *Elaborator::rngKey() {
+  if (rngKey_)
+    return rngKey_;
+  ir::Function &f = *func_;
+  auto v = std::make_unique<ir::Value>();
+  v->type = ir::Type{ir::DType::I32, {ir::Dim::constant(2)}};
+  v->name = "rng_key";
+  v->owner = &f.body;
+  rngKey_ = v.get();
+  f.body.args.insert(f.body.args.begin() + f.numInputs, std::move(v));
+  f.numInputs++;
+  for (unsigned i = 0; i < f.body.args.size(); ++i)
+    f.body.args[i]->index = i;
+  return rngKey_;
+}
+
+llvm::Error Elaborator::recordUpdate(ir::Value *weight, ir::Value *value, const ir::Loc &loc) {
+  for (auto &[w, _] : updates_)
+    if (w == weight)
+      return fail(loc, fmt::format("weight '{}' is assigned twice",
+                                   func_->params[weight->index - func_->numInputs].key));
+  updates_.push_back({weight, value});
+  return llvm::Error::success();
+}
+
+// ---------------------------------------------------------------------------------------
 // Models
 
 llvm::Expected<std::unique_ptr<ir::Module>>
@@ -215,6 +244,24 @@ Elaborator::model(const ast::Decl &d, const ast::Decl *train, TrainSpec *spec) {
     if (!touts)
       return touts.takeError();
     outs = *touts;
+    // The weights assign()ed (batch_norm's moving statistics) come out after the loss and
+    // metrics as update/<key>; the trainer stores them after the step.
+    for (auto &[w, v] : updates_) {
+      outs.push_back(v);
+      f->outputNames.push_back("update/" + f->params[w->index - f->numInputs].key);
+    }
+    // rng_key is the last input, after the targets added since it was created.
+    if (rngKey_) {
+      for (unsigned i = 0; i < f->numInputs; ++i)
+        if (f->input(i) != rngKey_ && f->input(i)->name == "rng_key")
+          return fail(d.loc, "'rng_key' names the training step's random key (dropout); rename "
+                             "the input or target called rng_key");
+      auto &args = f->body.args;
+      std::rotate(args.begin() + rngKey_->index, args.begin() + rngKey_->index + 1,
+                  args.begin() + f->numInputs);
+      for (unsigned i = 0; i < args.size(); ++i)
+        args[i]->index = i;
+    }
   }
   builder_->setLoc(train ? train->loc : d.loc);
   builder_->create(ir::OpKind::Return, outs, {});
@@ -259,6 +306,7 @@ llvm::Expected<std::unique_ptr<ir::Module>> Elaborator::run(const std::string &m
   } else {
     chosen = models[0];
   }
+  training_ = train && train->trainingMode;
   if (!train)
     return model(*chosen);
   const ast::Decl *block = nullptr;

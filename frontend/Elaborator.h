@@ -103,6 +103,15 @@ public:
   ir::Function &function() { return *func_; }
   /// Records that `labels` are class ids in [0, classes) (for checking training data).
   void noteLabels(const ir::Value *labels, int64_t classes) { labelClasses_[labels] = classes; }
+  /// Whether layers are elaborated in training mode (training(), random_uniform, assign).
+  bool training() const { return training_; }
+  /// The `rng_key` input i32[2], created on first use after the inputs so far (model() moves
+  /// it after the train block's targets).
+  ir::Value *rngKey();
+  /// A new stream number for a random_uniform op: each call site elaborated gets its own.
+  int64_t nextStream() { return nextStream_++; }
+  /// assign(weight, value): the training function gets `value` as output update/<key>.
+  llvm::Error recordUpdate(ir::Value *weight, ir::Value *value, const ir::Loc &loc);
   const ir::Loc &userLoc(const ir::Loc &loc) const;
   /// Weights created while `f` runs are named <binding>/<sub>/<param>.
   template <typename F> auto withSubBinding(const std::string &sub, F &&f) {
@@ -156,6 +165,12 @@ private:
                                         const std::string &what);
   llvm::Expected<std::unique_ptr<ir::Module>>
   model(const ast::Decl &d, const ast::Decl *train = nullptr, TrainSpec *spec = nullptr);
+
+  // Training mode: the rng_key input, random streams handed out, assigned weights.
+  bool training_ = false;
+  ir::Value *rngKey_ = nullptr;
+  int64_t nextStream_ = 0;
+  std::vector<std::pair<ir::Value *, ir::Value *>> updates_; // (weight, new value)
 
   // The train block (ElaborateTrain.cpp).
   std::map<const ir::Value *, std::string> targets_;

@@ -3,6 +3,7 @@
 #include "ir/Interpreter.h"
 
 #include "ir/Bind.h"
+#include "ir/Random.h"
 #include "ir/TypeInference.h"
 
 #include <fmt/format.h>
@@ -296,6 +297,15 @@ private:
         else
           t.i32()[i] = take ? a.i32()[ia[i]] : b.i32()[ib[i]];
       }
+      env[op.result()] = t;
+      return llvm::Error::success();
+    }
+    case OpKind::RandomUniform: {
+      const rt::Tensor &key = get(op.operands[0]);
+      rt::Tensor t = make(op.result());
+      uint64_t s = random::seed(key.i32()[0], key.i32()[1], op.intAttr("stream"));
+      for (int64_t i = 0; i < t.numel(); ++i)
+        t.f32()[i] = random::uniform(s, (uint64_t)i);
       env[op.result()] = t;
       return llvm::Error::success();
     }

@@ -345,6 +345,18 @@ llvm::Expected<std::vector<Type>> inferTypes(const Op &op) {
       return all.takeError();
     return std::vector<Type>{Type{a.dtype, std::move(*all)}};
   }
+  case OpKind::RandomUniform: {
+    if (op.results.size() != 1)
+      return err("random_uniform must have its result type given");
+    const Type &key = op.operands[0]->type;
+    if (key.dtype != DType::I32 || key.rank() != 1 || key.shape[0] != Dim::constant(2))
+      return err(fmt::format("random_uniform needs a key i32[2], got {}", key.str()));
+    if (auto s = needInt(op, "stream"); !s)
+      return s.takeError();
+    if (op.results[0]->type.dtype != DType::F32)
+      return err(fmt::format("random_uniform gives f32, not {}", op.results[0]->type.str()));
+    return std::vector<Type>{op.results[0]->type};
+  }
   case OpKind::Iota: {
     if (op.results.size() != 1)
       return err("iota must have its result type given");

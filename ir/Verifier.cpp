@@ -129,6 +129,8 @@ private:
       return requireAttr<double>(op, "value");
     case OpKind::Cast:
       return requireAttr<std::string>(op, "dtype");
+    case OpKind::RandomUniform:
+      return requireAttr<int64_t>(op, "stream");
     case OpKind::Reverse:
       return requireAttr<int64_t>(op, "axis");
     case OpKind::Loop:

@@ -16,6 +16,7 @@ bool differentiable(OpKind k) {
   switch (k) {
   case OpKind::Fill:
   case OpKind::Iota:
+  case OpKind::RandomUniform:
   case OpKind::Less:
   case OpKind::OneHot:
   case OpKind::CheckRange:
@@ -262,6 +263,7 @@ void gradient(GradContext &c, const Op &op, const std::vector<Value *> &dres) {
   case K::Loop: // the driver builds the adjoint loop
   case K::Fill:
   case K::Iota:
+  case K::RandomUniform:
   case K::Less:
   case K::OneHot:
   case K::CheckRange:

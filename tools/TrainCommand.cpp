@@ -540,6 +540,7 @@ int runTrain(const TrainOptions &o) {
   api::TrainerOptions topts;
   topts.modelName = o.model;
   topts.interpret = o.interpret;
+  topts.seed = o.seed;
   if (o.epochsOpt->count())
     topts.epochs = o.epochs;
   if (o.batchOpt->count())

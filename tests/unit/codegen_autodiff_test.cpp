@@ -146,6 +146,18 @@ void checkModel(const std::string &src, const ir::SymbolMap &syms = {{"B", 3}, {
   checkGradients(**m, syms);
 }
 
+/// A model's training function: its train block's loss with training-mode layers (dropout
+/// masks from the fixed rng_key makeArgs gives, batch_norm on the batch's statistics).
+void checkTraining(const std::string &src, const ir::SymbolMap &syms = {{"B", 4}, {"T", 5}}) {
+  frontend::SourceManager sm;
+  frontend::TrainSpec spec;
+  auto m = frontend::compileSource(sm, "model.loom", src, "", &spec);
+  ASSERT_TRUE(bool(m)) << llvm::toString(m.takeError());
+  ASSERT_FALSE(bool(passes::runPipeline(**m, {"lower-rnn", "shape-inference"}, {})));
+  ASSERT_EQ((*m)->main()->input((*m)->main()->numInputs - 1)->name, "rng_key");
+  checkGradients(**m, syms);
+}
+
 TEST(Autodiff, Unary) {
   checkText(R"(
 func @f(%x: f32[B,4]) -> (l) params(%w: f32[4] "w" zeros) {
@@ -312,6 +324,32 @@ TEST(Autodiff, MaskedAndBidirectional) {
     h = gru(e, 5)
     y = dense(h, 1, activation=sigmoid)
   })");
+}
+
+TEST(Autodiff, TrainingModeLayers) {
+  checkTraining(R"(model m(x: f32[B, 6]) -> (y) {
+    h = dense(x, units=8, activation=tanh)
+    d = dropout(h, 0.4)
+    n = batch_norm(d, center=true, scale=true)
+    y = dense(n, units=2)
+  }
+  train m(t: f32[B, 2]) { loss = mse(y, t) })");
+  checkTraining(R"(model m(x: f32[B, T, 3]) -> (y) {
+    y = lstm(x, units=4, dropout=0.3, recurrent_dropout=0.3)
+  }
+  train m(t: f32[B, 4]) { loss = mse(y, t) })");
+  checkTraining(R"(model m(x: f32[B, T, 3]) -> (y) {
+    h = gru(x, units=4, dropout=0.25, recurrent_dropout=0.5, return_sequences=true)
+    n = batch_norm(h)
+    y = gru(n, units=3, reset_after=false, recurrent_dropout=0.3, go_backwards=true)
+  }
+  train m(t: f32[B, 3]) { loss = mse(y, t) })");
+  checkTraining(R"(model m(x: f32[B, T, 3], lengths: i32[B]) -> (y) {
+    h = simple_rnn(x, units=4, dropout=0.2, recurrent_dropout=0.2, return_sequences=true,
+                   lengths=lengths)
+    y = dense(dropout(h, 0.5), units=2)
+  }
+  train m(t: f32[B, T, 2]) { loss = mse(y, t) })");
 }
 
 } // namespace
