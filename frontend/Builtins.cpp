@@ -855,6 +855,69 @@ Builtin reduceLeadingBuiltin(const std::string &name, ir::OpKind kind) {
   return b;
 }
 
+// ---------------------------------------------------------------------------------------
+// Regularizers (Keras): l1(l1=0.01), l2(l2=0.01), l1_l2(l1=0.0, l2=0.0) are values;
+// regularize(weight, regularizer) adds l1 * sum(|w|) + l2 * sum(w^2) to the training loss.
+
+Val regularizerVal(double l1, double l2) {
+  return Val::tuple({Val::str("regularizer"), Val::real(l1), Val::real(l2)});
+}
+
+Builtin regularizerBuiltin(const std::string &name, double dl1, double dl2) {
+  Builtin b;
+  b.name = name;
+  if (name == "l1")
+    b.params = {{"l1", false, Val::real(dl1)}};
+  else if (name == "l2")
+    b.params = {{"l2", false, Val::real(dl2)}};
+  else
+    b.params = {{"l1", false, Val::real(dl1)}, {"l2", false, Val::real(dl2)}};
+  b.fn = [name](Elaborator &el, const BoundArgs &a) -> llvm::Expected<Val> {
+    double l[2] = {0, 0};
+    for (int k = 0; k < 2; ++k) {
+      const char *key = k == 0 ? "l1" : "l2";
+      if (!a.values.count(key))
+        continue;
+      const Val &v = a[key];
+      if (!v.isNumber() || v.number() < 0)
+        return el.fail(a.locs.at(key),
+                       fmt::format("{} must be a non-negative number, got {}", key, v.describe()));
+      l[k] = v.number();
+    }
+    return regularizerVal(l[0], l[1]);
+  };
+  return b;
+}
+
+llvm::Expected<Val> regularizeBuiltin(Elaborator &el, const BoundArgs &a) {
+  const Val &w = a["weight"], &r = a["regularizer"];
+  if (r.kind == Val::Kind::None)
+    return Val::none();
+  double l1 = 0, l2 = 0;
+  if (r.kind == Val::Kind::Str && (r.s == "l1" || r.s == "l2" || r.s == "l1_l2")) {
+    // Keras's string forms: "l1" and "l2" with 0.01, "l1_l2" with both 0.01.
+    l1 = r.s == "l2" ? 0 : 0.01;
+    l2 = r.s == "l1" ? 0 : 0.01;
+  } else if (r.kind == Val::Kind::Func && r.builtin &&
+             (r.builtin->name == "l1" || r.builtin->name == "l2" || r.builtin->name == "l1_l2")) {
+    l1 = r.builtin->name == "l2" ? 0 : 0.01; // written without a call: kernel_regularizer=l2
+    l2 = r.builtin->name == "l1" ? 0 : 0.01;
+  } else if (r.kind == Val::Kind::Tuple && r.elems.size() == 3 &&
+             r.elems[0].kind == Val::Kind::Str && r.elems[0].s == "regularizer") {
+    l1 = r.elems[1].number();
+    l2 = r.elems[2].number();
+  } else {
+    return el.fail(
+        a.locs.at("regularizer"),
+        fmt::format("a regularizer is l1(...), l2(...), l1_l2(...) or none, got {}", r.describe()));
+  }
+  if (!w.isTensor() || w.tensor->def || w.tensor->owner != &el.function().body ||
+      w.tensor->index < el.function().numInputs)
+    return el.fail(a.locs.at("weight"), "regularize needs a weight (a param)");
+  el.noteRegularizer(w.tensor, l1, l2);
+  return Val::none();
+}
+
 std::map<std::string, Builtin> makeBuiltins() {
   std::map<std::string, Builtin> m;
   auto add = [&](Builtin b) { m[b.name] = std::move(b); };
@@ -929,6 +992,10 @@ std::map<std::string, Builtin> makeBuiltins() {
       {{"y"}, {"target"}, {"loss", false, Val::none()}, {"sparse", false, Val::boolean(false)}},
       expectTargetBuiltin});
   add(Builtin{"loss_mean", {{"v"}, {"like"}}, lossMeanBuiltin});
+  add(regularizerBuiltin("l1", 0.01, 0.0));
+  add(regularizerBuiltin("l2", 0.0, 0.01));
+  add(regularizerBuiltin("l1_l2", 0.0, 0.0));
+  add(Builtin{"regularize", {{"weight"}, {"regularizer"}}, regularizeBuiltin});
   add(Builtin{"training", {}, trainingBuiltin});
   add(Builtin{"random_uniform", {{"like"}}, randomUniformBuiltin});
   add(Builtin{"assign", {{"weight"}, {"value"}}, assignBuiltin});

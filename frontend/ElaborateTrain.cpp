@@ -326,6 +326,42 @@ llvm::Expected<std::vector<ir::Value *>> Elaborator::trainBlock(const ast::Decl 
   if (!haveOptimizer) {
     spec.optimizer = OptimizerSpec(); // Keras's compile() default: rmsprop(0.001)
   }
+  // Regularization penalties are part of the loss (Keras adds model.losses to it, in
+  // training and evaluation alike).
+  builder_->setLoc(t.loc);
+  for (auto &r : regularizers_) {
+    auto term = [&](ir::OpKind unary, double factor) -> llvm::Expected<ir::Value *> {
+      ir::Value *w = r.w;
+      auto u = unary == ir::OpKind::Abs ? tensorOp(ir::OpKind::Abs, {w}, t.loc, "regularizer")
+                                        : tensorOp(ir::OpKind::Mul, {w, w}, t.loc, "regularizer");
+      if (!u)
+        return u.takeError();
+      ir::Value *v = u->tensor;
+      while (v->type.rank() > 0) {
+        auto s = tensorOp(ir::OpKind::ReduceSum, {v}, t.loc, "regularizer",
+                          {{"axis", (int64_t)0}, {"keepdims", false}});
+        if (!s)
+          return s.takeError();
+        v = s->tensor;
+      }
+      auto m = tensorOp(ir::OpKind::Mul, {v, scalar(factor, ir::DType::F32)}, t.loc, "regularizer");
+      if (!m)
+        return m.takeError();
+      return m->tensor;
+    };
+    for (auto [kind, factor] :
+         {std::pair{ir::OpKind::Abs, r.l1}, std::pair{ir::OpKind::Mul, r.l2}}) {
+      if (factor == 0)
+        continue;
+      auto p = term(kind, factor);
+      if (!p)
+        return p.takeError();
+      auto sum = tensorOp(ir::OpKind::Add, {loss, *p}, t.loc, "regularizer");
+      if (!sum)
+        return sum.takeError();
+      loss = sum->tensor;
+    }
+  }
   for (auto &[v, classes] : labelClasses_)
     if (targets_.count(v))
       spec.targetClasses[targets_[v]] = classes;

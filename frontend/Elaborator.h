@@ -103,6 +103,13 @@ public:
   ir::Function &function() { return *func_; }
   /// Records that `labels` are class ids in [0, classes) (for checking training data).
   void noteLabels(const ir::Value *labels, int64_t classes) { labelClasses_[labels] = classes; }
+  /// Records a weight's regularization penalty (added to the loss when training).
+  void noteRegularizer(ir::Value *w, double l1, double l2) {
+    for (auto &r : regularizers_)
+      if (r.w == w)
+        return;
+    regularizers_.push_back({w, l1, l2});
+  }
   /// Whether layers are elaborated in training mode (training(), random_uniform, assign).
   bool training() const { return training_; }
   /// The `rng_key` input i32[2], created on first use after the inputs so far (model() moves
@@ -175,6 +182,11 @@ private:
   // The train block (ElaborateTrain.cpp).
   std::map<const ir::Value *, std::string> targets_;
   std::map<const ir::Value *, int64_t> labelClasses_;
+  struct Regularizer {
+    ir::Value *w;
+    double l1, l2;
+  };
+  std::vector<Regularizer> regularizers_;
   llvm::Expected<std::vector<ir::Value *>> trainBlock(const ast::Decl &t, TrainSpec &spec,
                                                       std::vector<std::string> &names);
   llvm::Error optimizerSpec(const ast::Expr &e, OptimizerSpec &opt);
