@@ -4,6 +4,7 @@
 
 #include "api/Compiler.h"
 #include "api/Init.h"
+#include "api/Train.h"
 #include "codegen/JIT.h"
 
 #include <fmt/format.h>
@@ -23,10 +24,97 @@ struct BenchOptions {
   bool json = false, train = false;
 };
 
+/// A random tensor of `type` with B and T set: f32 in [-1, 1); i32 ids 0 and 1 (they fit
+/// every vocabulary), lengths T, labels below `classes` when given.
+llvm::Expected<rt::Tensor> randomInput(const std::string &name, const ir::Type &type,
+                                       const BenchOptions &o, uint64_t &state,
+                                       int64_t classes = 0) {
+  std::vector<int64_t> shape;
+  for (auto &d : type.shape) {
+    if (d.isStatic())
+      shape.push_back(d.value());
+    else if (d.isSymbol() && d.symbol() == "B")
+      shape.push_back(o.batch);
+    else if (d.isSymbol() && d.symbol() == "T")
+      shape.push_back(o.time);
+    else
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          fmt::format("input '{}': bench sets only the symbols B and T, not {}", name, d.str()));
+  }
+  rt::Tensor t(type.dtype, shape);
+  for (int64_t j = 0; j < t.numel(); ++j) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    double u = (double)(state >> 11) * 0x1.0p-53;
+    if (t.dtype() == rt::DType::F32)
+      t.f32()[j] = (float)(2 * u - 1);
+    else if (name == "lengths")
+      t.i32()[j] = (int32_t)o.time;
+    else
+      t.i32()[j] = (int32_t)(u * (classes > 0 ? (double)classes : 2.0));
+  }
+  return t;
+}
+
+void printTimes(const BenchOptions &o, const std::string &name, double compileMs,
+                std::vector<double> &ms) {
+  std::sort(ms.begin(), ms.end());
+  auto pct = [&](double p) {
+    return ms[std::min(ms.size() - 1, (size_t)(p * (ms.size() - 1) + 0.5))];
+  };
+  const char *what = o.train ? "step" : "call";
+  if (o.json)
+    fmt::print("{{\"compile_ms\": {:.3f}, \"median_ms\": {:.4f}, \"p10_ms\": {:.4f}, "
+               "\"p90_ms\": {:.4f}}}\n",
+               compileMs, pct(0.5), pct(0.1), pct(0.9));
+  else
+    fmt::print("{}{}: B={} T={} threads={}\n  compile  {:.1f} ms\n  per {} median {:.3f} ms "
+               "(p10 {:.3f}, p90 {:.3f}) over {} {}s\n",
+               name, o.train ? " (training step)" : "", o.batch, o.time, o.threads, compileMs, what,
+               pct(0.5), pct(0.1), pct(0.9), o.iters, what);
+}
+
+/// --train: the model's train block compiled into its step function (forward, loss,
+/// backpropagation through time, update), timed step by step on one random batch. The
+/// compile time includes building both the step and the evaluation function.
+int runTrain(const BenchOptions &o) {
+  frontend::SourceManager sm;
+  api::TrainerOptions topts;
+  topts.modelName = o.model;
+  auto start = std::chrono::steady_clock::now();
+  auto trainer = api::Trainer::create(sm, o.file, topts);
+  if (!trainer)
+    return report(trainer.takeError());
+  double compileMs =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  if (auto e = (*trainer)->initWeights(1))
+    return report(std::move(e));
+  uint64_t state = 12345;
+  std::vector<rt::Tensor> batch;
+  for (auto &slot : (*trainer)->slots()) {
+    auto t = randomInput(slot.name, slot.type, o, state, slot.classes);
+    if (!t)
+      return report(t.takeError());
+    batch.push_back(std::move(*t));
+  }
+  std::vector<double> ms;
+  for (int i = 0; i < o.warmup + o.iters; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = (*trainer)->step(batch);
+    auto t1 = std::chrono::steady_clock::now();
+    if (!r)
+      return report(r.takeError());
+    if (i >= o.warmup)
+      ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+  printTimes(o, (*trainer)->stepModule().main()->name, compileMs, ms);
+  return 0;
+}
+
 int run(const BenchOptions &o) {
   setThreads(o.threads);
   if (o.train)
-    return reportError("--train needs training support, which is not implemented yet");
+    return runTrain(o);
   frontend::SourceManager sm;
   api::CompileOptions copts;
   copts.modelName = o.model;
@@ -53,31 +141,10 @@ int run(const BenchOptions &o) {
   std::vector<rt::Tensor> inputs;
   uint64_t state = 12345;
   for (unsigned i = 0; i < f.numInputs; ++i) {
-    const ir::Value *in = f.input(i);
-    std::vector<int64_t> shape;
-    for (auto &d : in->type.shape) {
-      if (d.isStatic())
-        shape.push_back(d.value());
-      else if (d.isSymbol() && d.symbol() == "B")
-        shape.push_back(o.batch);
-      else if (d.isSymbol() && d.symbol() == "T")
-        shape.push_back(o.time);
-      else
-        return reportError(fmt::format("input '{}': bench sets only the symbols B and T, not {}",
-                                       in->name, d.str()));
-    }
-    rt::Tensor t(in->type.dtype, shape);
-    for (int64_t j = 0; j < t.numel(); ++j) {
-      state = state * 6364136223846793005ull + 1442695040888963407ull;
-      double u = (double)(state >> 11) * 0x1.0p-53;
-      if (t.dtype() == rt::DType::F32)
-        t.f32()[j] = (float)(2 * u - 1);
-      else if (in->name == "lengths")
-        t.i32()[j] = (int32_t)o.time;
-      else
-        t.i32()[j] = (int32_t)(u * 2); // ids 0 and 1 fit every vocabulary
-    }
-    inputs.push_back(t);
+    auto t = randomInput(f.input(i)->name, f.input(i)->type, o, state);
+    if (!t)
+      return report(t.takeError());
+    inputs.push_back(std::move(*t));
   }
 
   auto start = std::chrono::steady_clock::now();
@@ -97,19 +164,7 @@ int run(const BenchOptions &o) {
     if (i >= o.warmup)
       ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
   }
-  std::sort(ms.begin(), ms.end());
-  auto pct = [&](double p) {
-    return ms[std::min(ms.size() - 1, (size_t)(p * (ms.size() - 1) + 0.5))];
-  };
-  if (o.json)
-    fmt::print("{{\"compile_ms\": {:.3f}, \"median_ms\": {:.4f}, \"p10_ms\": {:.4f}, "
-               "\"p90_ms\": {:.4f}}}\n",
-               compileMs, pct(0.5), pct(0.1), pct(0.9));
-  else
-    fmt::print("{}: B={} T={} threads={}\n  compile  {:.1f} ms\n  per call median {:.3f} ms "
-               "(p10 {:.3f}, p90 {:.3f}) over {} calls\n",
-               f.name, o.batch, o.time, o.threads, compileMs, pct(0.5), pct(0.1), pct(0.9),
-               o.iters);
+  printTimes(o, f.name, compileMs, ms);
   return 0;
 }
 
@@ -132,6 +187,8 @@ std::function<int()> addBenchCommand(CLI::App &app) {
       ->check(CLI::IsMember({"none", "full"}));
   cmd->add_option("--passes", o->passes,
                   "comma-separated pass pipeline instead of the default (to compare passes)");
-  cmd->add_flag("--train", o->train, "time a training step (needs training support)");
+  cmd->add_flag("--train", o->train,
+                "time a training step (the model's train block: forward, loss, backpropagation "
+                "through time and the update in one compiled function)");
   return [cmd, o]() { return *cmd ? run(*o) : -1; };
 }
