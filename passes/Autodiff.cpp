@@ -218,13 +218,20 @@ Value *Differentiator::sequenceOf(Scope &s, Value *v) {
   Op &loop = *s.fwdLoop;
   size_t nc = (size_t)loop.intAttr("carries");
   Value *full;
-  if (!v->def && v->index >= nc) {
-    full = loop.operands[v->index];
+  Op &yield = *s.fwdBody->terminator();
+  if (!v->def && v->owner == s.fwdBody && v->index >= nc) {
+    full = loop.operands[v->index]; // a slice: its sequence
   } else {
-    Op &yield = *s.fwdBody->terminator();
-    yield.operands.push_back(v);
-    full = loop.addResult(stackType(v->type, loop.dimAttr("steps")),
-                          v->name.empty() ? "" : v->name + "_saved");
+    // A value the loop already stacks (a layer's return_sequences output) is not saved twice.
+    full = nullptr;
+    for (size_t i = nc; i < yield.operands.size() && !full; ++i)
+      if (yield.operands[i] == v)
+        full = loop.result(i);
+    if (!full) {
+      yield.operands.push_back(v);
+      full = loop.addResult(stackType(v->type, loop.dimAttr("steps")),
+                            v->name.empty() ? "" : v->name + "_saved");
+    }
   }
   Value *r = s.parent ? fwdIn(*s.parent, full) : full;
   return s.seqMemo[v] = r;
@@ -388,9 +395,19 @@ llvm::Error Differentiator::loopAdjoint(Scope &outer, Op &loop) {
     sliceGrads.push_back({loop.operands[nc + j], outs.size()});
     outs.push_back(it->second);
   }
-  size_t firstTerm = outs.size();
-  for (auto &t : s.deferred)
-    outs.push_back(t.perStep);
+  // Each per-step term is stacked once, however many weights need it (the dz of a layer's
+  // pre-activation feeds the gradients of its kernel, recurrent kernel and bias).
+  std::vector<size_t> termIndex;
+  size_t termStart = outs.size();
+  for (auto &t : s.deferred) {
+    size_t at = outs.size();
+    for (size_t i = termStart; i < outs.size(); ++i)
+      if (outs[i] == t.perStep)
+        at = i;
+    if (at == outs.size())
+      outs.push_back(t.perStep);
+    termIndex.push_back(at);
+  }
   s.b.create(OpKind::Yield, outs, {});
   const Dim &steps = loop.dimAttr("steps");
   for (size_t i = 0; i < outs.size(); ++i)
@@ -403,7 +420,7 @@ llvm::Error Differentiator::loopAdjoint(Scope &outer, Op &loop) {
     addGrad(seq, rev->result(idx));
   for (size_t i = 0; i < s.deferred.size(); ++i) {
     auto &t = s.deferred[i];
-    Value *stacked = rev->result(firstTerm + i);
+    Value *stacked = rev->result(termIndex[i]);
     if (t.lhsSeq) {
       Value *dw = t.swap ? emit(OpKind::MatMul, {stacked, t.lhsSeq}, {{"transpose_lhs", true}})
                          : emit(OpKind::MatMul, {t.lhsSeq, stacked}, {{"transpose_lhs", true}});
