@@ -174,6 +174,9 @@ Expected<std::unique_ptr<CompiledFunction>> CompiledFunction::compile(const ir::
   define("loom_rt_failed", reinterpret_cast<void *>(&loom_rt_failed));
   define("loom_rt_conv1d", reinterpret_cast<void *>(&loom_rt_conv1d));
   define("loom_rt_max_pool1d", reinterpret_cast<void *>(&loom_rt_max_pool1d));
+  define("loom_rt_conv1d_grad_input", reinterpret_cast<void *>(&loom_rt_conv1d_grad_input));
+  define("loom_rt_conv1d_grad_kernel", reinterpret_cast<void *>(&loom_rt_conv1d_grad_kernel));
+  define("loom_rt_max_pool1d_grad", reinterpret_cast<void *>(&loom_rt_max_pool1d_grad));
   define("loom_rt_range_error", reinterpret_cast<void *>(&loom_rt_range_error));
   if (Error e = (*jit)->getMainJITDylib().define(orc::absoluteSymbols(std::move(rtSyms))))
     return e;

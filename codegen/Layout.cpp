@@ -1,7 +1,8 @@
 // Ops that move, pick or combine elements: slice, reshape and check_range (views of their
 // operand where its layout allows, so no copy), concat, iota and one_hot (broadcast against
 // a small index vector), gather and check_range (which stop the call on a bad index),
-// reductions, and the oneDNN window ops conv1d and max_pool1d.
+// reductions, and the window ops conv1d and max_pool1d and their gradients (runtime shims,
+// mostly oneDNN).
 #include "codegen/Lowering.h"
 
 #include "ir/TypeInference.h"
@@ -185,6 +186,9 @@ Expected<bool> Lowerer::planSpecial(const ir::Op &op) {
     scratch[&op] = {denseCopy(op.operands[0]), denseCopy(op.operands[1])};
     return true;
   case K::Conv1D:
+  case K::Conv1DGradInput:
+  case K::Conv1DGradKernel:
+  case K::MaxPool1DGrad:
     own();
     scratch[&op] = {denseCopy(op.operands[0]), denseCopy(op.operands[1])};
     return true;
@@ -295,6 +299,9 @@ Expected<bool> Lowerer::lowerSpecial(const ir::Op &op) {
     return true;
   case K::Conv1D:
   case K::MaxPool1D:
+  case K::Conv1DGradInput:
+  case K::Conv1DGradKernel:
+  case K::MaxPool1DGrad:
     return lowerWindow(op);
   default:
     return false;
@@ -364,23 +371,33 @@ void Lowerer::lowerReduce(const ir::Op &op) {
 }
 
 Expected<bool> Lowerer::lowerWindow(const ir::Op &op) {
-  bool conv = op.kind == ir::OpKind::Conv1D;
+  using K = ir::OpKind;
+  bool pool = op.kind == K::MaxPool1D || op.kind == K::MaxPool1DGrad;
   const std::vector<int> &s = scratch.at(&op);
-  auto dense = [&](unsigned i, int buf) {
-    if (buf < 0)
+  auto dense = [&](unsigned i) {
+    if (s[i] < 0)
       return view(op.operands[i]);
-    View d = bufferView(buf);
+    View d = bufferView(s[i]);
     copy(d, view(op.operands[i]));
     return d;
   };
-  View x = dense(0, s[0]);
-  View w = conv ? dense(1, s[1]) : View();
-  const View &y = view(op.result());
-  if (conv && !op.operands[1]->type.shape[0].isStatic())
-    return fail("conv1d: the kernel size must be static");
-  int64_t K = conv ? op.operands[1]->type.shape[0].value() : op.intAttr("size");
-  int64_t dilation = conv ? op.intAttr("dilation") : 1, stride = op.intAttr("stride");
-  int64_t span = dilation * (K - 1) + 1;
+  // a, c: the operands, dense; the forward op reads x [B, T, C] (and a kernel [K, C, F]).
+  View a = dense(0), c = op.operands.size() > 1 ? dense(1) : View();
+  const View &r = view(op.result());
+  int64_t window = pool ? op.intAttr("size") : 0;
+  if (!pool) {
+    const ir::Value *kernel = op.kind == K::Conv1DGradKernel ? op.result() : op.operands[1];
+    if (!kernel->type.shape[0].isStatic())
+      return fail(std::string(ir::opName(op.kind)) + ": the kernel size must be static");
+    window = kernel->type.shape[0].value();
+  }
+  int64_t dilation = pool ? 1 : op.intAttr("dilation"), stride = op.intAttr("stride");
+  int64_t span = dilation * (window - 1) + 1;
+  const View &x = op.kind == K::Conv1DGradInput ? r : a;
+  // The output of the forward op (its gradient, for the gradient ops) and F.
+  const View &y = op.kind == K::Conv1D || op.kind == K::MaxPool1D ? r
+                  : op.kind == K::Conv1DGradInput                 ? a
+                                                                  : c;
   const std::string &padding = op.strAttr("padding");
   Value *T = x.shape[1], *padL = i64c(0), *padR = i64c(0);
   if (padding == "same") { // as ir::windowGeometry
@@ -398,12 +415,29 @@ Expected<bool> Lowerer::lowerWindow(const ir::Op &op) {
   returnIf(b.CreateICmpSGT(i64c(span), b.CreateAdd(T, b.CreateAdd(padL, padR))),
            std::string(ir::opName(op.kind)) + ": the window spans " + std::to_string(span) +
                " steps but the sequence is shorter");
-  if (conv)
-    b.CreateCall(conv1dFn, {rtCtx, x.shape[0], T, x.shape[2], w.shape[2], i64c(K), i64c(stride),
-                            i64c(dilation), padL, padR, y.shape[1], x.base, w.base, y.base});
-  else
-    b.CreateCall(maxPoolFn, {rtCtx, x.shape[0], T, x.shape[2], i64c(K), i64c(stride), padL, padR,
-                             y.shape[1], x.base, y.base});
+  Value *B = x.shape[0], *C = x.shape[2], *F = y.shape[2], *Tout = y.shape[1];
+  switch (op.kind) {
+  case K::Conv1D:
+    b.CreateCall(conv1dFn, {rtCtx, B, T, C, F, i64c(window), i64c(stride), i64c(dilation), padL,
+                            padR, Tout, a.base, c.base, r.base});
+    break;
+  case K::Conv1DGradInput: // dy, kernel -> dx
+    b.CreateCall(conv1dGradInputFn, {rtCtx, B, T, C, F, i64c(window), i64c(stride), i64c(dilation),
+                                     padL, padR, Tout, a.base, c.base, r.base});
+    break;
+  case K::Conv1DGradKernel: // x, dy -> dkernel
+    b.CreateCall(conv1dGradKernelFn, {rtCtx, B, T, C, F, i64c(window), i64c(stride), i64c(dilation),
+                                      padL, padR, Tout, a.base, c.base, r.base});
+    break;
+  case K::MaxPool1D:
+    b.CreateCall(maxPoolFn,
+                 {rtCtx, B, T, C, i64c(window), i64c(stride), padL, padR, Tout, a.base, r.base});
+    break;
+  default: // max_pool1d_grad: x, dy -> dx
+    b.CreateCall(maxPoolGradFn, {rtCtx, B, T, C, i64c(window), i64c(stride), padL, padR, Tout,
+                                 a.base, c.base, r.base});
+    break;
+  }
   returnIfFailed();
   return true;
 }

@@ -508,10 +508,19 @@ Error Lowerer::run() {
       "loom_rt_max_pool1d",
       FunctionType::get(b.getVoidTy(), {ptr, i64, i64, i64, i64, i64, i64, i64, i64, ptr, ptr},
                         false));
+  auto *convTy = FunctionType::get(
+      b.getVoidTy(), {ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, ptr, ptr, ptr}, false);
+  conv1dGradInputFn = mod.getOrInsertFunction("loom_rt_conv1d_grad_input", convTy);
+  conv1dGradKernelFn = mod.getOrInsertFunction("loom_rt_conv1d_grad_kernel", convTy);
+  maxPoolGradFn = mod.getOrInsertFunction(
+      "loom_rt_max_pool1d_grad",
+      FunctionType::get(b.getVoidTy(), {ptr, i64, i64, i64, i64, i64, i64, i64, i64, ptr, ptr, ptr},
+                        false));
   rangeErrorFn = mod.getOrInsertFunction(
       "loom_rt_range_error",
       FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64, ptr, i64, i64, i64}, false));
-  for (FunctionCallee c : {allocFn, sgemmFn, failFn, failedFn, conv1dFn, maxPoolFn, rangeErrorFn})
+  for (FunctionCallee c : {allocFn, sgemmFn, failFn, failedFn, conv1dFn, maxPoolFn, rangeErrorFn,
+                           conv1dGradInputFn, conv1dGradKernelFn, maxPoolGradFn})
     cast<Function>(c.getCallee())->addFnAttr(Attribute::NoUnwind);
 
   b.SetInsertPoint(BasicBlock::Create(ctx, "entry", fn));

@@ -155,6 +155,7 @@ public:
   llvm::Function *fn = nullptr;
   llvm::Value *rtCtx = nullptr;
   llvm::FunctionCallee allocFn, sgemmFn, failFn, failedFn, conv1dFn, maxPoolFn, rangeErrorFn;
+  llvm::FunctionCallee conv1dGradInputFn, conv1dGradKernelFn, maxPoolGradFn;
   std::map<std::string, llvm::Value *> syms;
   std::map<std::string, llvm::Value *> exprDims; // by Dim::str()
   std::map<const ir::Value *, View> views;

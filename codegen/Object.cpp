@@ -190,15 +190,20 @@ Constant *DescriptorBuilder::checks(int64_t &count) {
         ctx, {program({d}, "check." + std::to_string(items.size())), c64(min), str(msg)}));
   };
   walkOps(f.body, [&](const ir::Op &op) {
-    bool conv = op.kind == ir::OpKind::Conv1D;
-    if (!conv && op.kind != ir::OpKind::MaxPool1D)
+    using K = ir::OpKind;
+    bool conv =
+        op.kind == K::Conv1D || op.kind == K::Conv1DGradInput || op.kind == K::Conv1DGradKernel;
+    if (!conv && op.kind != K::MaxPool1D && op.kind != K::MaxPool1DGrad)
       return;
     auto pad = op.attrs.find("padding");
     if (pad == op.attrs.end() || !std::holds_alternative<std::string>(pad->second) ||
         std::get<std::string>(pad->second) != "valid")
       return;
-    const ir::Dim &len = op.operands[0]->type.shape[1];
-    const ir::Dim &k = conv ? op.operands[1]->type.shape[0] : ir::Dim::constant(0);
+    // The forward op's input x and kernel: an operand, or the gradient op's result.
+    const ir::Value *x = op.kind == K::Conv1DGradInput ? op.result() : op.operands[0];
+    const ir::Value *kernel = op.kind == K::Conv1DGradKernel ? op.result() : op.operands.back();
+    const ir::Dim &len = x->type.shape[1];
+    const ir::Dim &k = conv ? kernel->type.shape[0] : ir::Dim::constant(0);
     if (len.isStatic() || (conv && !k.isStatic()))
       return; // checked when the model was compiled (or by the generated code)
     int64_t span = conv ? op.intAttr("dilation") * (k.value() - 1) + 1 : op.intAttr("size");

@@ -322,6 +322,10 @@ private:
     case OpKind::Conv1D:
     case OpKind::MaxPool1D:
       return runWindow(op);
+    case OpKind::Conv1DGradInput:
+    case OpKind::Conv1DGradKernel:
+    case OpKind::MaxPool1DGrad:
+      return runWindowGrad(op);
     case OpKind::ReduceSum:
     case OpKind::ReduceMax:
     case OpKind::ReduceMean: {
@@ -494,6 +498,65 @@ private:
           y.f32()[(b * To + t) * F + f] = (float)acc;
         }
     env[op.result()] = y;
+    return llvm::Error::success();
+  }
+
+  /// The gradients of conv1d (with respect to x or to the kernel) and of max_pool1d: each
+  /// dy[b, t, f] goes back along the forward op's window at t, to every input it read
+  /// (conv) or to the window's first maximum (max pooling).
+  llvm::Error runWindowGrad(const Op &op) {
+    rt::Tensor out = make(op.result());
+    bool pool = op.kind == OpKind::MaxPool1DGrad, gradInput = op.kind == OpKind::Conv1DGradInput;
+    const rt::Tensor &dy = get(op.operands[gradInput ? 0 : 1]);
+    const Shape &xs = gradInput ? out.shape() : get(op.operands[0]).shape();
+    int64_t B = xs[0], T = xs[1], C = xs[2], To = dy.shape()[1], F = dy.shape()[2];
+    WindowGeometry g = windowGeometry(op, T);
+    if (g.span > T + g.padLeft + g.padRight)
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "%s: the window spans %lld steps but the sequence has %lld",
+                                     opName(op.kind), (long long)g.span, (long long)T);
+    int64_t d = pool ? 1 : op.intAttr("dilation");
+    int64_t K = pool ? op.intAttr("size") : (gradInput ? get(op.operands[1]) : out).shape()[0];
+    const float *x = gradInput ? nullptr : get(op.operands[0]).f32();
+    const float *w = gradInput ? get(op.operands[1]).f32() : nullptr;
+    std::vector<double> acc(out.numel(), 0.0);
+    auto src = [&](int64_t t, int64_t k) { return t * g.stride + k * d - g.padLeft; };
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < To; ++t) {
+        const float *dyt = dy.f32() + (b * To + t) * F;
+        if (pool) {
+          for (int64_t c = 0; c < C; ++c) {
+            int64_t best = -1;
+            float bv = 0;
+            for (int64_t k = 0; k < K; ++k) {
+              int64_t s = src(t, k);
+              if (s < 0 || s >= T)
+                continue;
+              float v = x[(b * T + s) * C + c];
+              if (best < 0 || v > bv || (v != v && bv == bv))
+                best = s, bv = v;
+            }
+            if (best >= 0)
+              acc[(b * T + best) * C + c] += dyt[c];
+          }
+          continue;
+        }
+        for (int64_t k = 0; k < K; ++k) {
+          int64_t s = src(t, k);
+          if (s < 0 || s >= T)
+            continue;
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t f = 0; f < F; ++f) {
+              if (gradInput)
+                acc[(b * T + s) * C + c] += (double)dyt[f] * w[(k * C + c) * F + f];
+              else
+                acc[(k * C + c) * F + f] += (double)x[(b * T + s) * C + c] * dyt[f];
+            }
+        }
+      }
+    for (int64_t i = 0; i < out.numel(); ++i)
+      out.f32()[i] = (float)acc[i];
+    env[op.result()] = out;
     return llvm::Error::success();
   }
 

@@ -42,6 +42,10 @@ llvm::Expected<int64_t> needAxis(const Op &op, const Type &t) {
   return *axis;
 }
 
+bool isConvWindow(OpKind k) {
+  return k == OpKind::Conv1D || k == OpKind::Conv1DGradInput || k == OpKind::Conv1DGradKernel;
+}
+
 /// Output length of a window op over `len` steps, as a Dim (see windowGeometry).
 llvm::Expected<Dim> windowLength(const Op &op, const Dim &len, int64_t window, int64_t dilation) {
   auto stride = needInt(op, "stride");
@@ -53,7 +57,7 @@ llvm::Expected<Dim> windowLength(const Op &op, const Dim &len, int64_t window, i
   std::string padding = it != op.attrs.end() && std::holds_alternative<std::string>(it->second)
                             ? std::get<std::string>(it->second)
                             : "";
-  bool conv = op.kind == OpKind::Conv1D;
+  bool conv = isConvWindow(op.kind);
   if (padding != "valid" && padding != "same" && !(conv && padding == "causal"))
     return err(fmt::format("{} padding must be valid, same{}; got '{}'", opName(op.kind),
                            conv ? " or causal" : "", padding));
@@ -167,8 +171,10 @@ llvm::Expected<std::vector<Type>> inferRnn(const Op &op) {
 } // namespace
 
 WindowGeometry windowGeometry(const Op &op, int64_t steps) {
-  bool conv = op.kind == OpKind::Conv1D;
-  int64_t window = conv ? op.operands[1]->type.shape[0].value() : op.intAttr("size");
+  bool conv = isConvWindow(op.kind);
+  int64_t window = !conv                                 ? op.intAttr("size")
+                   : op.kind == OpKind::Conv1DGradKernel ? op.results[0]->type.shape[0].value()
+                                                         : op.operands[1]->type.shape[0].value();
   int64_t dilation = conv ? op.intAttr("dilation") : 1;
   WindowGeometry g{dilation * (window - 1) + 1, op.intAttr("stride"), 0, 0, 0};
   const std::string &padding = op.strAttr("padding");
@@ -395,6 +401,60 @@ llvm::Expected<std::vector<Type>> inferTypes(const Op &op) {
     if (!len)
       return len.takeError();
     return std::vector<Type>{Type{DType::F32, {x.shape[0], *len, x.shape[2]}}};
+  }
+  case OpKind::Conv1DGradInput:
+  case OpKind::Conv1DGradKernel: {
+    // The forward conv1d is x [B,T,C] (*) kernel [K,C,F] -> dy [B,T',F]; one of x and
+    // kernel is an operand, the other's type is the result's (written).
+    bool forInput = op.kind == OpKind::Conv1DGradInput;
+    if (op.results.size() != 1)
+      return err(fmt::format("{} must have its result type given", info.mnemonic));
+    const Type &dy = op.operands[forInput ? 0 : 1]->type;
+    const Type &x = forInput ? op.results[0]->type : op.operands[0]->type;
+    const Type &k = forInput ? op.operands[1]->type : op.results[0]->type;
+    if (x.dtype != DType::F32 || k.dtype != DType::F32 || dy.dtype != DType::F32 || x.rank() != 3 ||
+        k.rank() != 3 || dy.rank() != 3)
+      return err(fmt::format("{} needs x f32[B,T,C], kernel f32[K,C,F] and dy f32[B,T',F], got "
+                             "{}, {} and {}",
+                             info.mnemonic, x.str(), k.str(), dy.str()));
+    if (!k.shape[0].isStatic() || k.shape[1] != x.shape[2] || k.shape[2] != dy.shape[2] ||
+        x.shape[0] != dy.shape[0])
+      return err(fmt::format("{} of x {}, kernel {} and dy {}: sizes differ", info.mnemonic,
+                             x.str(), k.str(), dy.str()));
+    auto dilation = needInt(op, "dilation");
+    if (!dilation)
+      return dilation.takeError();
+    if (*dilation < 1)
+      return err(fmt::format("{} dilation must be at least 1", info.mnemonic));
+    auto len = windowLength(op, x.shape[1], k.shape[0].value(), *dilation);
+    if (!len)
+      return len.takeError();
+    if (*len != dy.shape[1])
+      return err(fmt::format("{}: dy {} has {} steps, but conv1d of {} steps gives {}",
+                             info.mnemonic, dy.str(), dy.shape[1].str(), x.shape[1].str(),
+                             len->str()));
+    return std::vector<Type>{op.results[0]->type};
+  }
+  case OpKind::MaxPool1DGrad: {
+    const Type &x = op.operands[0]->type, &dy = op.operands[1]->type;
+    if (x.dtype != DType::F32 || dy.dtype != DType::F32 || x.rank() != 3 || dy.rank() != 3 ||
+        x.shape[0] != dy.shape[0] || x.shape[2] != dy.shape[2])
+      return err(fmt::format("max_pool1d_grad needs x f32[B,T,C] and dy f32[B,T',C], got {} "
+                             "and {}",
+                             x.str(), dy.str()));
+    auto size = needInt(op, "size");
+    if (!size)
+      return size.takeError();
+    if (*size < 1)
+      return err("max_pool1d_grad size must be at least 1");
+    auto len = windowLength(op, x.shape[1], *size, 1);
+    if (!len)
+      return len.takeError();
+    if (*len != dy.shape[1])
+      return err(fmt::format("max_pool1d_grad: dy {} has {} steps, but max_pool1d of {} steps "
+                             "gives {}",
+                             dy.str(), dy.shape[1].str(), x.shape[1].str(), len->str()));
+    return std::vector<Type>{x};
   }
   case OpKind::ReduceSum:
   case OpKind::ReduceMax:

@@ -14,7 +14,8 @@ llvm::Expected<std::vector<Dim>> broadcastShapes(const std::vector<Dim> &a,
 /// Where a conv1d / max_pool1d window op reads: its output length and zero (or, for max,
 /// never-winning) padding on each side, for a sequence of `steps`. Keras's padding modes:
 /// valid (none), causal (span - 1 on the left), same (TensorFlow's split, extra on the
-/// right, output ceil(steps / stride)).
+/// right, output ceil(steps / stride)). Also for the gradient ops (conv1d_grad_input,
+/// conv1d_grad_kernel, max_pool1d_grad), with `steps` the forward input's length.
 struct WindowGeometry {
   int64_t span, stride, padLeft, padRight, outSteps;
 };

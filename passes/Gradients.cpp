@@ -1,7 +1,8 @@
 // The gradient rule of every op: given d(result), the operands' gradients, built from ops
 // of the table itself. Conventions: ties of max/min and relu at 0 follow PyTorch and
 // TensorFlow (relu'(0) = 0; max/min send the gradient to the first operand on a tie;
-// reduce_max splits it evenly between tied elements).
+// reduce_max splits it evenly between tied elements; max_pool1d sends it to the first
+// maximum of each window).
 #include "passes/Gradients.h"
 
 #include "ir/TypeInference.h"
@@ -20,6 +21,9 @@ bool differentiable(OpKind k) {
   case OpKind::Less:
   case OpKind::OneHot:
   case OpKind::CheckRange:
+  case OpKind::Conv1DGradInput: // no second derivatives
+  case OpKind::Conv1DGradKernel:
+  case OpKind::MaxPool1DGrad:
   case OpKind::Yield:
   case OpKind::Return:
     return false;
@@ -160,10 +164,16 @@ void gradient(GradContext &c, const Op &op, const std::vector<Value *> &dres) {
       c.addMatmulRhsGrad(op.operands[1], op.operands[0], g, tr);
     return;
   }
-  case K::Conv1D:
-  case K::MaxPool1D:
-    c.fail(op, std::string("training through ") + opName(op.kind) +
-                   " is not supported yet (no gradient rule)");
+  case K::Conv1D: // the backward passes over the same windows (oneDNN's, in codegen)
+    if (need(0))
+      c.addGrad(op.operands[0],
+                c.emitTyped(K::Conv1DGradInput, {g, x(1)}, op.operands[0]->type, op.attrs));
+    if (need(1))
+      c.addGrad(op.operands[1],
+                c.emitTyped(K::Conv1DGradKernel, {x(0), g}, op.operands[1]->type, op.attrs));
+    return;
+  case K::MaxPool1D: // to the first maximum of each window
+    c.addGrad(op.operands[0], e(K::MaxPool1DGrad, {x(0), g}, op.attrs));
     return;
   // --- reductions ---
   case K::ReduceSum:
@@ -267,6 +277,9 @@ void gradient(GradContext &c, const Op &op, const std::vector<Value *> &dres) {
   case K::Less:
   case K::OneHot:
   case K::CheckRange:
+  case K::Conv1DGradInput:
+  case K::Conv1DGradKernel:
+  case K::MaxPool1DGrad:
   case K::Yield:
   case K::Return:
     return;

@@ -1,4 +1,5 @@
-// oneDNN shims for Conv1D and MaxPooling1D, and the range-check error reporter.
+// oneDNN shims for Conv1D and MaxPooling1D and their gradients, and the range-check error
+// reporter.
 // Like the rest of the runtime C ABI, nothing here throws or aborts: oneDNN's C++ API
 // throws dnnl::error, which is caught here and recorded with loom_rt_fail.
 //
@@ -58,6 +59,11 @@ struct Cached {
   dnnl::primitive weightsReorder;
   memory::desc blockedWeights;
   size_t reorderScratchBytes = 0;
+  // Set when a backward-weights primitive writes the kernel's gradient in its own layout:
+  // a reorder from `blockedDiffWeights` into the caller's plain buffer, run after it.
+  dnnl::primitive diffWeightsReorder;
+  memory::desc blockedDiffWeights;
+  size_t diffReorderScratchBytes = 0;
 };
 
 /// A bounded LRU map from a shape key to a created primitive. Entries are shared_ptr so a
@@ -113,6 +119,14 @@ PrimitiveCache<9> &convCache() {
 }
 PrimitiveCache<7> &poolCache() {
   static auto *c = new PrimitiveCache<7>;
+  return *c;
+}
+PrimitiveCache<9> &convGradInputCache() {
+  static auto *c = new PrimitiveCache<9>;
+  return *c;
+}
+PrimitiveCache<9> &convGradKernelCache() {
+  static auto *c = new PrimitiveCache<9>;
   return *c;
 }
 
@@ -179,11 +193,106 @@ bool execute(loom_rt_ctx *ctx, const Cached &c, std::unordered_map<int, memory> 
     c.weightsReorder.execute(s, rargs);
     args[DNNL_ARG_WEIGHTS] = to;
   }
+  memory diffWeights;
+  if (c.diffWeightsReorder) {
+    void *blocked = scratch.get(c.blockedDiffWeights.get_size());
+    if (!blocked)
+      return false;
+    diffWeights = args.at(DNNL_ARG_DIFF_WEIGHTS);
+    args[DNNL_ARG_DIFF_WEIGHTS] = memory(c.blockedDiffWeights, eng, blocked);
+  }
   if (!scratch.addScratchpad(args, c.scratchBytes))
     return false;
   c.prim.execute(s, args);
+  if (c.diffWeightsReorder) {
+    std::unordered_map<int, memory> rargs = {{DNNL_ARG_FROM, args.at(DNNL_ARG_DIFF_WEIGHTS)},
+                                             {DNNL_ARG_TO, diffWeights}};
+    if (!scratch.addScratchpad(rargs, c.diffReorderScratchBytes))
+      return false;
+    c.diffWeightsReorder.execute(s, rargs);
+  }
   s.wait();
   return true;
+}
+
+/// What is wrong with the sizes of a conv1d call (or its gradients'), or null. `K` may be 0
+/// (an empty reduction).
+const char *convProblem(int64_t B, int64_t T, int64_t C, int64_t F, int64_t K, int64_t stride,
+                        int64_t dilation, int64_t padL, int64_t padR, int64_t Tout) {
+  for (int64_t d : {B, T, C, F, K, padL, padR, Tout})
+    if (d < 0 || d > kMaxDim)
+      return "dimension or padding negative or absurdly large";
+  if (stride < 1 || stride > kMaxDim || dilation < 1 || dilation > kMaxDim)
+    return "stride and dilation must be at least 1 (and sane)";
+  // dilation * (K - 1) cannot overflow: both are below 2^40, but guard the product anyway.
+  if (K > 1 && dilation > kMaxDim / K)
+    return "dilated kernel absurdly large";
+  int64_t span = K == 0 ? 0 : dilation * (K - 1) + 1;
+  if (Tout != slidingLength(T, padL, padR, span, stride))
+    return "output length does not match the input length, kernel, stride and padding";
+  if (tooBig(B, T, C) || tooBig(K, C, F) || tooBig(B, Tout, F))
+    return "tensor absurdly large";
+  return nullptr;
+}
+
+/// Records "<fn>: <problem> (sizes)" for a conv1d shim.
+void convFail(loom_rt_ctx *ctx, const char *fn, const char *problem, int64_t B, int64_t T,
+              int64_t C, int64_t F, int64_t K, int64_t stride, int64_t dilation, int64_t padL,
+              int64_t padR, int64_t Tout) {
+  char msg[360];
+  std::snprintf(msg, sizeof msg,
+                "%s: %s (B=%lld T=%lld C=%lld F=%lld K=%lld stride=%lld dilation=%lld "
+                "padding=%lld/%lld Tout=%lld)",
+                fn, problem, (long long)B, (long long)T, (long long)C, (long long)F, (long long)K,
+                (long long)stride, (long long)dilation, (long long)padL, (long long)padR,
+                (long long)Tout);
+  loom_rt_fail(ctx, msg);
+}
+
+/// What is wrong with the sizes of a max_pool1d call (or its gradient's), or null.
+const char *poolProblem(int64_t B, int64_t T, int64_t C, int64_t size, int64_t stride, int64_t padL,
+                        int64_t padR, int64_t Tout) {
+  for (int64_t d : {B, T, C, padL, padR, Tout})
+    if (d < 0 || d > kMaxDim)
+      return "dimension or padding negative or absurdly large";
+  if (size < 1 || size > kMaxDim || stride < 1 || stride > kMaxDim)
+    return "window size and stride must be at least 1 (and sane)";
+  if (Tout != slidingLength(T, padL, padR, size, stride))
+    return "output length does not match the input length, window, stride and padding";
+  if (tooBig(B, T, C) || tooBig(B, Tout, C))
+    return "tensor absurdly large";
+  return nullptr;
+}
+
+void poolFail(loom_rt_ctx *ctx, const char *fn, const char *problem, int64_t B, int64_t T,
+              int64_t C, int64_t size, int64_t stride, int64_t padL, int64_t padR, int64_t Tout) {
+  char msg[320];
+  std::snprintf(msg, sizeof msg,
+                "%s: %s (B=%lld T=%lld C=%lld size=%lld stride=%lld padding=%lld/%lld "
+                "Tout=%lld)",
+                fn, problem, (long long)B, (long long)T, (long long)C, (long long)size,
+                (long long)stride, (long long)padL, (long long)padR, (long long)Tout);
+  loom_rt_fail(ctx, msg);
+}
+
+/// The descriptors every conv1d primitive shares: x [B, T, C] (nwc of dims {B, C, T}), the
+/// kernel [K, C, F] in a layout oneDNN picks (format_tag::any; see loom_rt_conv1d), y
+/// [B, Tout, F].
+struct ConvDescs {
+  memory::desc src, weightsAny, weightsPlain, dst;
+  ConvDescs(int64_t B, int64_t T, int64_t C, int64_t F, int64_t K, int64_t Tout)
+      : src({B, C, T}, dt::f32, tag::nwc), weightsAny({F, C, K}, dt::f32, tag::any),
+        weightsPlain({F, C, K}, dt::f32, tag::wio), dst({B, F, Tout}, dt::f32, tag::nwc) {}
+};
+
+/// The forward_training primitive descriptor that oneDNN's backward primitives take as a
+/// hint.
+dnnl::convolution_forward::primitive_desc convHint(const ConvDescs &d, int64_t stride,
+                                                   int64_t dilation, int64_t padL, int64_t padR) {
+  dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training,
+                                     dnnl::algorithm::convolution_direct, d.src, d.weightsAny,
+                                     d.dst, {stride}, {dilation - 1}, {padL}, {padR});
+  return dnnl::convolution_forward::primitive_desc(fd, cpuEngine());
 }
 
 /// Runs `body`, turning whatever oneDNN or the allocator throws into fail(message): no
@@ -209,29 +318,11 @@ extern "C" {
 void loom_rt_conv1d(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64_t F, int64_t K,
                     int64_t stride, int64_t dilation, int64_t padL, int64_t padR, int64_t Tout,
                     const float *x, const float *w, float *y) {
-  char msg[320];
   auto fail = [&](const char *problem) {
-    std::snprintf(msg, sizeof msg,
-                  "loom_rt_conv1d: %s (B=%lld T=%lld C=%lld F=%lld K=%lld stride=%lld "
-                  "dilation=%lld padding=%lld/%lld Tout=%lld)",
-                  problem, (long long)B, (long long)T, (long long)C, (long long)F, (long long)K,
-                  (long long)stride, (long long)dilation, (long long)padL, (long long)padR,
-                  (long long)Tout);
-    loom_rt_fail(ctx, msg);
+    convFail(ctx, "loom_rt_conv1d", problem, B, T, C, F, K, stride, dilation, padL, padR, Tout);
   };
-  for (int64_t d : {B, T, C, F, K, padL, padR, Tout})
-    if (d < 0 || d > kMaxDim)
-      return fail("dimension or padding negative or absurdly large");
-  if (stride < 1 || stride > kMaxDim || dilation < 1 || dilation > kMaxDim)
-    return fail("stride and dilation must be at least 1 (and sane)");
-  // dilation * (K - 1) cannot overflow: both are below 2^40, but guard the product anyway.
-  if (K > 1 && dilation > kMaxDim / K)
-    return fail("dilated kernel absurdly large");
-  int64_t span = K == 0 ? 0 : dilation * (K - 1) + 1;
-  if (Tout != slidingLength(T, padL, padR, span, stride))
-    return fail("output length does not match the input length, kernel, stride and padding");
-  if (tooBig(B, T, C) || tooBig(K, C, F) || tooBig(B, Tout, F))
-    return fail("tensor absurdly large");
+  if (const char *problem = convProblem(B, T, C, F, K, stride, dilation, padL, padR, Tout))
+    return fail(problem);
   if (B == 0 || Tout == 0 || F == 0)
     return;
   if (!y || (T > 0 && C > 0 && !x) || (K > 0 && C > 0 && !w))
@@ -290,24 +381,11 @@ void loom_rt_conv1d(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64_t F
 void loom_rt_max_pool1d(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64_t size,
                         int64_t stride, int64_t padL, int64_t padR, int64_t Tout, const float *x,
                         float *y) {
-  char msg[320];
   auto fail = [&](const char *problem) {
-    std::snprintf(msg, sizeof msg,
-                  "loom_rt_max_pool1d: %s (B=%lld T=%lld C=%lld size=%lld stride=%lld "
-                  "padding=%lld/%lld Tout=%lld)",
-                  problem, (long long)B, (long long)T, (long long)C, (long long)size,
-                  (long long)stride, (long long)padL, (long long)padR, (long long)Tout);
-    loom_rt_fail(ctx, msg);
+    poolFail(ctx, "loom_rt_max_pool1d", problem, B, T, C, size, stride, padL, padR, Tout);
   };
-  for (int64_t d : {B, T, C, padL, padR, Tout})
-    if (d < 0 || d > kMaxDim)
-      return fail("dimension or padding negative or absurdly large");
-  if (size < 1 || size > kMaxDim || stride < 1 || stride > kMaxDim)
-    return fail("window size and stride must be at least 1 (and sane)");
-  if (Tout != slidingLength(T, padL, padR, size, stride))
-    return fail("output length does not match the input length, window, stride and padding");
-  if (tooBig(B, T, C) || tooBig(B, Tout, C))
-    return fail("tensor absurdly large");
+  if (const char *problem = poolProblem(B, T, C, size, stride, padL, padR, Tout))
+    return fail(problem);
   if (B == 0 || Tout == 0 || C == 0)
     return;
   // A window made only of padding has no maximum (oneDNN 2.6 accepts one, with a slow
@@ -341,6 +419,159 @@ void loom_rt_max_pool1d(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64
                  {DNNL_ARG_DST, memory(cached->dst, eng, y)}});
       },
       fail);
+}
+
+void loom_rt_conv1d_grad_input(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64_t F,
+                               int64_t K, int64_t stride, int64_t dilation, int64_t padL,
+                               int64_t padR, int64_t Tout, const float *dy, const float *w,
+                               float *dx) {
+  auto fail = [&](const char *problem) {
+    convFail(ctx, "loom_rt_conv1d_grad_input", problem, B, T, C, F, K, stride, dilation, padL, padR,
+             Tout);
+  };
+  if (const char *problem = convProblem(B, T, C, F, K, stride, dilation, padL, padR, Tout))
+    return fail(problem);
+  if (B == 0 || T == 0 || C == 0)
+    return;
+  if (!dx || (Tout > 0 && F > 0 && !dy) || (K > 0 && F > 0 && !w))
+    return fail("null buffer");
+  if (F == 0 || K == 0 || Tout == 0) { // nothing flows back (oneDNN rejects zero sizes)
+    std::memset(dx, 0, sizeof(float) * (size_t)(B * T * C));
+    return;
+  }
+
+  guarded(
+      [&] {
+        auto cached = convGradInputCache().get({B, T, C, F, K, stride, dilation, padL, padR}, [&] {
+          // dx = dy (*) w transposed: oneDNN's backward-data convolution, with the
+          // weights reordered into the layout it picks, as in loom_rt_conv1d.
+          ConvDescs d(B, T, C, F, K, Tout);
+          Cached c;
+          c.src = d.dst; // read: dy
+          c.weights = d.weightsPlain;
+          c.dst = d.src; // written: dx
+          dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, d.src,
+                                                   d.weightsAny, d.dst, {stride}, {dilation - 1},
+                                                   {padL}, {padR});
+          dnnl::primitive_attr attr;
+          attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+          dnnl::convolution_backward_data::primitive_desc pd(
+              bd, attr, cpuEngine(), convHint(d, stride, dilation, padL, padR));
+          c.scratchBytes = pd.scratchpad_desc().get_size();
+          if (pd.weights_desc() != c.weights) {
+            c.blockedWeights = pd.weights_desc();
+            dnnl::reorder::primitive_desc rpd(cpuEngine(), c.weights, cpuEngine(), c.blockedWeights,
+                                              attr);
+            c.reorderScratchBytes = rpd.scratchpad_desc().get_size();
+            c.weightsReorder = dnnl::reorder(rpd);
+          }
+          c.prim = dnnl::convolution_backward_data(pd);
+          return c;
+        });
+        const dnnl::engine &eng = cpuEngine();
+        execute(ctx, *cached,
+                {{DNNL_ARG_DIFF_DST, memory(cached->src, eng, const_cast<float *>(dy))},
+                 {DNNL_ARG_WEIGHTS, memory(cached->weights, eng, const_cast<float *>(w))},
+                 {DNNL_ARG_DIFF_SRC, memory(cached->dst, eng, dx)}});
+      },
+      fail);
+}
+
+void loom_rt_conv1d_grad_kernel(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64_t F,
+                                int64_t K, int64_t stride, int64_t dilation, int64_t padL,
+                                int64_t padR, int64_t Tout, const float *x, const float *dy,
+                                float *dw) {
+  auto fail = [&](const char *problem) {
+    convFail(ctx, "loom_rt_conv1d_grad_kernel", problem, B, T, C, F, K, stride, dilation, padL,
+             padR, Tout);
+  };
+  if (const char *problem = convProblem(B, T, C, F, K, stride, dilation, padL, padR, Tout))
+    return fail(problem);
+  if (K == 0 || C == 0 || F == 0)
+    return;
+  if (!dw || (B > 0 && T > 0 && !x) || (B > 0 && Tout > 0 && !dy))
+    return fail("null buffer");
+  if (B == 0 || T == 0 || Tout == 0) { // an empty sum over the batch and the windows
+    std::memset(dw, 0, sizeof(float) * (size_t)(K * C * F));
+    return;
+  }
+
+  guarded(
+      [&] {
+        auto cached = convGradKernelCache().get({B, T, C, F, K, stride, dilation, padL, padR}, [&] {
+          // dw = the sum over the batch and the windows of x^T dy: oneDNN's
+          // backward-weights convolution, writing dw in the layout it picks; a reorder
+          // then puts it into the caller's [K, C, F] buffer.
+          ConvDescs d(B, T, C, F, K, Tout);
+          Cached c;
+          c.src = d.src;
+          c.dst = d.dst; // read: dy
+          c.weights = d.weightsPlain;
+          dnnl::convolution_backward_weights::desc bd(dnnl::algorithm::convolution_direct, d.src,
+                                                      d.weightsAny, d.dst, {stride}, {dilation - 1},
+                                                      {padL}, {padR});
+          dnnl::primitive_attr attr;
+          attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+          dnnl::convolution_backward_weights::primitive_desc pd(
+              bd, attr, cpuEngine(), convHint(d, stride, dilation, padL, padR));
+          c.scratchBytes = pd.scratchpad_desc().get_size();
+          if (pd.diff_weights_desc() != c.weights) {
+            c.blockedDiffWeights = pd.diff_weights_desc();
+            dnnl::reorder::primitive_desc rpd(cpuEngine(), c.blockedDiffWeights, cpuEngine(),
+                                              c.weights, attr);
+            c.diffReorderScratchBytes = rpd.scratchpad_desc().get_size();
+            c.diffWeightsReorder = dnnl::reorder(rpd);
+          }
+          c.prim = dnnl::convolution_backward_weights(pd);
+          return c;
+        });
+        const dnnl::engine &eng = cpuEngine();
+        execute(ctx, *cached,
+                {{DNNL_ARG_SRC, memory(cached->src, eng, const_cast<float *>(x))},
+                 {DNNL_ARG_DIFF_DST, memory(cached->dst, eng, const_cast<float *>(dy))},
+                 {DNNL_ARG_DIFF_WEIGHTS, memory(cached->weights, eng, dw)}});
+      },
+      fail);
+}
+
+void loom_rt_max_pool1d_grad(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64_t size,
+                             int64_t stride, int64_t padL, int64_t padR, int64_t Tout,
+                             const float *x, const float *dy, float *dx) {
+  if (const char *problem = poolProblem(B, T, C, size, stride, padL, padR, Tout))
+    return poolFail(ctx, "loom_rt_max_pool1d_grad", problem, B, T, C, size, stride, padL, padR,
+                    Tout);
+  if (B == 0 || T == 0 || C == 0)
+    return;
+  if (!dx || !x || (Tout > 0 && !dy))
+    return poolFail(ctx, "loom_rt_max_pool1d_grad", "null buffer", B, T, C, size, stride, padL,
+                    padR, Tout);
+  // Plain loops rather than oneDNN's pooling_backward, which needs the forward pass's
+  // workspace (the argmax of every window) and so a forward_training run first: finding the
+  // argmax again costs as much, and here ties are certain to go to the first maximum (as
+  // in PyTorch and TensorFlow, and the interpreter). A NaN counts as the maximum.
+  std::memset(dx, 0, sizeof(float) * (size_t)(B * T * C));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < Tout; ++t) {
+      int64_t lo = std::max<int64_t>(t * stride - padL, 0);
+      int64_t hi = std::min<int64_t>(t * stride - padL + size, T);
+      if (lo >= hi)
+        continue; // only padding: the forward call refuses such a window
+      const float *xb = x + b * T * C;
+      float *dxb = dx + b * T * C;
+      const float *g = dy + (b * Tout + t) * C;
+      for (int64_t c = 0; c < C; ++c) {
+        int64_t best = lo;
+        float bv = xb[lo * C + c];
+        for (int64_t s = lo + 1; s < hi; ++s) {
+          float v = xb[s * C + c];
+          if (v > bv || (v != v && bv == bv)) {
+            best = s;
+            bv = v;
+          }
+        }
+        dxb[best * C + c] += g[c];
+      }
+    }
 }
 
 void loom_rt_range_error(loom_rt_ctx *ctx, const char *what, int64_t value, int64_t flatIndex,
@@ -381,7 +612,9 @@ void loom_rt_range_error(loom_rt_ctx *ctx, const char *what, int64_t value, int6
 } // extern "C"
 
 namespace loom::rt {
-/// For tests: how many conv1d / max_pool1d primitives the process-wide caches hold.
+/// For tests: how many conv1d / max_pool1d (and conv1d gradient) primitives the
+/// process-wide caches hold.
 size_t conv1dCacheSize() { return convCache().size(); }
 size_t maxPool1dCacheSize() { return poolCache().size(); }
+size_t conv1dGradCacheSize() { return convGradInputCache().size() + convGradKernelCache().size(); }
 } // namespace loom::rt

@@ -37,6 +37,23 @@ void loom_rt_max_pool1d(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64
                         int64_t stride, int64_t padL, int64_t padR, int64_t Tout, const float *x,
                         float *y);
 
+/// The gradients of loom_rt_conv1d (oneDNN's backward primitives), for the same sizes:
+/// dx[B, T, C] from dy[B, Tout, F] and w[K, C, F]; dw[K, C, F] from x[B, T, C] and dy.
+void loom_rt_conv1d_grad_input(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64_t F,
+                               int64_t K, int64_t stride, int64_t dilation, int64_t padL,
+                               int64_t padR, int64_t Tout, const float *dy, const float *w,
+                               float *dx);
+void loom_rt_conv1d_grad_kernel(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64_t F,
+                                int64_t K, int64_t stride, int64_t dilation, int64_t padL,
+                                int64_t padR, int64_t Tout, const float *x, const float *dy,
+                                float *dw);
+
+/// The gradient of loom_rt_max_pool1d: dx[B, T, C] gets each dy[b, t, c] at the first
+/// maximum of the window at t (zero elsewhere); same sizes as the forward call.
+void loom_rt_max_pool1d_grad(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64_t size,
+                             int64_t stride, int64_t padL, int64_t padR, int64_t Tout,
+                             const float *x, const float *dy, float *dx);
+
 /// Records "<what>: <value> at [i, j, ...] is outside [lo, hi]" (the flat index unflattened
 /// with `shape`) as the call's error. For checks of token ids and sequence lengths.
 void loom_rt_range_error(loom_rt_ctx *ctx, const char *what, int64_t value, int64_t flatIndex,

@@ -1,7 +1,7 @@
 // Training against PyTorch-generated fixtures (tests/fixtures/gen_train.py): the same LSTM
-// and GRU models in Keras layouts, three optimizer steps on one batch, loom's weights after
-// each step within 1e-5 of the float64 reference. Run compiled and (for one case) through
-// the reference interpreter.
+// and GRU models (one with a causal, dilated conv1d before it) in Keras layouts, three
+// optimizer steps on one batch, loom's weights after each step within 1e-5 of the float64
+// reference. Run compiled and (for one case) through the reference interpreter.
 #include "api/Train.h"
 
 #include <gtest/gtest.h>
@@ -75,6 +75,7 @@ TEST(Train, LstmAdamClipnorm) { checkCase("lstm_adam"); }
 TEST(Train, GruAdamClipnorm) { checkCase("gru_adam"); }
 TEST(Train, GruSequenceBceGlobalClipnorm) { checkCase("gru_seq_bce"); }
 TEST(Train, LstmRmspropCategorical) { checkCase("lstm_rmsprop_cce"); }
+TEST(Train, ConvLstmAdam) { checkCase("conv_lstm_adam"); }
 TEST(Train, InterpreterAgrees) { checkCase("lstm_adam", /*interpret=*/true); }
 
 } // namespace

@@ -366,6 +366,9 @@ TEST(AotCompile, LinkedObjectMatchesTheJIT) {
     DEFINE(loom_rt_failed);
     DEFINE(loom_rt_conv1d);
     DEFINE(loom_rt_max_pool1d);
+    DEFINE(loom_rt_conv1d_grad_input);
+    DEFINE(loom_rt_conv1d_grad_kernel);
+    DEFINE(loom_rt_max_pool1d_grad);
     DEFINE(loom_rt_range_error);
     DEFINE(loom_aot_create);
     DEFINE(loom_aot_destroy);

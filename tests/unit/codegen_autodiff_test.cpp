@@ -1,9 +1,10 @@
 // The autodiff pass: every op's gradient rule, loops (both directions, masked, several
-// carries, stacked outputs) and the built-in layers, each checked against central finite
-// differences of the reference interpreter (f32, so with a stated tolerance: |ad - fd| <=
-// 3e-3 * (1 + |fd|), at eps = 1e-2, skipping points where the loss has a kink: there the
-// estimates at eps and eps/2 disagree). The compiled gradient function (after the full
-// pipeline: hoisting, fusion) is then checked against the interpreter's.
+// carries, stacked outputs) and the built-in layers (recurrent, conv1d, pooling), each
+// checked against central finite differences of the reference interpreter (f32, so with a
+// stated tolerance: |ad - fd| <= 3e-3 * (1 + |fd|), at eps = 1e-2, skipping points where the
+// loss has a kink: there the estimates at eps and eps/2 disagree). The compiled gradient
+// function (after the full pipeline: hoisting, fusion) is then checked against the
+// interpreter's.
 #include "codegen/JIT.h"
 #include "codegen_helpers.h"
 #include "frontend/Elaborate.h"
@@ -264,6 +265,68 @@ func @f(%x: f32[B,T,4], %ids: i32[B,T]) -> (l) params(%w: f32[4,6] "w" zeros, %e
 })");
 }
 
+/// `text` with every "ATTRS" replaced by `attrs`.
+std::string withAttrs(std::string text, const std::string &attrs) {
+  for (size_t at; (at = text.find("ATTRS")) != std::string::npos;)
+    text.replace(at, 5, attrs);
+  return text;
+}
+
+TEST(Autodiff, Conv1D) {
+  // x is scaled by a parameter first, so conv1d's gradient with respect to its input is
+  // checked too (through %s).
+  for (const char *padding : {"valid", "same", "causal"})
+    for (auto [stride, dilation] : {std::pair{1, 1}, {2, 1}, {3, 1}, {1, 2}, {2, 2}}) {
+      std::string attrs = "{dilation = " + std::to_string(dilation) + ", padding = \"" + padding +
+                          "\", stride = " + std::to_string(stride) + "}";
+      SCOPED_TRACE(attrs);
+      checkText(withAttrs(R"(
+func @f(%x: f32[B,T,3]) -> (l)
+    params(%s: f32[3] "s" zeros, %k: f32[3,3,4] "k" zeros, %b: f32[4] "b" zeros,
+           %k2: f32[2,4,2] "k2" zeros) {
+  %xs = mul %x, %s
+  %c = conv1d %xs, %k ATTRS
+  %cb = add %c, %b
+  %t = tanh %cb
+  %c2 = conv1d %t, %k2 ATTRS
+  %q = mul %c2, %c2
+  %q2 = add %q, %c2
+  %1 = reduce_sum %q2 {axis = 2, keepdims = false}
+  %2 = reduce_sum %1 {axis = 1, keepdims = false}
+  %l = reduce_sum %2 {axis = 0, keepdims = false}
+  return %l
+})",
+                          attrs),
+                {{"B", 2}, {"T", 9}});
+    }
+}
+
+TEST(Autodiff, MaxPool1D) {
+  for (const char *padding : {"valid", "same"})
+    for (auto [size, stride] : {std::pair{2, 2}, {3, 1}, {3, 2}, {2, 3}}) {
+      std::string attrs = "{padding = \"" + std::string(padding) +
+                          "\", size = " + std::to_string(size) +
+                          ", stride = " + std::to_string(stride) + "}";
+      SCOPED_TRACE(attrs);
+      checkText(withAttrs(R"(
+func @f(%x: f32[B,T,3]) -> (l) params(%w: f32[3,4] "w" zeros, %b: f32[4] "b" zeros) {
+  %a = matmul %x, %w
+  %ab = add %a, %b
+  %p = max_pool1d %ab ATTRS
+  %t = tanh %p
+  %q = mul %t, %p
+  %1 = reduce_sum %q {axis = 2, keepdims = false}
+  %2 = reduce_sum %1 {axis = 1, keepdims = false}
+  %l = reduce_sum %2 {axis = 0, keepdims = false}
+  return %l
+})",
+                          attrs),
+                // (B = 3, T = 7 would draw two elements within 1e-3 of each other in one
+                // window: a kink at the point itself, where finite differences average.)
+                {{"B", 2}, {"T", 8}});
+    }
+}
+
 TEST(Autodiff, LoopForwardAndReverseWithStacks) {
   for (const char *rev : {"false", "true"})
     checkText(std::string(R"(
@@ -312,6 +375,23 @@ TEST(Autodiff, BuiltinLayers) {
   checkModel(R"(model m(x: f32[B, T, 3]) -> (y: f32[B, T, 4]) {
     y = simple_rnn(x, units=4, return_sequences=true, go_backwards=true)
   })");
+}
+
+TEST(Autodiff, ConvPoolingRecurrentModel) {
+  checkModel(R"(model m(x: f32[B, T, 3]) -> (y: f32[B, 2]) {
+    c = conv1d(x, filters=4, kernel_size=3, padding=causal, dilation_rate=2, activation=tanh)
+    p = max_pooling1d(c, pool_size=2, padding=same)
+    h = lstm(p, units=4)
+    y = dense(h, units=2)
+  })",
+             {{"B", 3}, {"T", 7}});
+  checkModel(R"(model m(x: f32[B, T, 3]) -> (y) {
+    c = conv1d(x, filters=5, kernel_size=2, strides=2, activation=sigmoid)
+    p = max_pooling1d(c, pool_size=3, strides=1, padding=same)
+    h = gru(p, units=3, return_sequences=true)
+    y = conv1d(h, filters=2, kernel_size=3, padding=same)
+  })",
+             {{"B", 2}, {"T", 9}});
 }
 
 TEST(Autodiff, MaskedAndBidirectional) {

@@ -197,6 +197,108 @@ TEST(CodegenOps, WindowLongerThanTheSequenceFails) {
             std::string::npos);
 }
 
+/// `text` with every "ATTRS" replaced by `attrs` and every "KERNEL" by `kernel`.
+std::string fillIn(std::string text, const std::string &attrs, const std::string &kernel = "") {
+  for (auto [key, value] : {std::pair{"ATTRS", &attrs}, {"KERNEL", &kernel}})
+    for (size_t at; (at = text.find(key)) != std::string::npos;)
+      text.replace(at, std::string(key).size(), *value);
+  return text;
+}
+
+/// conv1d's gradients for one stride, dilation, padding and kernel size: dy is a function
+/// of conv1d's output (so it has its length), x a slice (strided: copied densely first).
+std::string convGradText(int64_t stride, int64_t dilation, const std::string &padding, int64_t K) {
+  return fillIn(R"(func @conv_grad(%in: f32[B,T,7]) -> (y, dx, dk) params(%k: KERNEL "k" zeros) {
+  %x = slice %in {axis = 2, size = 5, start = 1}
+  %y = conv1d %x, %k ATTRS
+  %dy = tanh %y
+  %dx = conv1d_grad_input %dy, %k ATTRS : f32[B,T,5]
+  %dk = conv1d_grad_kernel %x, %dy ATTRS : KERNEL
+  return %y, %dx, %dk
+}
+)",
+                "{dilation = " + std::to_string(dilation) + ", padding = \"" + padding +
+                    "\", stride = " + std::to_string(stride) + "}",
+                "f32[" + std::to_string(K) + ",5,4]");
+}
+
+TEST(CodegenOps, Conv1DGradients) {
+  for (const char *padding : {"valid", "same", "causal"})
+    for (int64_t stride : {1, 2, 3})
+      for (int64_t dilation : {1, 2})
+        for (int64_t K : {1, 3}) {
+          SCOPED_TRACE(std::string(padding) + " stride " + std::to_string(stride) + " dilation " +
+                       std::to_string(dilation) + " K " + std::to_string(K));
+          int64_t span = dilation * (K - 1) + 1;
+          std::vector<ir::SymbolMap> cases = {{{"B", 2}, {"T", 9}}, {{"B", 0}, {"T", 6}}};
+          // Windows that barely fit (valid: T' = 1, and one step more than a stride
+          // needs); sequences shorter than the window with padding.
+          for (int64_t T : {span, span + 1, span + stride, padding[0] == 'v' ? span : 1})
+            cases.push_back({{"B", 3}, {"T", T}});
+          checkText(convGradText(stride, dilation, padding, K), cases, 1, 2e-5);
+        }
+}
+
+TEST(CodegenOps, MaxPool1DGradient) {
+  for (const char *padding : {"valid", "same"})
+    for (int64_t stride : {1, 2, 3})
+      for (int64_t size : {1, 2, 3}) {
+        std::string attrs = "{padding = \"" + std::string(padding) +
+                            "\", size = " + std::to_string(size) +
+                            ", stride = " + std::to_string(stride) + "}";
+        SCOPED_TRACE(attrs);
+        // %xt: small integers, so windows have tied maxima (the first one gets dy).
+        std::string text =
+            fillIn(R"(func @pool_grad(%x: f32[B,T,3], %ids: i32[B,T,3]) -> (dx, dxt) {
+  %y = max_pool1d %x ATTRS
+  %dy = tanh %y
+  %dx = max_pool1d_grad %x, %dy ATTRS
+  %xt = cast %ids {dtype = "f32"}
+  %yt = max_pool1d %xt ATTRS
+  %dxt = max_pool1d_grad %xt, %yt ATTRS
+  return %dx, %dxt
+}
+)",
+                   attrs);
+        std::vector<ir::SymbolMap> cases = {{{"B", 2}, {"T", 9}}, {{"B", 0}, {"T", 4}}};
+        for (int64_t T : {size, size + 1, size + stride, (int64_t)1})
+          if (padding[0] == 's' || T >= size)
+            cases.push_back({{"B", 3}, {"T", T}});
+        checkText(text, cases);
+      }
+}
+
+TEST(CodegenOps, MaxPool1DGradientTiesAndNaN) {
+  // Ties go to the first maximum; a NaN is the maximum (the first NaN gets dy).
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  rt::Tensor x(rt::DType::F32, {1, 6, 1}), dy(rt::DType::F32, {1, 3, 1});
+  float xs[] = {2, 2, nan, 1, nan, 3};
+  std::copy(xs, xs + 6, x.f32());
+  for (int i = 0; i < 3; ++i)
+    dy.f32()[i] = (float)(i + 1);
+  const char *text = R"(func @p(%x: f32[B,T,1], %dy: f32[B,(T - 2) / 2 + 1,1],
+                               %dys: f32[B,(T + 1) / 2,1]) -> (dx, dxs) {
+  %dx = max_pool1d_grad %x, %dy {padding = "valid", size = 2, stride = 2}
+  %dxs = max_pool1d_grad %x, %dys {padding = "same", size = 3, stride = 2}
+  return %dx, %dxs
+}
+)";
+  compareOn(text, {x, dy, dy}, {}, "ties");
+  auto m = cgtest::parseIR(text);
+  ASSERT_TRUE(m);
+  auto want = ir::interpret(*m->main(), {x, dy, dy}, {});
+  ASSERT_TRUE(bool(want)) << llvm::toString(want.takeError());
+  // valid, windows [2, 2], [nan, 1], [nan, 3]: the first 2, then each NaN.
+  std::vector<float> valid = {1, 0, 2, 0, 3, 0};
+  for (int i = 0; i < 6; ++i)
+    EXPECT_EQ((*want)[0].f32()[i], valid[i]) << i;
+  // same (no padding on the left, 1 on the right): [2, 2, nan] -> x[2]; [nan, 1, nan] ->
+  // x[2]; [nan, 3] -> x[4].
+  std::vector<float> expect = {0, 0, 3, 0, 3, 0};
+  for (int i = 0; i < 6; ++i)
+    EXPECT_EQ((*want)[1].f32()[i], expect[i]) << i;
+}
+
 TEST(CodegenOps, ReshapeWithDifferentSizesFails) {
   compareOn(R"(func @rs(%x: f32[B,6], %y: f32[C,4]) -> (a) {
   %0 = reshape %x : f32[C,4]

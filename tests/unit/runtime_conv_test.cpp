@@ -1,5 +1,5 @@
-// loom_rt_conv1d and loom_rt_max_pool1d against naive loops, their primitive cache and
-// concurrent use, and loom_rt_range_error's message.
+// loom_rt_conv1d and loom_rt_max_pool1d and their gradients against naive loops, their
+// primitive cache and concurrent use, and loom_rt_range_error's message.
 #include "runtime/Kernels.h"
 
 #include <gtest/gtest.h>
@@ -17,6 +17,7 @@ namespace loom::rt {
 // Defined in runtime/Conv.cpp for tests; not part of the C ABI.
 size_t conv1dCacheSize();
 size_t maxPool1dCacheSize();
+size_t conv1dGradCacheSize();
 } // namespace loom::rt
 
 using namespace loom::rt;
@@ -94,6 +95,63 @@ int checkConv(CallContext &ctx, const ConvShape &s, std::mt19937 &rng) {
   return bad;
 }
 
+/// The gradients of y = conv(x, w) given dy, in double: dx[b, ti, c] and dw[k, c, f] get
+/// dy[b, t, f] * w[k, c, f] and x[b, ti, c] * dy[b, t, f] for every tap ti of window t.
+void naiveConvGrads(const ConvShape &s, const std::vector<float> &x, const std::vector<float> &w,
+                    const std::vector<float> &dy, std::vector<float> &dx, std::vector<float> &dw) {
+  int64_t Tout = s.tout();
+  std::vector<double> gx((size_t)(s.B * s.T * s.C)), gw((size_t)(s.K * s.C * s.F));
+  for (int64_t b = 0; b < s.B; ++b)
+    for (int64_t t = 0; t < Tout; ++t)
+      for (int64_t k = 0; k < s.K; ++k) {
+        int64_t ti = t * s.stride - s.padL + k * s.dilation;
+        if (ti < 0 || ti >= s.T)
+          continue;
+        for (int64_t c = 0; c < s.C; ++c)
+          for (int64_t f = 0; f < s.F; ++f) {
+            double g = dy[(b * Tout + t) * s.F + f];
+            gx[(b * s.T + ti) * s.C + c] += g * w[(k * s.C + c) * s.F + f];
+            gw[(k * s.C + c) * s.F + f] += g * x[(b * s.T + ti) * s.C + c];
+          }
+      }
+  dx.assign(gx.begin(), gx.end());
+  dw.assign(gw.begin(), gw.end());
+}
+
+/// Runs loom_rt_conv1d_grad_input and _grad_kernel on random data; returns the number of
+/// mismatches with naiveConvGrads.
+int checkConvGrads(CallContext &ctx, const ConvShape &s, std::mt19937 &rng) {
+  auto x = randomVector(rng, (size_t)(s.B * s.T * s.C));
+  auto w = randomVector(rng, (size_t)(s.K * s.C * s.F));
+  int64_t Tout = s.tout();
+  auto dy = randomVector(rng, (size_t)(s.B * Tout * s.F));
+  std::vector<float> dx((size_t)(s.B * s.T * s.C), kNaN), dw((size_t)(s.K * s.C * s.F), kNaN);
+  ctx.reset();
+  loom_rt_conv1d_grad_input(ctx.c(), s.B, s.T, s.C, s.F, s.K, s.stride, s.dilation, s.padL, s.padR,
+                            Tout, dy.data(), w.data(), dx.data());
+  loom_rt_conv1d_grad_kernel(ctx.c(), s.B, s.T, s.C, s.F, s.K, s.stride, s.dilation, s.padL, s.padR,
+                             Tout, x.data(), dy.data(), dw.data());
+  if (ctx.failed()) {
+    ADD_FAILURE() << describe(s) << ": " << ctx.error();
+    return 1;
+  }
+  std::vector<float> rx, rw;
+  naiveConvGrads(s, x, w, dy, rx, rw);
+  int bad = 0;
+  auto compare = [&](const char *what, const std::vector<float> &got,
+                     const std::vector<float> &ref) {
+    for (size_t i = 0; i < got.size(); ++i)
+      if (!(std::fabs(got[i] - ref[i]) <= 1e-5f * (1 + std::fabs(ref[i])))) {
+        if (++bad <= 3)
+          ADD_FAILURE() << describe(s) << ": " << what << "[" << i << "] = " << got[i]
+                        << ", expected " << ref[i];
+      }
+  };
+  compare("dx", dx, rx);
+  compare("dw", dw, rw);
+  return bad;
+}
+
 struct PoolShape {
   int64_t B, T, C, size, stride, padL, padR;
   int64_t tout() const {
@@ -117,6 +175,27 @@ std::vector<float> naivePool(const PoolShape &s, const std::vector<float> &x) {
         y[(b * Tout + t) * s.C + c] = m;
       }
   return y;
+}
+
+/// dx[b, ti, c] gets dy[b, t, c] for the first maximum ti of each window t.
+std::vector<float> naivePoolGrad(const PoolShape &s, const std::vector<float> &x,
+                                 const std::vector<float> &dy) {
+  int64_t Tout = s.tout();
+  std::vector<float> dx((size_t)(s.B * s.T * s.C));
+  for (int64_t b = 0; b < s.B; ++b)
+    for (int64_t t = 0; t < Tout; ++t)
+      for (int64_t c = 0; c < s.C; ++c) {
+        int64_t best = -1;
+        for (int64_t k = 0; k < s.size; ++k) {
+          int64_t ti = t * s.stride - s.padL + k;
+          if (ti >= 0 && ti < s.T &&
+              (best < 0 || x[(b * s.T + ti) * s.C + c] > x[(b * s.T + best) * s.C + c]))
+            best = ti;
+        }
+        if (best >= 0)
+          dx[(b * s.T + best) * s.C + c] += dy[(b * Tout + t) * s.C + c];
+      }
+  return dx;
 }
 
 } // namespace
@@ -307,6 +386,119 @@ TEST(RuntimeConv1d, ConcurrentCallersGetCorrectResults) {
   EXPECT_EQ(bad.load(), 0);
 }
 
+TEST(RuntimeConv1dGrad, MatchesNaiveLoopOverManyShapes) {
+  CallContext ctx;
+  std::mt19937 rng(4321);
+  int checked = 0, bad = 0;
+  int64_t cycle = 0;
+  for (int64_t stride : {1, 2, 3})
+    for (int64_t dilation : {1, 2, 3})
+      for (int64_t K = 1; K <= 4; ++K)
+        for (int padding = 0; padding < 4; ++padding)
+          for (int64_t T = 1; T <= 12; ++T) {
+            int64_t total = (K - 1) * dilation;
+            ConvShape s{
+                1 + cycle % 3, T, 1 + cycle % 7, 1 + (cycle / 7) % 7, K, stride, dilation, 0, 0};
+            ++cycle;
+            if (padding == 1) // causal
+              s.padL = total;
+            else if (padding == 2) // Keras "same"
+              s.padL = total / 2, s.padR = total - total / 2;
+            else if (padding == 3) // more padding than the kernel
+              s.padL = total - total / 2 + 1, s.padR = total / 2 + K;
+            if (s.tout() < 1)
+              continue;
+            bad += checkConvGrads(ctx, s, rng);
+            ++checked;
+            ASSERT_LT(bad, 20) << "stopping after many mismatches";
+          }
+  EXPECT_EQ(bad, 0);
+  EXPECT_GT(checked, 1000);
+  EXPECT_GT(conv1dGradCacheSize(), 0u);
+  // Bigger, where oneDNN may take other kernels (and blocked weights).
+  EXPECT_EQ(checkConvGrads(ctx, {4, 100, 32, 64, 5, 1, 1, 4, 0}, rng), 0);
+  EXPECT_EQ(checkConvGrads(ctx, {2, 257, 16, 24, 3, 2, 2, 2, 2}, rng), 0);
+  EXPECT_EQ(checkConvGrads(ctx, {3, 64, 8, 8, 3, 3, 1, 1, 1}, rng), 0);
+}
+
+TEST(RuntimeConv1dGrad, EmptyCasesAndBadArguments) {
+  CallContext ctx;
+  std::vector<float> x(64, 1.0f), w(64, 1.0f), dy(64, 1.0f), dx(64, kNaN), dw(64, kNaN);
+  // Empty results: nothing written.
+  loom_rt_conv1d_grad_input(ctx.c(), 0, 4, 2, 3, 2, 1, 1, 0, 0, 3, dy.data(), w.data(), dx.data());
+  loom_rt_conv1d_grad_kernel(ctx.c(), 2, 4, 2, 0, 2, 1, 1, 0, 0, 3, x.data(), dy.data(), dw.data());
+  loom_rt_conv1d_grad_input(ctx.c(), 0, 4, 2, 3, 2, 1, 1, 0, 0, 3, nullptr, nullptr, nullptr);
+  EXPECT_FALSE(ctx.failed()) << ctx.error();
+  EXPECT_TRUE(std::isnan(dx[0]) && std::isnan(dw[0]));
+  // Nothing flows back (F == 0, Tout == 0) or an empty sum (B == 0): zeros.
+  loom_rt_conv1d_grad_input(ctx.c(), 2, 4, 2, 0, 2, 1, 1, 0, 0, 3, dy.data(), w.data(), dx.data());
+  loom_rt_conv1d_grad_kernel(ctx.c(), 0, 4, 2, 3, 2, 1, 1, 0, 0, 3, x.data(), dy.data(), dw.data());
+  EXPECT_FALSE(ctx.failed()) << ctx.error();
+  for (int i = 0; i < 2 * 4 * 2; ++i)
+    ASSERT_EQ(dx[i], 0.0f) << i;
+  for (int i = 0; i < 2 * 2 * 3; ++i)
+    ASSERT_EQ(dw[i], 0.0f) << i;
+  std::fill(dx.begin(), dx.end(), kNaN);
+  loom_rt_conv1d_grad_input(ctx.c(), 1, 2, 2, 3, 3, 1, 1, 0, 0, 0, dy.data(), w.data(), dx.data());
+  EXPECT_FALSE(ctx.failed()) << ctx.error();
+  EXPECT_EQ(dx[0], 0.0f);
+
+  struct Case {
+    bool input;
+    ConvShape s;
+    int64_t tout;
+    const char *expect;
+  };
+  std::vector<Case> cases = {
+      {true, {-1, 4, 2, 3, 2, 1, 1, 0, 0}, 3, "negative"},
+      {false, {1, 4, 2, 3, 2, 0, 1, 0, 0}, 3, "stride"},
+      {true, {1, 4, 2, 3, 2, 1, 0, 0, 0}, 3, "dilation"},
+      {false, {1, 4, 2, 3, 2, 1, 1, 0, 0}, 4, "output length"},
+      {true, {1, 4, 2, 3, 2, 2, 1, 1, 0}, 3, "output length"},
+      {false, {int64_t(1) << 62, 4, 2, 3, 2, 1, 1, 0, 0}, 3, "absurdly large"},
+  };
+  for (const Case &c : cases) {
+    CallContext bad;
+    const ConvShape &s = c.s;
+    if (c.input)
+      loom_rt_conv1d_grad_input(bad.c(), s.B, s.T, s.C, s.F, s.K, s.stride, s.dilation, s.padL,
+                                s.padR, c.tout, dy.data(), w.data(), dx.data());
+    else
+      loom_rt_conv1d_grad_kernel(bad.c(), s.B, s.T, s.C, s.F, s.K, s.stride, s.dilation, s.padL,
+                                 s.padR, c.tout, x.data(), dy.data(), dw.data());
+    ASSERT_TRUE(bad.failed()) << describe(s);
+    EXPECT_NE(
+        bad.error().find(c.input ? "loom_rt_conv1d_grad_input: " : "loom_rt_conv1d_grad_kernel: "),
+        std::string::npos)
+        << bad.error();
+    EXPECT_NE(bad.error().find(c.expect), std::string::npos) << bad.error();
+  }
+  CallContext nul;
+  loom_rt_conv1d_grad_kernel(nul.c(), 1, 4, 2, 3, 2, 1, 1, 0, 0, 3, x.data(), nullptr, dw.data());
+  EXPECT_NE(nul.error().find("null buffer"), std::string::npos) << nul.error();
+}
+
+TEST(RuntimeConv1dGrad, ConcurrentCallersGetCorrectResults) {
+  std::vector<ConvShape> shared = {
+      {2, 17, 3, 4, 3, 1, 1, 2, 0}, {1, 40, 8, 8, 5, 2, 1, 2, 2}, {3, 12, 6, 2, 2, 1, 3, 0, 0}};
+  constexpr int kThreads = 4;
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int id = 0; id < kThreads; ++id)
+    threads.emplace_back([&, id] {
+      CallContext ctx;
+      std::mt19937 rng(200 + id);
+      std::vector<ConvShape> mine = shared;
+      mine.push_back({1 + id % 3, 10 + id, 1 + id, 7 - id, 1 + id, 1 + id % 3, 1, id, 0});
+      for (int round = 0; round < 10; ++round)
+        for (const ConvShape &s : mine)
+          bad += checkConvGrads(ctx, s, rng);
+    });
+  for (auto &t : threads)
+    t.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
 TEST(RuntimeMaxPool1d, MatchesNaiveLoopIncludingPaddedEdges) {
   CallContext ctx;
   std::mt19937 rng(77);
@@ -403,6 +595,51 @@ TEST(RuntimeMaxPool1d, EmptyAndBadArguments) {
     EXPECT_NE(ctx.error().find("loom_rt_max_pool1d: "), std::string::npos) << ctx.error();
     EXPECT_NE(ctx.error().find(c.expect), std::string::npos) << ctx.error();
   }
+}
+
+TEST(RuntimeMaxPool1dGrad, FirstMaximumGetsTheGradient) {
+  CallContext ctx;
+  std::mt19937 rng(78);
+  std::uniform_int_distribution<int> small(-3, 1); // many ties, and negatives at the edges
+  int checked = 0;
+  for (int64_t size = 1; size <= 4; ++size)
+    for (int64_t stride = 1; stride <= 3; ++stride)
+      for (int padding = 0; padding < 4; ++padding)
+        for (int64_t T = 1; T <= 12; ++T) {
+          PoolShape s{2, T, 3, size, stride, 0, 0};
+          int64_t total = size - 1;
+          if (padding == 1)
+            s.padL = total;
+          else if (padding == 2)
+            s.padL = total / 2, s.padR = total - total / 2;
+          else if (padding == 3)
+            s.padR = size + stride - 2;
+          int64_t Tout = s.tout();
+          if (Tout < 1 || (Tout - 1) * stride - s.padL >= T)
+            continue;
+          std::vector<float> x((size_t)(s.B * T * s.C));
+          for (float &v : x)
+            v = (float)small(rng);
+          auto dy = randomVector(rng, (size_t)(s.B * Tout * s.C));
+          std::vector<float> dx(x.size(), kNaN);
+          ctx.reset();
+          loom_rt_max_pool1d_grad(ctx.c(), s.B, T, s.C, size, stride, s.padL, s.padR, Tout,
+                                  x.data(), dy.data(), dx.data());
+          ASSERT_FALSE(ctx.failed()) << ctx.error();
+          EXPECT_EQ(dx, naivePoolGrad(s, x, dy))
+              << "size=" << size << " stride=" << stride << " pad=" << s.padL << "/" << s.padR
+              << " T=" << T;
+          ++checked;
+        }
+  EXPECT_GT(checked, 300);
+  // Empty and bad arguments.
+  std::vector<float> x(16, 1.0f), dy(16, 1.0f), dx(16, kNaN);
+  loom_rt_max_pool1d_grad(ctx.c(), 0, 4, 2, 2, 1, 0, 0, 3, x.data(), dy.data(), dx.data());
+  EXPECT_FALSE(ctx.failed()) << ctx.error();
+  EXPECT_TRUE(std::isnan(dx[0]));
+  loom_rt_max_pool1d_grad(ctx.c(), 1, 4, 2, 2, 1, 0, 0, 2, x.data(), dy.data(), dx.data());
+  EXPECT_NE(ctx.error().find("loom_rt_max_pool1d_grad: output length"), std::string::npos)
+      << ctx.error();
 }
 
 TEST(RuntimeRangeError, FormatsTheUnflattenedIndex) {
