@@ -282,9 +282,12 @@ Builtin reduceBuiltin(const std::string &name, ir::OpKind kind) {
   return b;
 }
 
-llvm::Expected<Val> whereBuiltin(Elaborator &el, const BoundArgs &a) {
+/// An op over arguments `names`, each a tensor or a number (an f32 scalar).
+llvm::Expected<Val> tensorsOrNumbersOp(Elaborator &el, const BoundArgs &a,
+                                       std::initializer_list<const char *> names, ir::OpKind kind,
+                                       const char *fn) {
   std::vector<ir::Value *> ts;
-  for (const char *n : {"condition", "a", "b"}) {
+  for (const char *n : names) {
     const Val &v = a[n];
     if (v.isTensor())
       ts.push_back(v.tensor);
@@ -292,9 +295,13 @@ llvm::Expected<Val> whereBuiltin(Elaborator &el, const BoundArgs &a) {
       ts.push_back(el.scalar(v.number(), ir::DType::F32));
     else
       return el.fail(a.locs.at(n),
-                     fmt::format("where needs tensors or numbers, got {}", v.describe()));
+                     fmt::format("{} needs tensors or numbers, got {}", fn, v.describe()));
   }
-  return el.tensorOp(ir::OpKind::Select, ts, a.callLoc, "cannot apply where");
+  return el.tensorOp(kind, ts, a.callLoc, std::string("cannot apply ") + fn);
+}
+
+llvm::Expected<Val> whereBuiltin(Elaborator &el, const BoundArgs &a) {
+  return tensorsOrNumbersOp(el, a, {"condition", "a", "b"}, ir::OpKind::Select, "where");
 }
 
 llvm::Expected<Val> gatherBuiltin(Elaborator &el, const BoundArgs &a) {
@@ -650,18 +657,7 @@ Builtin reduceAllBuiltin(const std::string &name, ir::OpKind kind) {
 
 /// less(a, b): 1.0 where a < b, else 0.0.
 llvm::Expected<Val> lessBuiltin(Elaborator &el, const BoundArgs &a) {
-  std::vector<ir::Value *> ts;
-  for (const char *n : {"a", "b"}) {
-    const Val &v = a[n];
-    if (v.isTensor())
-      ts.push_back(v.tensor);
-    else if (v.isNumber())
-      ts.push_back(el.scalar(v.number(), ir::DType::F32));
-    else
-      return el.fail(a.locs.at(n),
-                     fmt::format("less needs tensors or numbers, got {}", v.describe()));
-  }
-  return el.tensorOp(ir::OpKind::Less, ts, a.callLoc, "cannot apply less");
+  return tensorsOrNumbersOp(el, a, {"a", "b"}, ir::OpKind::Less, "less");
 }
 
 /// expect_target(y, t, loss): a loss's target must have the output's shape (or, with

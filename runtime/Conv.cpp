@@ -278,6 +278,17 @@ void poolFail(loom_rt_ctx *ctx, const char *fn, const char *problem, int64_t B, 
 /// The descriptors every conv1d primitive shares: x [B, T, C] (nwc of dims {B, C, T}), the
 /// kernel [K, C, F] in a layout oneDNN picks (format_tag::any; see loom_rt_conv1d), y
 /// [B, Tout, F].
+/// When a primitive wants its weights in another layout than the plain one, the cached
+/// entry reorders them into `blocked` before every execution.
+void useWeightsLayout(Cached &c, const memory::desc &blocked, const dnnl::primitive_attr &attr) {
+  if (blocked == c.weights)
+    return;
+  c.blockedWeights = blocked;
+  dnnl::reorder::primitive_desc rpd(cpuEngine(), c.weights, cpuEngine(), c.blockedWeights, attr);
+  c.reorderScratchBytes = rpd.scratchpad_desc().get_size();
+  c.weightsReorder = dnnl::reorder(rpd);
+}
+
 struct ConvDescs {
   memory::desc src, weightsAny, weightsPlain, dst;
   ConvDescs(int64_t B, int64_t T, int64_t C, int64_t F, int64_t K, int64_t Tout)
@@ -359,13 +370,7 @@ void loom_rt_conv1d(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64_t F
           attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
           dnnl::convolution_forward::primitive_desc pd(d, attr, cpuEngine());
           c.scratchBytes = pd.scratchpad_desc().get_size();
-          if (pd.weights_desc() != c.weights) {
-            c.blockedWeights = pd.weights_desc();
-            dnnl::reorder::primitive_desc rpd(cpuEngine(), c.weights, cpuEngine(), c.blockedWeights,
-                                              attr);
-            c.reorderScratchBytes = rpd.scratchpad_desc().get_size();
-            c.weightsReorder = dnnl::reorder(rpd);
-          }
+          useWeightsLayout(c, pd.weights_desc(), attr);
           c.prim = dnnl::convolution_forward(pd);
           return c;
         });
@@ -458,13 +463,7 @@ void loom_rt_conv1d_grad_input(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C
           dnnl::convolution_backward_data::primitive_desc pd(
               bd, attr, cpuEngine(), convHint(d, stride, dilation, padL, padR));
           c.scratchBytes = pd.scratchpad_desc().get_size();
-          if (pd.weights_desc() != c.weights) {
-            c.blockedWeights = pd.weights_desc();
-            dnnl::reorder::primitive_desc rpd(cpuEngine(), c.weights, cpuEngine(), c.blockedWeights,
-                                              attr);
-            c.reorderScratchBytes = rpd.scratchpad_desc().get_size();
-            c.weightsReorder = dnnl::reorder(rpd);
-          }
+          useWeightsLayout(c, pd.weights_desc(), attr);
           c.prim = dnnl::convolution_backward_data(pd);
           return c;
         });
