@@ -2,13 +2,16 @@
 """loom benchmark harness: loom vs oneDNN's RNN primitives vs PyTorch, in one run.
 
     /usr/bin/python3 bench/run.py [--build DIR] [--passes N] [--threads 1,2] [--only S1,S4]
-                                  [--quick] [--wait-quiet] [--out FILE]
+                                  [--modes inference,training] [--quick] [--wait-quiet]
+                                  [--out FILE]
 
 Builds nothing: expects `loom` (DIR/tools/loom) and `onednn_rnn_bench`
 (DIR/bench/onednn_rnn_bench) in the build directory (default: ./build of the repository).
 For every shape and thread count it runs the peers one after the other (interleaved), over
 several passes (the order of the peers rotates from pass to pass), and writes
-bench/RESULTS.md. Each peer is a separate process that prints one line of JSON with the
+bench/RESULTS.md. Inference times one forward call; training times one training step (loom
+`bench --train` with the models' train blocks, oneDNN forward_training + backward, PyTorch
+forward + mse + backward + SGD step). Each peer is a separate process that prints one line of JSON with the
 median / p10 / p90 of its timed calls; the tables show the median over passes of those
 medians, and each ratio is the median over passes of the ratio measured within a pass (so a
 drift of the machine during the run affects both sides of a ratio alike).
@@ -45,6 +48,8 @@ SHAPES = [
     ("S4", "gru", 64, 50, 512, 512, "s4_gru.loom", 10, 2),
     ("S5", "lstm", 1, 100, 256, 256, "s5_lstm.loom", 100, 10),
 ]
+# Training: timed steps and warmup per process (a step is ~3x an inference call; S4 ~0.5 s).
+TRAIN_ITERS = {"S1": (100, 10), "S2": (100, 10), "S3": (100, 10), "S4": (5, 1), "S5": (40, 4)}
 PEEPHOLE_MODEL = "s4_peephole.loom"  # timed in the S4 LSTM group, against the built-in LSTM
 COMPILE_T = [50, 500, 5000]          # bench/models/s4_lstm_t{T}.loom, static T
 PEAK_PER_CORE = 96                   # f32 GFLOP/s: 2 FMA units x 8 lanes x 2 flops x ~3 GHz
@@ -55,9 +60,18 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def flops(cell, B, T, I, H):
+def flops(cell, B, T, I, H, train=False):
+    """Forward: 2·B·T·G·H·(I+H). Training: 3× that (the backward's data and weight gradients
+    each cost one forward's GEMM work), the same count for every peer."""
     G = 4 if cell == "lstm" else 3
-    return 2.0 * B * T * G * H * (I + H)
+    return (3.0 if train else 1.0) * 2.0 * B * T * G * H * (I + H)
+
+
+def loom_train_flops(cell, B, T, I, H):
+    """The GEMM work of loom's training step: forward, the recurrent data gradient (dh·Uᵀ) and
+    the weight gradients, but no gradient for the input x (inputs are not differentiated)."""
+    G = 4 if cell == "lstm" else 3
+    return 2.0 * B * T * G * H * (2 * (I + H) + H)
 
 
 def run_json(cmd, env_extra=None, timeout=900):
@@ -206,6 +220,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="few iterations, one pass: a smoke test")
     ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     ap.add_argument("--no-compile-table", action="store_true")
+    ap.add_argument("--modes", default="inference,training",
+                    help="comma-separated: inference, training (default both)")
     ap.add_argument("--wait-quiet", type=float, default=0.25, metavar="FRACTION",
                     help="before each shape and thread count, wait (up to 15 min) until other "
                          "work uses less than FRACTION of the CPUs (default 0.25; 1 = never wait)")
@@ -214,6 +230,9 @@ def main():
     if a.quick:
         a.passes = 1
     threads = [int(t) for t in a.threads.split(",") if t]
+    a.modes = set(m.strip() for m in a.modes.split(",") if m.strip())
+    if not a.modes or a.modes - {"inference", "training"}:
+        sys.exit("run.py: --modes takes inference, training or both")
     only = set(s.strip().upper() for s in a.only.split(",") if s.strip())
 
     loom = a.loom or os.path.join(a.build, "tools", "loom")
@@ -238,7 +257,8 @@ def main():
         log("PyTorch not importable by %s: PyTorch columns stay empty" % PYTHON)
 
     shapes = [s for s in SHAPES if not only or s[0] in only]
-    res = Results()
+    res = Results()   # inference
+    tres = Results()  # training
     load_start = os.getloadavg()
     started = datetime.datetime.now()
     t0 = time.time()
@@ -246,9 +266,21 @@ def main():
     def iters_for(it, wu):
         return (max(3, it // 10), min(wu, 2)) if a.quick else (it, wu)
 
+    def measure(store, g, jobs, p):
+        k = p % len(jobs)  # rotate the order from pass to pass
+        for peer, cmd, env in jobs[k:] + jobs[:k]:
+            env = dict(env or {}, OMP_NUM_THREADS=str(g[2]))
+            r, err = run_json(cmd, env)
+            what = "%s %s %dT%s" % (g[0], g[1], g[2], " train" if store is tres else "")
+            if err:
+                log("  %s %s: FAILED: %s" % (what, peer, err))
+            else:
+                log("  %s %-14s %9.3f ms" % (what, peer, r["median_ms"]))
+            store.add(g + (peer,), r, err)
+
     for p in range(a.passes):
         log("pass %d/%d (load %.2f)" % (p + 1, a.passes, os.getloadavg()[0]))
-        for (name, cell, B, T, I, H, model, it, wu) in shapes:
+        for (name, cell, B, T, I, H, model, it, wu) in shapes if "inference" in a.modes else []:
             it, wu = iters_for(it, wu)
             dims = ["--batch", str(B), "--time", str(T)]
             shape = dims + ["--input", str(I), "--hidden", str(H), "--iters", str(it), "--warmup", str(wu)]
@@ -267,16 +299,25 @@ def main():
                 if tv:
                     jobs.append(("torch", [PYTHON, os.path.join(HERE, "torch_rnn.py"), "--cell", cell] +
                                  shape + ["--threads", str(n)], None))
-                k = p % len(jobs)  # rotate the order from pass to pass
-                for peer, cmd, env in jobs[k:] + jobs[:k]:
-                    env = dict(env or {}, OMP_NUM_THREADS=str(n))
-                    r, err = run_json(cmd, env)
-                    if err:
-                        log("  %s %s %dT %s: FAILED: %s" % (name, cell, n, peer, err))
-                    else:
-                        log("  %s %s %dT %-14s %9.3f ms" % (name, cell, n, peer, r["median_ms"]))
-                    res.add(g + (peer,), r, err)
-        if not a.no_compile_table and (not only or "S4" in only):
+                measure(res, g, jobs, p)
+        # Training: the same shapes, one training step per timed call.
+        for (name, cell, B, T, I, H, model, _, _) in shapes if "training" in a.modes else []:
+            it, wu = iters_for(*TRAIN_ITERS[name])
+            dims = ["--batch", str(B), "--time", str(T)]
+            shape = dims + ["--input", str(I), "--hidden", str(H), "--iters", str(it), "--warmup", str(wu)]
+            for n in threads:
+                g = (name, cell, n)
+                if a.wait_quiet < 1:
+                    wait_quiet(a.wait_quiet)
+                jobs = [("loom", [loom, "bench", os.path.join(MODELS, model), "--train"] + dims +
+                         ["--threads", str(n), "--iters", str(it), "--warmup", str(wu), "--json"], None)]
+                for c in (["lstm"] if cell == "lstm" else ["lbr_gru", "gru"]):
+                    jobs.append(("onednn_" + c, [dnnl, "--cell", c, "--train"] + shape, None))
+                if tv:
+                    jobs.append(("torch", [PYTHON, os.path.join(HERE, "torch_rnn.py"), "--cell", cell,
+                                           "--train"] + shape + ["--threads", str(n)], None))
+                measure(tres, g, jobs, p)
+        if not a.no_compile_table and "inference" in a.modes and (not only or "S4" in only):
             for T, unroll in [(T, "none") for T in COMPILE_T] + \
                     ([(COMPILE_T[0], "full")] if a.has_unroll else []):
                 cmd = [loom, "bench", os.path.join(MODELS, "s4_lstm_t%d.loom" % T), "--batch",
@@ -288,7 +329,7 @@ def main():
 
     elapsed = time.time() - t0
     load_end = os.getloadavg()
-    text = render(a, res, shapes, threads, tv, started, elapsed, load_start, load_end)
+    text = render(a, res, tres, shapes, threads, tv, started, elapsed, load_start, load_end)
     keep = ""
     if os.path.exists(a.out):
         old = open(a.out).read()
@@ -314,7 +355,7 @@ def fmt_r(x):
     return "—" if x is None else "%.2f" % x
 
 
-def render(a, res, shapes, threads, tv, started, elapsed, load_start, load_end):
+def render(a, res, tres, shapes, threads, tv, started, elapsed, load_start, load_end):
     L = []
     w = L.append
     w("# loom benchmark results")
@@ -341,8 +382,12 @@ def render(a, res, shapes, threads, tv, started, elapsed, load_start, load_end):
     w("")
     w("## What is measured")
     w("")
-    w("- **Inference (forward) only.** loom cannot train yet, so the training rows of the issue "
-      "(`loom bench --train`, oneDNN `forward_training` + backward, PyTorch backward) are left out.")
+    w("- **Inference**: one forward call. **Training** (the second half of this file): one "
+      "training step on one batch: loom `bench --train` (the models' `train` blocks: forward, "
+      "`mse` against a random target of every step's output, backpropagation through time, "
+      "`sgd` update, all one compiled function), oneDNN `forward_training` + `backward` "
+      "primitives (zeroing the gradient buffers, no weight update), PyTorch forward, `MSELoss`, "
+      "`backward()`, `SGD.step()`, `zero_grad()`.")
     w("- One layer, one direction, zero initial state, float32, **every step's output**: loom with "
       "`return_sequences=true` (`bench/models/*.loom`), oneDNN's `dst_layer` [T, B, H], PyTorch's "
       "`nn.LSTM`/`nn.GRU` output. loom takes [B, T, I] (Keras layout), the peers [T, B, I].")
@@ -362,72 +407,95 @@ def render(a, res, shapes, threads, tv, started, elapsed, load_start, load_end):
       "† marks a noisy row (p90 more than twice the median).")
     w("")
 
-    # Per-shape tables.
     groups = []
     for s in shapes:
         if (s[0], s[1]) not in groups:
             groups.append((s[0], s[1]))
     verdicts = []
-    for (name, cell) in groups:
-        s = next(x for x in shapes if x[0] == name and x[1] == cell)
-        _, _, B, T, I, H, model, it, wu = s
-        fl = flops(cell, B, T, I, H)
-        w("## %s %s  (B=%d, T=%d, I=%d, H=%d; %s; %d timed calls per process)" % (
-            name, cell.upper(), B, T, I, H, "`bench/models/%s`" % model, it if not a.quick else max(3, it // 10)))
-        w("")
-        dn = "onednn_lstm" if cell == "lstm" else "onednn_lbr_gru"
-        peers = ["loom"]
-        if name == "S4" and cell == "lstm":
-            peers.append("loom_peephole")
-        peers += ["onednn_lstm"] if cell == "lstm" else ["onednn_lbr_gru", "onednn_gru"]
-        peers.append("torch")
-        label = {"loom": "loom `%s`" % cell, "loom_peephole": "loom peephole LSTM (custom cell)",
-                 "onednn_lstm": "oneDNN lstm_forward", "onednn_lbr_gru": "oneDNN lbr_gru_forward",
-                 "onednn_gru": "oneDNN gru_forward", "torch": "PyTorch nn.%s" % ("LSTM" if cell == "lstm" else "GRU")}
-        w("| threads | peer | ms | p10 | p90 | GFLOP/s | loom / peer |")
-        w("|---:|---|---:|---:|---:|---:|---:|")
-        for n in threads:
-            for peer in peers:
-                key = (name, cell, n, peer)
-                if key not in res.samples:
-                    continue
-                m = res.med(key)
-                errs = res.errors.get(key)
-                gf = fl / (m * 1e-3) / 1e9 if m else None
-                r = None if peer.startswith("loom") else res.ratio((name, cell, n, "loom"), key)
-                note = ""
-                if errs:
-                    note = " (%d of %d runs failed: %s)" % (len(errs), len(res.samples[key]), errs[-1][:120])
-                p90 = res.med(key, "p90_ms")
-                noisy = m and p90 and p90 > 2 * m
-                w("| %d | %s%s | %s%s | %s | %s | %s | %s |" % (
-                    n, label[peer], note, fmt_ms(m), " †" if noisy else "", fmt_ms(res.med(key, "p10_ms")),
-                    fmt_ms(p90), "—" if gf is None else "%.1f" % gf, fmt_r(r)))
-        w("")
-        # Targets from the issue.
-        for n in threads:
-            rd = res.ratio((name, cell, n, "loom"), (name, cell, n, dn))
-            rt = res.ratio((name, cell, n, "loom"), (name, cell, n, "torch"))
-            def needs(peer, lim):
-                # GFLOP/s loom would need to meet the target against this peer's measured time
-                m = res.med((name, cell, n, peer))
-                return (fl / (lim * m * 1e-3) / 1e9, n) if m else None
-            if name in ("S1", "S2", "S3"):
-                verdicts.append(("%s %s %dT: loom/oneDNN ≤ 0.60" % (name, cell.upper(), n), rd, 0.60,
-                                 needs(dn, 0.60)))
-                verdicts.append(("%s %s %dT: loom/PyTorch ≤ 0.25" % (name, cell.upper(), n), rt, 0.25,
-                                 needs("torch", 0.25)))
-            elif name == "S4":
-                verdicts.append(("%s %s %dT: loom/oneDNN ≤ 1.05" % (name, cell.upper(), n), rd, 1.05,
-                                 needs(dn, 1.05)))
-            elif name == "S5" and n == 2:
-                verdicts.append(("S5 LSTM 2T: loom/oneDNN ≤ 0.60", rd, 0.60, needs(dn, 0.60)))
-            if name == "S4" and cell == "lstm":
-                # custom cell within 5% of the built-in LSTM's GFLOP/s: time ratio ≤ 1/0.95
-                rp = res.ratio((name, cell, n, "loom_peephole"), (name, cell, n, "loom"))
-                verdicts.append(("S4 %dT: peephole GFLOP/s ≥ 0.95 × built-in LSTM (time ratio ≤ 1.053)" % n,
-                                 rp, 1 / 0.95, None))
 
+    def shape_tables(store, train):
+        for (name, cell) in groups:
+            s = next(x for x in shapes if x[0] == name and x[1] == cell)
+            _, _, B, T, I, H, model, it, wu = s
+            if train:
+                it, wu = TRAIN_ITERS[name]
+            if not any(k[:2] == (name, cell) for k in store.samples):
+                continue
+            fl = flops(cell, B, T, I, H, train)
+            w("%s %s %s  (B=%d, T=%d, I=%d, H=%d; %s; %d timed %s per process)" % (
+                "###" if train else "##", name, cell.upper(), B, T, I, H, "`bench/models/%s`" % model,
+                it if not a.quick else max(3, it // 10), "steps" if train else "calls"))
+            w("")
+            dn = "onednn_lstm" if cell == "lstm" else "onednn_lbr_gru"
+            peers = ["loom"]
+            if name == "S4" and cell == "lstm" and not train:
+                peers.append("loom_peephole")
+            peers += ["onednn_lstm"] if cell == "lstm" else ["onednn_lbr_gru", "onednn_gru"]
+            peers.append("torch")
+            oned = "backward" if train else "forward"
+            label = {"loom": "loom `%s`%s" % (cell, " `--train`" if train else ""),
+                     "loom_peephole": "loom peephole LSTM (custom cell)",
+                     "onednn_lstm": "oneDNN lstm_%s" % oned, "onednn_lbr_gru": "oneDNN lbr_gru_%s" % oned,
+                     "onednn_gru": "oneDNN gru_%s" % oned,
+                     "torch": "PyTorch nn.%s" % ("LSTM" if cell == "lstm" else "GRU")}
+            if train:
+                for k, c in (("onednn_lstm", "lstm"), ("onednn_lbr_gru", "lbr_gru"), ("onednn_gru", "gru")):
+                    label[k] = "oneDNN %s_forward (training) + %s_backward" % (c, c)
+            w("| threads | peer | ms | p10 | p90 | GFLOP/s | loom / peer |")
+            w("|---:|---|---:|---:|---:|---:|---:|")
+            for n in threads:
+                for peer in peers:
+                    key = (name, cell, n, peer)
+                    if key not in store.samples:
+                        continue
+                    m = store.med(key)
+                    errs = store.errors.get(key)
+                    gf = fl / (m * 1e-3) / 1e9 if m else None
+                    r = None if peer.startswith("loom") else store.ratio((name, cell, n, "loom"), key)
+                    note = ""
+                    if errs:
+                        note = " (%d of %d runs failed: %s)" % (len(errs), len(store.samples[key]), errs[-1][:120])
+                    p90 = store.med(key, "p90_ms")
+                    noisy = m and p90 and p90 > 2 * m
+                    w("| %d | %s%s | %s%s | %s | %s | %s | %s |" % (
+                        n, label[peer], note, fmt_ms(m), " †" if noisy else "", fmt_ms(store.med(key, "p10_ms")),
+                        fmt_ms(p90), "—" if gf is None else "%.1f" % gf, fmt_r(r)))
+            w("")
+            if train:
+                ro = [(n, store.med((name, cell, n, dn), "bwd_weights_reorder_ms")) for n in threads]
+                ro = [(n, x) for n, x in ro if x is not None]
+                if ro:
+                    w("Not in the oneDNN times: reordering the weights from the forward primitive's layout "
+                      "into the backward's, which a training loop has to redo after every update: %s." % ", ".join(
+                          "%s ms with %d thread%s" % (fmt_ms(x), n, "s" if n > 1 else "") for n, x in ro))
+                    w("")
+            # Targets from the issue.
+            fl_need = loom_train_flops(cell, B, T, I, H) if train else fl
+            tag = " training" if train else ""
+            for n in threads:
+                rd = store.ratio((name, cell, n, "loom"), (name, cell, n, dn))
+                rt = store.ratio((name, cell, n, "loom"), (name, cell, n, "torch"))
+                def needs(peer, lim):
+                    # GFLOP/s loom would need to meet the target against this peer's measured time
+                    m = store.med((name, cell, n, peer))
+                    return (fl_need / (lim * m * 1e-3) / 1e9, n) if m else None
+                if name in ("S1", "S2", "S3"):
+                    verdicts.append(("%s %s%s %dT: loom/oneDNN ≤ 0.60" % (name, cell.upper(), tag, n), rd, 0.60,
+                                     needs(dn, 0.60)))
+                    verdicts.append(("%s %s%s %dT: loom/PyTorch ≤ 0.25" % (name, cell.upper(), tag, n), rt, 0.25,
+                                     needs("torch", 0.25)))
+                elif name == "S4":
+                    verdicts.append(("%s %s%s %dT: loom/oneDNN ≤ 1.05" % (name, cell.upper(), tag, n), rd, 1.05,
+                                     needs(dn, 1.05)))
+                elif name == "S5" and n == 2:
+                    verdicts.append(("S5 LSTM%s 2T: loom/oneDNN ≤ 0.60" % tag, rd, 0.60, needs(dn, 0.60)))
+                if name == "S4" and cell == "lstm" and not train:
+                    # custom cell within 5% of the built-in LSTM's GFLOP/s: time ratio ≤ 1/0.95
+                    rp = store.ratio((name, cell, n, "loom_peephole"), (name, cell, n, "loom"))
+                    verdicts.append(("S4 %dT: peephole GFLOP/s ≥ 0.95 × built-in LSTM (time ratio ≤ 1.053)" % n,
+                                     rp, 1 / 0.95, None))
+
+    shape_tables(res, False)
     # Custom cell summary.
     if any(k[3] == "loom_peephole" for k in res.samples):
         w("## Custom cell vs built-in LSTM (S4)")
@@ -447,6 +515,28 @@ def render(a, res, shapes, threads, tv, started, elapsed, load_start, load_end):
                 "%.1f" % (fl / mp / 1e6) if mp else "—",
                 fmt_r(res.ratio(("S4", "lstm", n, "loom_peephole"), ("S4", "lstm", n, "loom")))))
         w("")
+
+    if tres.samples:
+        w("## Training")
+        w("")
+        w("One training step of the same layer on one batch, every step's output in the loss. "
+          "loom: `loom bench MODEL --train` (the `train` block of each `bench/models/*.loom`: "
+          "`loss = mse(y, t)`, `optimizer = sgd(learning_rate=0.001)`; forward, loss, "
+          "backpropagation through time and the SGD update in one compiled step function; random "
+          "batch and target, weights from loom init's initialisers). oneDNN: a `forward_training` "
+          "primitive and the matching `backward` primitive (weights and weight gradients in the "
+          "layouts oneDNN picks, `format_tag::any`; random `diff_dst_layer` standing in for the "
+          "loss gradient; the gradient buffers zeroed each step since oneDNN accumulates into "
+          "them). The oneDNN step **leaves out the weight update** (W -= lr·dW: elementwise, "
+          "under 1% of a step) and the loss. PyTorch: forward, `MSELoss`, `backward()`, "
+          "`torch.optim.SGD(lr=0.001).step()`, `zero_grad()`, same thread settings as inference.")
+        w("")
+        w("Work differs slightly: oneDNN's backward also computes the gradient of the input "
+          "sequence (`diff_src_layer`, 2·B·T·G·H·I flops), which loom and PyTorch skip (the input "
+          "is not a parameter). GFLOP/s counts 3 × the forward's 2·B·T·G·H·(I+H) for every peer; "
+          "the \"needs\" column of the targets counts loom's own work, 2·B·T·G·H·(2(I+H)+H).")
+        w("")
+        shape_tables(tres, True)
 
     # Compile-time table.
     w("## Compile time")
@@ -475,18 +565,24 @@ def render(a, res, shapes, threads, tv, started, elapsed, load_start, load_end):
     w("")
     w("The unrolled row times only the JIT compile of the unrolled graph (the unroll pass itself "
       "runs before, with the other graph passes). The JIT compile time of every "
-      "benchmark model (symbolic T, loops rolled), median over all its runs:")
+      "benchmark model (symbolic T, loops rolled), median over all its runs; the training column "
+      "is `compile_ms` of `loom bench --train`, which covers more: building the training step "
+      "(parsing, elaboration, autodiff, the graph passes) and the evaluation function, and "
+      "JIT-compiling both:")
     w("")
-    w("| model | compile ms |")
-    w("|---|---:|")
-    for (name, cell, B, T, I, H, model, it, wu) in shapes:
-        xs = [r["compile_ms"] for n in threads for r in res.samples.get((name, cell, n, "loom"), [])
+    w("| model | compile ms | training step: build + compile ms |")
+    w("|---|---:|---:|")
+
+    def cms(store, key):
+        xs = [r["compile_ms"] for n in threads for r in store.samples.get(key + (n, "loom"), [])
               if r and "compile_ms" in r]
-        w("| `%s` | %s |" % (model, fmt_ms(statistics.median(xs)) if xs else "—"))
+        return fmt_ms(statistics.median(xs)) if xs else "—"
+    for (name, cell, B, T, I, H, model, it, wu) in shapes:
+        w("| `%s` | %s | %s |" % (model, cms(res, (name, cell)), cms(tres, (name, cell))))
         if name == "S4" and cell == "lstm":
             xs = [r["compile_ms"] for n in threads
                   for r in res.samples.get((name, cell, n, "loom_peephole"), []) if r and "compile_ms" in r]
-            w("| `%s` | %s |" % (PEEPHOLE_MODEL, fmt_ms(statistics.median(xs)) if xs else "—"))
+            w("| `%s` | %s | — |" % (PEEPHOLE_MODEL, fmt_ms(statistics.median(xs)) if xs else "—"))
     w("")
     s4c = [r["compile_ms"] for n in threads for r in res.samples.get(("S4", "lstm", n, "loom"), [])
            if r and "compile_ms" in r]
@@ -518,7 +614,8 @@ def render(a, res, shapes, threads, tv, started, elapsed, load_start, load_end):
             w("| %s | %s | %s | %s |" % (what, "%.1f ms" % val if "ms" in what.split("≤")[-1] else "%.2f" % val,
                                          "met" if val <= lim else "**MISSED**", need))
     w("")
-    w("Training targets (`--train`) are not measured: loom cannot train yet.")
+    w("The training rows apply the inference targets to the training step (the issue: "
+      "\"training targets apply once training exists\").")
     w("")
     w("@@ANALYSIS@@")
     w("")
