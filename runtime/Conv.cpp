@@ -326,6 +326,48 @@ template <typename Body, typename Fail> void guarded(Body &&body, Fail &&fail) {
 
 extern "C" {
 
+namespace {
+/// A kernel of size 1 with a stride > 1 is a matmul over every stride-th position; those
+/// calls are done here with sgemm instead of oneDNN, whose AVX2 1x1 convolution with a stride
+/// writes past its reduce-to-unit-stride workspace for few channels (wrong results that
+/// depend on the heap, seen in backward-weights; a known oneDNN bug). `which`: 0 forward
+/// (a = x, b = w, out = y), 1 input gradient (a = dy, b = w, out = dx), 2 kernel gradient
+/// (a = x, b = dy, out = dw).
+void pointwiseStrided(loom_rt_ctx *ctx, int which, int64_t B, int64_t T, int64_t C, int64_t F,
+                      int64_t stride, int64_t padL, int64_t Tout, const float *a, const float *b,
+                      float *out) {
+  Scratch scratch(ctx);
+  int64_t rows = B * Tout;
+  float *xs = static_cast<float *>(scratch.get(sizeof(float) * (size_t)(rows * C)));
+  if (!xs)
+    return;
+  auto at = [&](int64_t t) { return t * stride - padL; }; // input position of output step t
+  if (which == 1) {
+    // dxs = dy [rows, F] * w^T ([C, F] stored), then scattered to the strided positions.
+    loom_rt_sgemm_t(ctx, 0, 1, rows, C, F, a, F, b, F, xs, C, 0.0f);
+    std::memset(out, 0, sizeof(float) * (size_t)(B * T * C));
+    for (int64_t n = 0; n < B; ++n)
+      for (int64_t t = 0; t < Tout; ++t)
+        if (at(t) >= 0 && at(t) < T)
+          std::memcpy(out + (n * T + at(t)) * C, xs + (n * Tout + t) * C, sizeof(float) * C);
+    return;
+  }
+  for (int64_t n = 0; n < B; ++n)
+    for (int64_t t = 0; t < Tout; ++t) {
+      float *row = xs + (n * Tout + t) * C;
+      if (at(t) >= 0 && at(t) < T)
+        std::memcpy(row, a + (n * T + at(t)) * C, sizeof(float) * C);
+      else
+        std::memset(row, 0, sizeof(float) * C);
+    }
+  if (which == 0) // y [rows, F] = xs [rows, C] * w [C, F]
+    loom_rt_sgemm_t(ctx, 0, 0, rows, F, C, xs, C, b, F, out, F, 0.0f);
+  else // dw [C, F] = xs^T [C, rows] * dy [rows, F]
+    loom_rt_sgemm_t(ctx, 1, 0, C, F, rows, xs, C, b, F, out, F, 0.0f);
+}
+
+} // namespace
+
 void loom_rt_conv1d(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64_t F, int64_t K,
                     int64_t stride, int64_t dilation, int64_t padL, int64_t padR, int64_t Tout,
                     const float *x, const float *w, float *y) {
@@ -344,6 +386,8 @@ void loom_rt_conv1d(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64_t F
     std::memset(y, 0, sizeof(float) * (size_t)(B * Tout * F));
     return;
   }
+  if (K == 1 && stride > 1)
+    return pointwiseStrided(ctx, 0, B, T, C, F, stride, padL, Tout, x, w, y);
 
   guarded(
       [&] {
@@ -444,6 +488,8 @@ void loom_rt_conv1d_grad_input(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C
     std::memset(dx, 0, sizeof(float) * (size_t)(B * T * C));
     return;
   }
+  if (K == 1 && stride > 1)
+    return pointwiseStrided(ctx, 1, B, T, C, F, stride, padL, Tout, dy, w, dx);
 
   guarded(
       [&] {
@@ -494,6 +540,8 @@ void loom_rt_conv1d_grad_kernel(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t 
     std::memset(dw, 0, sizeof(float) * (size_t)(K * C * F));
     return;
   }
+  if (K == 1 && stride > 1)
+    return pointwiseStrided(ctx, 2, B, T, C, F, stride, padL, Tout, x, dy, dw);
 
   guarded(
       [&] {
