@@ -28,6 +28,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <tuple>
 #include <unordered_set>
 
 namespace loom::passes {
@@ -111,6 +113,14 @@ struct Scope {
     bool swap = false; // matmul_tl(perStep_t, lhs_t) instead (a transpose_rhs weight)
   };
   std::vector<Term> deferred;
+  /// Gradients of slices of a value, combined into one concat when the value's adjoint is
+  /// read (split(z, 4)'s four gate gradients become one concat, not four zero-padded ones
+  /// added up).
+  struct Piece {
+    int64_t axis, start;
+    Value *g;
+  };
+  std::unordered_map<const Value *, std::vector<Piece>> pieces;
   Op *open = nullptr; // an adjoint loop being built in this scope's block: ops made for it
                       // meanwhile go before it
 
@@ -143,6 +153,7 @@ public:
   bool active(const Value *v) const override { return act_.active.count(v) != 0; }
   void addGrad(Value *target, Value *g) override { addGradIn(*cur_, target, g); }
   void addMatmulRhsGrad(Value *w, Value *lhs, Value *g, bool transposed) override;
+  void addSliceGrad(Value *target, Value *g, int64_t axis, int64_t start) override;
   void fail(const Op &op, const std::string &msg) override {
     std::string where =
         op.loc.line ? fmt::format("{}:{}:{}: ", op.loc.file, op.loc.line, op.loc.col) : "";
@@ -167,6 +178,10 @@ private:
   Value *sequenceOf(Scope &s, Value *v);
   void addGradIn(Scope &s, Value *target, Value *g);
   Value *unbroadcast(Scope &s, Value *g, const Type &t);
+  /// The adjoint of `v` in scope `s` so far (null if none), slices' pieces combined.
+  Value *adjointOf(Scope &s, const Value *v);
+  /// g, the gradient of a slice at `start` along `axis`, padded with zeros to `t`.
+  Value *padSlice(const Type &t, Value *g, int64_t axis, int64_t start);
   /// Differentiates s.fwdBody's first `n` ops, last first (adjoint ops may follow them).
   llvm::Error differentiateBlock(Scope &s, size_t n);
   llvm::Error loopAdjoint(Scope &s, Op &loop);
@@ -291,6 +306,79 @@ void Differentiator::addMatmulRhsGrad(Value *w, Value *lhs, Value *g, bool trans
   addGrad(w, dw);
 }
 
+void Differentiator::addSliceGrad(Value *target, Value *g, int64_t axis, int64_t start) {
+  if (!act_.active.count(target))
+    return;
+  Scope &s = *cur_;
+  if (s.fwdLoop && !s.local(target)) {
+    addGrad(target, padSlice(target->type, g, axis, start));
+    return;
+  }
+  s.pieces[target].push_back({axis, start, g});
+}
+
+Value *Differentiator::padSlice(const Type &t, Value *g, int64_t axis, int64_t start) {
+  std::vector<Value *> parts;
+  auto zeros = [&](Dim d) {
+    Type z = t;
+    z.shape[axis] = d;
+    return constant(0.0, z);
+  };
+  if (start)
+    parts.push_back(zeros(Dim::constant(start)));
+  parts.push_back(g);
+  Dim after = t.shape[axis] - Dim::constant(start) - g->type.shape[axis];
+  if (!(after.isStatic() && after.value() == 0))
+    parts.push_back(zeros(after));
+  return parts.size() == 1 ? g : emit(OpKind::Concat, parts, {{"axis", axis}});
+}
+
+Value *Differentiator::adjointOf(Scope &s, const Value *v) {
+  auto pit = s.pieces.find(v);
+  if (pit != s.pieces.end()) {
+    std::vector<Scope::Piece> ps = std::move(pit->second);
+    s.pieces.erase(pit);
+    Scope *saved = cur_;
+    cur_ = &s;
+    std::sort(ps.begin(), ps.end(), [](const Scope::Piece &a, const Scope::Piece &b) {
+      return std::tie(a.axis, a.start) < std::tie(b.axis, b.start);
+    });
+    bool tiles = true; // one axis, no overlaps: one concat with zeros in the gaps
+    for (size_t i = 1; i < ps.size(); ++i)
+      tiles &= ps[i].axis == ps[0].axis &&
+               ps[i].start >= ps[i - 1].start + ps[i - 1].g->type.shape[ps[0].axis].value();
+    Value *total = nullptr;
+    if (tiles) {
+      int64_t axis = ps[0].axis, at = 0;
+      std::vector<Value *> parts;
+      Type z = v->type;
+      for (auto &p : ps) {
+        if (p.start > at) {
+          z.shape[axis] = Dim::constant(p.start - at);
+          parts.push_back(constant(0.0, z));
+        }
+        parts.push_back(p.g);
+        at = p.start + p.g->type.shape[axis].value();
+      }
+      Dim after = v->type.shape[axis] - Dim::constant(at);
+      if (!(after.isStatic() && after.value() == 0)) {
+        z.shape[axis] = after;
+        parts.push_back(constant(0.0, z));
+      }
+      total = parts.size() == 1 ? parts[0] : emit(OpKind::Concat, parts, {{"axis", axis}});
+    } else {
+      for (auto &p : ps) {
+        Value *g = padSlice(v->type, p.g, p.axis, p.start);
+        total = total ? emit(OpKind::Add, {total, g}, {}) : g;
+      }
+    }
+    cur_ = saved;
+    addGradIn(s, const_cast<Value *>(v), total);
+  }
+  auto it = s.adj.find(v);
+  return it == s.adj.end() ? nullptr : it->second;
+}
+
 llvm::Error Differentiator::differentiateBlock(Scope &s, size_t n) {
   Scope *saved = cur_;
   cur_ = &s;
@@ -302,8 +390,7 @@ llvm::Error Differentiator::differentiateBlock(Scope &s, size_t n) {
     std::vector<Value *> dres;
     bool any = false;
     for (auto &r : op.results) {
-      auto it = s.adj.find(r.get());
-      dres.push_back(it == s.adj.end() ? nullptr : it->second);
+      dres.push_back(adjointOf(s, r.get()));
       any |= dres.back() != nullptr;
     }
     if (!any)
@@ -327,6 +414,10 @@ llvm::Error Differentiator::loopAdjoint(Scope &outer, Op &loop) {
   Op &yield = *body.terminator();
   size_t nstack = loop.results.size() - nc; // before any saved stacks are added
 
+  // Every result's adjoint is complete (all its uses come later): combine slice pieces now,
+  // before the adjoint loop is created, so that the ops doing it come before it.
+  for (auto &r : loop.results)
+    adjointOf(outer, r.get());
   // Carries of the adjoint loop: one per active carry, starting from d(final carry).
   std::vector<size_t> carries;
   std::vector<Value *> inits;
@@ -334,8 +425,8 @@ llvm::Error Differentiator::loopAdjoint(Scope &outer, Op &loop) {
     if (!act_.active.count(body.args[i].get()))
       continue;
     carries.push_back(i);
-    auto it = outer.adj.find(loop.result(i));
-    inits.push_back(it != outer.adj.end() ? it->second : outer.b.fill(0.0, loop.result(i)->type));
+    Value *d = adjointOf(outer, loop.result(i));
+    inits.push_back(d ? d : outer.b.fill(0.0, loop.result(i)->type));
   }
   Op *rev = outer.b.create(OpKind::Loop, inits, {},
                            {{"carries", (int64_t)carries.size()},
@@ -357,11 +448,11 @@ llvm::Error Differentiator::loopAdjoint(Scope &outer, Op &loop) {
   // Stacked outputs with an adjoint are read per step.
   std::vector<std::pair<size_t, Value *>> dy;
   for (size_t k = 0; k < nstack; ++k) {
-    auto it = outer.adj.find(loop.result(nc + k));
-    if (it == outer.adj.end())
+    Value *d = outer.adj.count(loop.result(nc + k)) ? outer.adj[loop.result(nc + k)] : nullptr;
+    if (!d)
       continue;
-    Value *a = rb.addArg(sliceType(it->second->type), "dy");
-    rev->operands.push_back(it->second);
+    Value *a = rb.addArg(sliceType(d->type), "dy");
+    rev->operands.push_back(d);
     rev->attrs["slices"] = rev->intAttr("slices") + 1;
     dy.push_back({k, a});
   }
@@ -382,18 +473,18 @@ llvm::Error Differentiator::loopAdjoint(Scope &outer, Op &loop) {
   std::vector<Value *> outs;
   for (size_t k = 0; k < carries.size(); ++k) {
     Value *a = body.args[carries[k]].get();
-    auto it = s.adj.find(a);
-    outs.push_back(it != s.adj.end() ? it->second : constant(0.0, a->type));
+    Value *d = adjointOf(s, a);
+    outs.push_back(d ? d : constant(0.0, a->type));
   }
   std::vector<std::pair<Value *, size_t>> sliceGrads; // (forward sequence, result index)
   size_t nsl = (size_t)loop.intAttr("slices");
   for (size_t j = 0; j < nsl; ++j) {
     Value *a = body.args[nc + j].get();
-    auto it = s.adj.find(a);
-    if (it == s.adj.end())
+    Value *d = adjointOf(s, a);
+    if (!d)
       continue;
     sliceGrads.push_back({loop.operands[nc + j], outs.size()});
-    outs.push_back(it->second);
+    outs.push_back(d);
   }
   // Each per-step term is stacked once, however many weights need it (the dz of a layer's
   // pre-activation feeds the gradients of its kernel, recurrent kernel and bias).
@@ -460,8 +551,8 @@ llvm::Error Differentiator::run(unsigned lossIndex) {
     return e;
   for (unsigned i = 0; i < f_.params.size(); ++i) {
     Value *p = f_.param(i);
-    auto it = top.adj.find(p);
-    retOp->operands.push_back(it != top.adj.end() ? it->second : top.b.fill(0.0, p->type));
+    Value *d = adjointOf(top, p);
+    retOp->operands.push_back(d ? d : top.b.fill(0.0, p->type));
     f_.outputNames.push_back("grad/" + f_.params[i].key);
   }
   retOp->parent = &f_.body;

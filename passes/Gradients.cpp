@@ -206,24 +206,9 @@ void gradient(GradContext &c, const Op &op, const std::vector<Value *> &dres) {
   case K::Reshape:
     c.addGrad(op.operands[0], c.emitTyped(K::Reshape, {g}, op.operands[0]->type));
     return;
-  case K::Slice: { // zeros around g
-    const Type &t = op.operands[0]->type;
-    int64_t axis = op.intAttr("axis"), start = op.intAttr("start"), size = op.intAttr("size");
-    Dim after = t.shape[axis] - Dim::constant(start + size);
-    std::vector<Value *> parts;
-    auto zeros = [&](Dim d) {
-      Type z = t;
-      z.shape[axis] = d;
-      return c.constant(0.0, z);
-    };
-    if (start)
-      parts.push_back(zeros(Dim::constant(start)));
-    parts.push_back(g);
-    if (!(after.isStatic() && after.value() == 0))
-      parts.push_back(zeros(after));
-    c.addGrad(op.operands[0], parts.size() == 1 ? g : e(K::Concat, parts, {{"axis", axis}}));
+  case K::Slice:
+    c.addSliceGrad(op.operands[0], g, op.intAttr("axis"), op.intAttr("start"));
     return;
-  }
   case K::Concat: {
     int64_t axis = op.intAttr("axis"), offset = 0;
     for (unsigned i = 0; i < op.operands.size(); ++i) {

@@ -29,6 +29,9 @@ public:
   /// Adds the gradient of the right-hand side `w` of matmul(lhs, w) given d(result) = g:
   /// lhs^T g (or g^T lhs when the matmul has transpose_rhs).
   virtual void addMatmulRhsGrad(ir::Value *w, ir::Value *lhs, ir::Value *g, bool transposed) = 0;
+  /// Adds g, the gradient of the slice of `target` starting at `start` along `axis`; the
+  /// pieces of one value are combined into one concat.
+  virtual void addSliceGrad(ir::Value *target, ir::Value *g, int64_t axis, int64_t start) = 0;
   /// Reports that `op` cannot be differentiated.
   virtual void fail(const ir::Op &op, const std::string &msg) = 0;
 };

@@ -70,22 +70,61 @@ size_t hoistLoop(Block &parent, size_t idx, bool &changed) {
     moved.insert(&op);
   }
   size_t invariantOps = moved.size();
-  for (auto &opPtr : body.ops) {
-    Op &op = *opPtr;
+  // Which ops could be computed for all steps at once, in order (each may read earlier ones).
+  auto canHoist = [&](const Op &op, auto isFull) {
     if (moved.count(&op) || !hoistable(op))
-      continue;
+      return false;
     int64_t rank = op.result()->type.rank();
     bool readsSlice = false, ok = true;
     for (size_t i = 0; i < op.operands.size() && ok; ++i) {
       Value *v = op.operands[i];
-      if (full.count(v)) {
+      if (isFull(v)) {
         readsSlice = true;
         ok = v->type.rank() == rank && !(op.kind == OpKind::MatMul && i == 1);
       } else {
         ok = !inside.count(v) && (op.kind == OpKind::MatMul ? i == 1 : v->type.rank() < rank);
       }
     }
-    if (!ok || !readsSlice)
+    return ok && readsSlice;
+  };
+  std::unordered_set<const Value *> candFull;
+  for (auto &[v, _] : full)
+    candFull.insert(v);
+  std::vector<const Op *> cands;
+  for (auto &opPtr : body.ops)
+    if (canHoist(*opPtr, [&](const Value *v) { return candFull.count(v) != 0; })) {
+      cands.push_back(opPtr.get());
+      candFull.insert(opPtr->result());
+    }
+  // Worth hoisting: the matmuls (one GEMM over all steps instead of one per step), what they
+  // read, and what reads their results (a bias add). An elementwise chain over the slices
+  // alone stays in the loop, where it fuses into the step's kernel instead of writing and
+  // reading a whole-sequence temporary (the adjoint loop's derivative factors).
+  std::unordered_set<const Op *> worth;
+  for (const Op *op : cands)
+    if (op->kind == OpKind::MatMul)
+      worth.insert(op);
+  std::unordered_map<const Value *, const Op *> candOf;
+  for (const Op *op : cands)
+    candOf[op->result()] = op;
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const Op *op : cands) {
+      bool add = false;
+      if (!worth.count(op))
+        for (Value *v : op->operands)
+          add |= candOf.count(v) && worth.count(candOf[v]);
+      if (add)
+        grew |= worth.insert(op).second;
+      if (worth.count(op))
+        for (Value *v : op->operands)
+          if (candOf.count(v))
+            grew |= worth.insert(candOf[v]).second;
+    }
+  }
+  for (auto &opPtr : body.ops) {
+    Op &op = *opPtr;
+    if (!worth.count(&op) || !canHoist(op, [&](const Value *v) { return full.count(v) != 0; }))
       continue;
     auto h = std::make_unique<Op>(op.kind);
     h->attrs = op.attrs;
