@@ -67,8 +67,8 @@ public:
     std::vector<ir::Value *> grads(ret->operands.begin() + nout, ret->operands.end());
     assert(grads.size() == np && "differentiate appends one gradient per param");
     // Hyper-parameter inputs, after the data.
-    lr_ = addInput("lr");
-    alpha_ = addInput("alpha");
+    lr_ = f_.insertInput(kScalar, "lr");
+    alpha_ = f_.insertInput(kScalar, "alpha");
 
     std::vector<size_t> trainable;
     for (size_t i = 0; i < np; ++i)
@@ -176,18 +176,6 @@ private:
   ir::Value *lr_ = nullptr, *alpha_ = nullptr;
   llvm::Error err_ = llvm::Error::success();
 
-  ir::Value *addInput(const std::string &name) {
-    auto val = std::make_unique<ir::Value>();
-    val->type = kScalar;
-    val->name = name;
-    val->owner = &f_.body;
-    ir::Value *raw = val.get();
-    f_.body.args.insert(f_.body.args.begin() + f_.numInputs, std::move(val));
-    f_.numInputs++;
-    for (unsigned i = 0; i < f_.body.args.size(); ++i)
-      f_.body.args[i]->index = i;
-    return raw;
-  }
   ir::Value *v(ir::OpKind k, std::vector<ir::Value *> ops,
                std::map<std::string, ir::Attr> attrs = {}) {
     auto r = b_.value(k, std::move(ops), std::move(attrs));
@@ -246,20 +234,12 @@ llvm::Expected<size_t> exposeState(ir::Function &f) {
       ir::Op *def = op->operands[i]->def;
       if (!def || def->kind != ir::OpKind::Fill || def->floatAttr("value") != 0.0)
         continue;
-      auto v = std::make_unique<ir::Value>();
-      v->type = op->operands[i]->type;
-      v->name = "state/" + std::to_string(k);
-      v->owner = &f.body;
-      op->operands[i] = v.get();
-      f.body.args.insert(f.body.args.begin() + f.numInputs, std::move(v));
-      f.numInputs++;
+      op->operands[i] = f.insertInput(op->operands[i]->type, "state/" + std::to_string(k));
       outs.push_back(op->result(i));
       f.outputNames.push_back("state_out/" + std::to_string(k));
       ++k;
     }
   }
-  for (unsigned i = 0; i < f.body.args.size(); ++i)
-    f.body.args[i]->index = i;
   ret->operands.insert(ret->operands.end(), outs.begin(), outs.end());
   f.body.ops.push_back(std::move(ret));
   return k;

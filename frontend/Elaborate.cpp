@@ -48,7 +48,7 @@ Elaborator::Elaborator(const SourceManager &sm, const ast::File &user, const ast
     decls_[d.name] = &d;
   for (auto &d : user.decls)
     if (d.kind != ast::Decl::Kind::Model && d.kind != ast::Decl::Kind::Train) // not callable
-      decls_[d.name] = &d;                // a user's def or cell shadows the prelude's
+      decls_[d.name] = &d; // a user's def or cell shadows the prelude's
 }
 
 const ir::Loc &Elaborator::userLoc(const ir::Loc &loc) const {

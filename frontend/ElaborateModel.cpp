@@ -154,16 +154,8 @@ llvm::Expected<Val> Elaborator::driveCell(const Val &cellVal, const Val &x, bool
 ir::Value *Elaborator::rngKey() {
   if (rngKey_)
     return rngKey_;
-  ir::Function &f = *func_;
-  auto v = std::make_unique<ir::Value>();
-  v->type = ir::Type{ir::DType::I32, {ir::Dim::constant(2)}};
-  v->name = "rng_key";
-  v->owner = &f.body;
-  rngKey_ = v.get();
-  f.body.args.insert(f.body.args.begin() + f.numInputs, std::move(v));
-  f.numInputs++;
-  for (unsigned i = 0; i < f.body.args.size(); ++i)
-    f.body.args[i]->index = i;
+  // The last input; the train block's targets, added later, go before it.
+  rngKey_ = func_->insertInput(ir::Type{ir::DType::I32, {ir::Dim::constant(2)}}, "rng_key");
   return rngKey_;
 }
 
@@ -250,18 +242,11 @@ Elaborator::model(const ast::Decl &d, const ast::Decl *train, TrainSpec *spec) {
       outs.push_back(v);
       f->outputNames.push_back("update/" + f->params[w->index - f->numInputs].key);
     }
-    // rng_key is the last input, after the targets added since it was created.
-    if (rngKey_) {
+    if (rngKey_)
       for (unsigned i = 0; i < f->numInputs; ++i)
         if (f->input(i) != rngKey_ && f->input(i)->name == "rng_key")
           return fail(d.loc, "'rng_key' names the training step's random key (dropout); rename "
                              "the input or target called rng_key");
-      auto &args = f->body.args;
-      std::rotate(args.begin() + rngKey_->index, args.begin() + rngKey_->index + 1,
-                  args.begin() + f->numInputs);
-      for (unsigned i = 0; i < args.size(); ++i)
-        args[i]->index = i;
-    }
   }
   builder_->setLoc(train ? train->loc : d.loc);
   builder_->create(ir::OpKind::Return, outs, {});

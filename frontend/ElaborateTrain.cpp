@@ -235,15 +235,8 @@ llvm::Expected<std::vector<ir::Value *>> Elaborator::trainBlock(const ast::Decl 
       ty.shape.push_back(de.kind == ast::DimExpr::Kind::Int ? ir::Dim::constant(de.value)
                                                             : ir::Dim::symbol(de.name));
     }
-    auto v = std::make_unique<ir::Value>();
-    v->type = ty;
-    v->name = p.name;
-    v->owner = &f.body;
-    ir::Value *raw = v.get();
-    f.body.args.insert(f.body.args.begin() + f.numInputs, std::move(v));
-    f.numInputs++;
-    for (unsigned i = 0; i < f.body.args.size(); ++i)
-      f.body.args[i]->index = i;
+    // After the model's inputs, before the random key (dropout) if the model made one.
+    ir::Value *raw = f.insertInput(ty, p.name, rngKey_ ? rngKey_->index : f.numInputs);
     frame().vars[p.name] = Val::of(raw);
     targets_[raw] = p.name;
     spec.targets.push_back(p.name);

@@ -1,5 +1,6 @@
 #include "ir/IR.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 namespace loom::ir {
@@ -34,6 +35,20 @@ Value *Block::addArg(Type t, std::string name) {
   v->index = (unsigned)args.size();
   args.push_back(std::move(v));
   return args.back().get();
+}
+
+Value *Function::insertInput(Type t, std::string name, unsigned at) {
+  at = std::min(at, numInputs);
+  auto v = std::make_unique<Value>();
+  v->type = std::move(t);
+  v->name = std::move(name);
+  v->owner = &body;
+  Value *raw = v.get();
+  body.args.insert(body.args.begin() + at, std::move(v));
+  ++numInputs;
+  for (unsigned i = at; i < body.args.size(); ++i)
+    body.args[i]->index = i;
+  return raw;
 }
 
 Value *Op::addResult(Type t, std::string name) {

@@ -117,8 +117,8 @@ inline size_t rnnNumStates(const Op &op) {
 
 /// A trainable parameter: a function argument after the inputs.
 struct ParamInfo {
-  std::string key;  // npz key, "<binding>/<param>", e.g. "y/kernel"
-  std::string init; // "glorot_uniform" | "orthogonal" | "zeros" | "ones" | ...
+  std::string key;       // npz key, "<binding>/<param>", e.g. "y/kernel"
+  std::string init;      // "glorot_uniform" | "orthogonal" | "zeros" | "ones" | ...
   bool trainable = true; // false: the optimizer leaves it (batch_norm's moving statistics)
 };
 
@@ -134,6 +134,9 @@ public:
   std::map<std::string, std::string> hints;
 
   Value *input(unsigned i) const { return body.args[i].get(); }
+  /// Adds an input of type `t` at input position `at` (default: after the others), before
+  /// the params; the arguments after it are renumbered.
+  Value *insertInput(Type t, std::string name, unsigned at = ~0u);
   Value *param(unsigned i) const { return body.args[numInputs + i].get(); }
   Op *returnOp() const { return body.terminator(); }
 };

@@ -234,8 +234,9 @@ TEST(FrontendParser, Errors) {
       {"model m(x) {\n}\n",
        "bad.loom:1:12: error: expected '->' and the model's outputs after its parameters, "
        "found '{'\n  model m(x) {\n             ^\n"},
-      {"x = 3\n", "bad.loom:1:1: error: expected 'model', 'cell', 'def' or 'train' at top level, found "
-                  "identifier 'x'\n  x = 3\n  ^\n"},
+      {"x = 3\n",
+       "bad.loom:1:1: error: expected 'model', 'cell', 'def' or 'train' at top level, found "
+       "identifier 'x'\n  x = 3\n  ^\n"},
       {"def f() {\n  y = 99999999999999999999\n}\n",
        "bad.loom:2:7: error: integer '99999999999999999999' is too large (the limit is "
        "9223372036854775807)\n    y = 99999999999999999999\n        ^\n"},
