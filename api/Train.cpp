@@ -27,6 +27,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 namespace loom::api {
 
@@ -277,12 +278,19 @@ struct Trainer::Impl {
   std::vector<rt::Tensor> weights, state; // current values
   int64_t iterations = 0;
   size_t numMetrics = 0;
-  size_t numStates = 0;                     // exposed recurrent states (step function)
-  std::map<std::string, size_t> stepInput;  // the step function's inputs by name
-  std::map<std::string, size_t> stepOutput; // and its outputs
-  std::vector<rt::Tensor> carried;          // the state carried between chunks / batches
-  std::string timeSymbol;                   // the dim chunked by truncated BPTT
-  uint64_t seed = 1;                        // of dropout masks
+  size_t numStates = 0; // exposed recurrent states (step function)
+  /// Where the step function takes and returns each thing (found by name once, at create).
+  struct StepLayout {
+    std::vector<size_t> slotIn; // per data slot
+    size_t lrIn = 0, alphaIn = 0;
+    std::optional<size_t> rngIn;                      // the dropout key, when the model draws masks
+    std::vector<size_t> stateIn, stateOut;            // per carried state
+    std::vector<std::pair<size_t, size_t>> weightOut; // (weight, output): updated weights
+    std::vector<size_t> slotOut;                      // per optimizer slot
+  } layout;
+  std::vector<rt::Tensor> carried; // the state carried between chunks / batches
+  std::string timeSymbol;          // the dim chunked by truncated BPTT
+  uint64_t seed = 1;               // of dropout masks
 
   llvm::Expected<std::vector<rt::Tensor>> call(bool step, const std::vector<rt::Tensor> &in,
                                                const std::vector<rt::Tensor> &par) const {
@@ -379,12 +387,34 @@ Trainer::create(frontend::SourceManager &sm, const std::string &path, const Trai
   UpdateBuilder ub(sf, cfg.optimizer);
   if (auto e = ub.run(nkeep))
     return std::move(e);
-  for (unsigned i = 0; i < sf.numInputs; ++i)
-    impl->stepInput[sf.input(i)->name] = i;
-  for (size_t i = 0; i < sf.outputNames.size(); ++i)
-    impl->stepOutput[sf.outputNames[i]] = i;
   for (size_t i = lossFn.params.size(); i < sf.params.size(); ++i)
     impl->slotKeys.push_back(sf.params[i].key);
+  {
+    std::map<std::string, size_t> in, out;
+    for (unsigned i = 0; i < sf.numInputs; ++i)
+      in[sf.input(i)->name] = i;
+    for (size_t i = 0; i < sf.outputNames.size(); ++i)
+      out[sf.outputNames[i]] = i;
+    Impl::StepLayout &l = impl->layout;
+    for (auto &slot : impl->slots)
+      l.slotIn.push_back(in.at(slot.name));
+    l.lrIn = in.at("lr");
+    l.alphaIn = in.at("alpha");
+    if (in.count("rng_key"))
+      l.rngIn = in.at("rng_key");
+    for (size_t k = 0; k < impl->numStates; ++k) {
+      l.stateIn.push_back(in.at("state/" + std::to_string(k)));
+      l.stateOut.push_back(out.at("state_out/" + std::to_string(k)));
+    }
+    for (size_t i : impl->trainable)
+      l.weightOut.push_back({i, out.at("new/" + impl->params[i].key)});
+    // Non-trainable weights a layer updates in training (batch_norm's moving statistics).
+    for (size_t i = 0; i < impl->params.size(); ++i)
+      if (out.count("update/" + impl->params[i].key))
+        l.weightOut.push_back({i, out.at("update/" + impl->params[i].key)});
+    for (auto &key : impl->slotKeys)
+      l.slotOut.push_back(out.at("new/" + key));
+  }
   if (auto e = ir::verify(*impl->stepModule))
     return err("internal error: the training step is invalid: " + llvm::toString(std::move(e)));
   if (auto e = passes::runPipeline(*impl->stepModule, kTrainPipeline, {}))
@@ -532,7 +562,7 @@ llvm::Expected<BatchResult> Trainer::step(const std::vector<rt::Tensor> &batch) 
     if (fresh) {
       im.carried.clear();
       for (size_t k = 0; k < im.numStates; ++k) {
-        const ir::Type &t = sf.input((unsigned)im.stepInput.at("state/" + std::to_string(k)))->type;
+        const ir::Type &t = sf.input((unsigned)im.layout.stateIn[k])->type;
         std::vector<int64_t> shape;
         for (auto &d : t.shape)
           shape.push_back(d.isStatic() ? d.value() : rows);
@@ -544,7 +574,6 @@ llvm::Expected<BatchResult> Trainer::step(const std::vector<rt::Tensor> &batch) 
   }
   BatchResult total;
   total.metrics.assign(im.numMetrics, 0.0);
-  int64_t done = 0;
   for (int64_t t0 = 0; t0 < std::max<int64_t>(steps, 1); t0 += chunk) {
     int64_t n = steps ? std::min(chunk, steps - t0) : 0;
     const OptimizerSpec &o = im.config.optimizer;
@@ -552,26 +581,26 @@ llvm::Expected<BatchResult> Trainer::step(const std::vector<rt::Tensor> &batch) 
     double lr = o.learningRate.at(im.iterations);
     double alpha =
         lr * std::sqrt(1 - std::pow(o.beta2, (double)t)) / (1 - std::pow(o.beta1, (double)t));
+    const Impl::StepLayout &l = im.layout;
     std::vector<rt::Tensor> in(sf.numInputs);
     for (size_t i = 0; i < batch.size(); ++i)
-      in[im.stepInput.at(im.slots[i].name)] =
-          timed[i] && n != steps ? sliceSteps(batch[i], t0, n) : batch[i];
+      in[l.slotIn[i]] = timed[i] && n != steps ? sliceSteps(batch[i], t0, n) : batch[i];
     auto scalar = [](double x) {
       rt::Tensor s(ir::DType::F32, {});
       s.f32()[0] = (float)x;
       return s;
     };
-    in[im.stepInput.at("lr")] = scalar(lr);
-    if (auto it = im.stepInput.find("rng_key"); it != im.stepInput.end()) {
+    in[l.lrIn] = scalar(lr);
+    in[l.alphaIn] = scalar(alpha);
+    if (l.rngIn) {
       // Dropout masks: a fresh key per optimizer step, a function of the seed and the step.
       rt::Tensor key(ir::DType::I32, {2});
       key.i32()[0] = (int32_t)(uint32_t)(im.seed ^ (im.seed >> 32));
       key.i32()[1] = (int32_t)(uint32_t)im.iterations;
-      in[it->second] = key;
+      in[*l.rngIn] = key;
     }
-    in[im.stepInput.at("alpha")] = scalar(alpha);
     for (size_t k = 0; k < im.numStates; ++k)
-      in[im.stepInput.at("state/" + std::to_string(k))] = im.carried[k];
+      in[l.stateIn[k]] = im.carried[k];
     std::vector<rt::Tensor> par = im.weights;
     par.insert(par.end(), im.state.begin(), im.state.end());
     auto out = im.call(true, in, par);
@@ -586,19 +615,13 @@ llvm::Expected<BatchResult> Trainer::step(const std::vector<rt::Tensor> &batch) 
     total.loss += w * loss;
     for (size_t i = 0; i < im.numMetrics; ++i)
       total.metrics[i] += w * (*out)[1 + i].f32()[0];
-    auto take = [&](const std::string &name) { return std::move((*out)[im.stepOutput.at(name)]); };
-    for (size_t s = 0; s < im.numStates; ++s)
-      im.carried[s] = take("state_out/" + std::to_string(s));
-    for (size_t i : im.trainable)
-      im.weights[i] = take("new/" + im.params[i].key);
-    // Non-trainable weights a layer updates in training (batch_norm's moving statistics).
-    for (size_t i = 0; i < im.params.size(); ++i)
-      if (im.stepOutput.count("update/" + im.params[i].key))
-        im.weights[i] = take("update/" + im.params[i].key);
-    for (size_t s = 0; s < im.state.size(); ++s)
-      im.state[s] = take("new/" + im.slotKeys[s]);
+    for (size_t k = 0; k < im.numStates; ++k)
+      im.carried[k] = std::move((*out)[l.stateOut[k]]);
+    for (auto [w, o] : l.weightOut)
+      im.weights[w] = std::move((*out)[o]);
+    for (size_t k = 0; k < im.state.size(); ++k)
+      im.state[k] = std::move((*out)[l.slotOut[k]]);
     im.iterations = t;
-    done += n;
     if (!steps)
       break;
   }
