@@ -629,32 +629,6 @@ llvm::Expected<Val> unrollBuiltin(Elaborator &el, const BoundArgs &a) {
 // ---------------------------------------------------------------------------------------
 // Losses and metrics (the prelude's loss functions are built from these)
 
-/// Reduces `x` over every axis with `kind` (sum or mean): a scalar f32[].
-llvm::Expected<Val> reduceAll(Elaborator &el, ir::Value *x, ir::OpKind kind, const ir::Loc &loc) {
-  Val v = Val::of(x);
-  while (v.tensor->type.rank() > 0) {
-    auto r = el.tensorOp(kind, {v.tensor}, loc, "cannot reduce",
-                         {{"axis", (int64_t)0}, {"keepdims", false}});
-    if (!r)
-      return r.takeError();
-    v = *r;
-  }
-  return v;
-}
-
-Builtin reduceAllBuiltin(const std::string &name, ir::OpKind kind) {
-  Builtin b;
-  b.name = name;
-  b.params = {{"x"}};
-  b.fn = [name, kind](Elaborator &el, const BoundArgs &a) -> llvm::Expected<Val> {
-    auto x = tensorArg(el, a, "x", name.c_str());
-    if (!x)
-      return x.takeError();
-    return reduceAll(el, *x, kind, a.callLoc);
-  };
-  return b;
-}
-
 /// less(a, b): 1.0 where a < b, else 0.0.
 llvm::Expected<Val> lessBuiltin(Elaborator &el, const BoundArgs &a) {
   return tensorsOrNumbersOp(el, a, {"a", "b"}, ir::OpKind::Less, "less");
@@ -702,7 +676,7 @@ llvm::Expected<Val> lossMeanBuiltin(Elaborator &el, const BoundArgs &a) {
   const Val &like = a["like"];
   ir::Value *mask = like.isTensor() ? like.mask : nullptr;
   if (!mask || (*v)->type.rank() < 2)
-    return reduceAll(el, *v, ir::OpKind::ReduceMean, a.callLoc);
+    return el.reduceLeading(*v, ir::OpKind::ReduceMean, a.callLoc);
   // mask f32[B, T, 1] -> f32[B, T, 1, ..., 1] to broadcast over v's trailing dims.
   ir::Value *m = mask;
   int64_t rank = (*v)->type.rank();
@@ -717,10 +691,10 @@ llvm::Expected<Val> lossMeanBuiltin(Elaborator &el, const BoundArgs &a) {
   auto wv = el.tensorOp(ir::OpKind::Mul, {*v, m}, a.callLoc, "cannot mask the loss");
   if (!wv)
     return wv.takeError();
-  auto num = reduceAll(el, wv->tensor, ir::OpKind::ReduceSum, a.callLoc);
+  auto num = el.reduceLeading(wv->tensor, ir::OpKind::ReduceSum, a.callLoc);
   if (!num)
     return num.takeError();
-  auto den = reduceAll(el, mask, ir::OpKind::ReduceSum, a.callLoc);
+  auto den = el.reduceLeading(mask, ir::OpKind::ReduceSum, a.callLoc);
   if (!den)
     return den.takeError();
   ir::Value *d = den->tensor;
@@ -826,27 +800,20 @@ llvm::Expected<Val> withMaskOfBuiltin(Elaborator &, const BoundArgs &a) {
   return out;
 }
 
-/// sum_leading(x) / mean_leading(x): x [..., C] reduced over every axis but the last: [C].
-Builtin reduceLeadingBuiltin(const std::string &name, ir::OpKind kind) {
+/// sum_all(x) / mean_all(x): x reduced over every axis, a scalar (losses); sum_leading(x) /
+/// mean_leading(x): x [..., C] over every axis but the last, [C] (batch statistics).
+Builtin reduceLeadingBuiltin(const std::string &name, ir::OpKind kind, int64_t keepRank) {
   Builtin b;
   b.name = name;
   b.params = {{"x"}};
-  b.fn = [name, kind](Elaborator &el, const BoundArgs &a) -> llvm::Expected<Val> {
+  b.fn = [name, kind, keepRank](Elaborator &el, const BoundArgs &a) -> llvm::Expected<Val> {
     auto x = tensorArg(el, a, "x", name.c_str());
     if (!x)
       return x.takeError();
-    if ((*x)->type.rank() < 1)
+    if ((*x)->type.rank() < keepRank)
       return el.fail(a.locs.at("x"), fmt::format("{} needs a tensor with a last axis, got {}", name,
                                                  (*x)->type.str()));
-    Val v = Val::of(*x);
-    while (v.tensor->type.rank() > 1) {
-      auto r = el.tensorOp(kind, {v.tensor}, a.callLoc, "cannot reduce",
-                           {{"axis", (int64_t)0}, {"keepdims", false}});
-      if (!r)
-        return r.takeError();
-      v = *r;
-    }
-    return v;
+    return el.reduceLeading(*x, kind, a.callLoc, keepRank);
   };
   return b;
 }
@@ -980,8 +947,8 @@ std::map<std::string, Builtin> makeBuiltins() {
                {"lengths", false, Val::none()}},
               bidirectionalBuiltin});
   add(Builtin{"require", {{"condition"}, {"message", false, Val::none()}}, requireBuiltin});
-  add(reduceAllBuiltin("sum_all", ir::OpKind::ReduceSum));
-  add(reduceAllBuiltin("mean_all", ir::OpKind::ReduceMean));
+  add(reduceLeadingBuiltin("sum_all", ir::OpKind::ReduceSum, 0));
+  add(reduceLeadingBuiltin("mean_all", ir::OpKind::ReduceMean, 0));
   add(Builtin{"less", {{"a"}, {"b"}}, lessBuiltin});
   add(Builtin{
       "expect_target",
@@ -997,8 +964,8 @@ std::map<std::string, Builtin> makeBuiltins() {
   add(Builtin{"assign", {{"weight"}, {"value"}}, assignBuiltin});
   add(Builtin{"step_mask", {{"x"}}, stepMaskBuiltin});
   add(Builtin{"with_mask", {{"x"}, {"like"}}, withMaskOfBuiltin});
-  add(reduceLeadingBuiltin("sum_leading", ir::OpKind::ReduceSum));
-  add(reduceLeadingBuiltin("mean_leading", ir::OpKind::ReduceMean));
+  add(reduceLeadingBuiltin("sum_leading", ir::OpKind::ReduceSum, 1));
+  add(reduceLeadingBuiltin("mean_leading", ir::OpKind::ReduceMean, 1));
   return m;
 }
 

@@ -79,6 +79,19 @@ ir::Value *Elaborator::scalar(double v, ir::DType dtype) {
   return builder_->fill(v, ir::Type{dtype, {}});
 }
 
+llvm::Expected<Val> Elaborator::reduceLeading(ir::Value *x, ir::OpKind kind, const ir::Loc &loc,
+                                              int64_t keepRank) {
+  Val v = Val::of(x);
+  while (v.tensor->type.rank() > keepRank) {
+    auto r = tensorOp(kind, {v.tensor}, loc, "cannot reduce",
+                      {{"axis", (int64_t)0}, {"keepdims", false}});
+    if (!r)
+      return r.takeError();
+    v = *r;
+  }
+  return v;
+}
+
 llvm::Expected<Val> Elaborator::tensorOp(ir::OpKind k, std::vector<ir::Value *> operands,
                                          const ir::Loc &loc, const std::string &what,
                                          std::map<std::string, ir::Attr> attrs) {

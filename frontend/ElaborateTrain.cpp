@@ -329,15 +329,11 @@ llvm::Expected<std::vector<ir::Value *>> Elaborator::trainBlock(const ast::Decl 
                                         : tensorOp(ir::OpKind::Mul, {w, w}, t.loc, "regularizer");
       if (!u)
         return u.takeError();
-      ir::Value *v = u->tensor;
-      while (v->type.rank() > 0) {
-        auto s = tensorOp(ir::OpKind::ReduceSum, {v}, t.loc, "regularizer",
-                          {{"axis", (int64_t)0}, {"keepdims", false}});
-        if (!s)
-          return s.takeError();
-        v = s->tensor;
-      }
-      auto m = tensorOp(ir::OpKind::Mul, {v, scalar(factor, ir::DType::F32)}, t.loc, "regularizer");
+      auto v = reduceLeading(u->tensor, ir::OpKind::ReduceSum, t.loc);
+      if (!v)
+        return v.takeError();
+      auto m = tensorOp(ir::OpKind::Mul, {v->tensor, scalar(factor, ir::DType::F32)}, t.loc,
+                        "regularizer");
       if (!m)
         return m.takeError();
       return m->tensor;

@@ -87,6 +87,10 @@ public:
   /// Applies a tensor op, reporting a type error at `loc` with `what` as context.
   llvm::Expected<Val> tensorOp(ir::OpKind k, std::vector<ir::Value *> operands, const ir::Loc &loc,
                                const std::string &what, std::map<std::string, ir::Attr> attrs = {});
+  /// `x` reduced with `kind` (reduce_sum, reduce_mean, ...) over its leading axes until
+  /// `keepRank` axes remain: 0 gives a scalar (losses, penalties), 1 a per-channel vector.
+  llvm::Expected<Val> reduceLeading(ir::Value *x, ir::OpKind kind, const ir::Loc &loc,
+                                    int64_t keepRank = 0);
   /// A scalar constant as a rank-0 tensor of `dtype`.
   ir::Value *scalar(double v, ir::DType dtype);
   /// Creates a weight named `<binding>/<name>`.
