@@ -1,5 +1,7 @@
 #include "api/Init.h"
 
+#include "ir/Random.h"
+
 #include <cmath>
 #include <vector>
 
@@ -11,13 +13,8 @@ namespace {
 class Rng {
 public:
   explicit Rng(uint64_t seed) {
-    for (auto &w : s_) {
-      seed += 0x9e3779b97f4a7c15ull;
-      uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-      w = z ^ (z >> 31);
-    }
+    for (auto &w : s_)
+      w = ir::random::mix64(seed += ir::random::kGolden);
   }
   uint64_t next() {
     uint64_t r = rotl(s_[1] * 5, 7) * 9, t = s_[1] << 17;

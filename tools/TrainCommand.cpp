@@ -9,6 +9,7 @@
 #include "tools/Commands.h"
 
 #include "api/Train.h"
+#include "ir/Random.h"
 #include "ir/Type.h"
 #include "runtime/FileIO.h"
 #include "runtime/Npy.h"
@@ -232,12 +233,7 @@ std::vector<int64_t> epochOrder(int64_t rows, bool shuffle, uint64_t seed, int64
   if (!shuffle)
     return order;
   uint64_t state = seed * 1000003u + (uint64_t)epoch;
-  auto next = [&state]() {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  };
+  auto next = [&state]() { return ir::random::mix64(state += ir::random::kGolden); };
   for (int64_t i = rows - 1; i > 0; --i) {
     // A uniform j in [0, i] by multiply-shift (bias below 2^-40 for any dataset size).
     auto j = (int64_t)(((unsigned __int128)next() * (uint64_t)(i + 1)) >> 64);
