@@ -7,12 +7,14 @@
 // (weights, optimizer state, epochs completed) ends with the same weights as one that was
 // never interrupted. Timing is only ever printed.
 #include "tools/Commands.h"
+#include "tools/TrainData.h"
 
 #include "api/Train.h"
-#include "ir/Random.h"
 #include "ir/Type.h"
 #include "runtime/FileIO.h"
 #include "runtime/Npy.h"
+
+#include "llvm/ADT/StringExtras.h"
 
 #include <fmt/format.h>
 
@@ -24,12 +26,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <map>
 #include <memory>
-#include <numeric>
 #include <set>
 
 using namespace loom;
+using namespace loom::tools;
 
 namespace {
 
@@ -37,247 +38,9 @@ llvm::Error fail(const std::string &msg) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), llvm::Twine(msg));
 }
 
-std::string join(const std::vector<std::string> &items, const char *sep) {
-  std::string out;
-  for (size_t i = 0; i < items.size(); ++i)
-    out += (i ? sep : "") + items[i];
-  return out;
-}
-
-/// "[100,7,2]"
-std::string shapeText(const std::vector<int64_t> &shape) {
-  std::vector<std::string> dims;
-  for (int64_t d : shape)
-    dims.push_back(std::to_string(d));
-  return "[" + join(dims, ",") + "]";
-}
-
-/// "[B,T,3]"
-std::string shapeText(const ir::Type &t) {
-  std::vector<std::string> dims;
-  for (const ir::Dim &d : t.shape)
-    dims.push_back(d.str());
-  return "[" + join(dims, ",") + "]";
-}
-
-/// "[3, 2]": a flat position as an index, the way the runtime's checks print them.
-std::string indexText(int64_t flat, const std::vector<int64_t> &shape) {
-  std::vector<int64_t> idx(shape.size());
-  for (size_t i = shape.size(); i-- > 0;) {
-    idx[i] = shape[i] ? flat % shape[i] : 0;
-    flat = shape[i] ? flat / shape[i] : 0;
-  }
-  std::vector<std::string> parts;
-  for (int64_t v : idx)
-    parts.push_back(std::to_string(v));
-  return "[" + join(parts, ", ") + "]";
-}
-
 /// Keras's progress-bar number format.
 std::string num(double v) {
   return std::fabs(v) > 1e-3 ? fmt::format("{:.4f}", v) : fmt::format("{:.4e}", v);
-}
-
-// ----- Data ---------------------------------------------------------------------------
-
-/// A dataset: one array per slot, in Trainer::slots() order, all with `rows` rows.
-struct Dataset {
-  std::string path;
-  std::vector<rt::Tensor> arrays;
-  int64_t rows = 0;
-};
-
-/// Reads `path` and checks it against the slots before any training starts.
-llvm::Expected<Dataset> loadData(const std::string &path, const std::vector<api::DataSlot> &slots) {
-  rt::NamedTensors file;
-  if (auto s = rt::readNpz(path, file))
-    return fail(s.message());
-
-  std::vector<std::string> expected;
-  for (auto &slot : slots)
-    expected.push_back(slot.name);
-  std::map<std::string, const rt::Tensor *> byName;
-  for (auto &[name, t] : file)
-    byName[name] = &t;
-
-  Dataset d;
-  d.path = path;
-  for (auto &slot : slots) {
-    auto it = byName.find(slot.name);
-    if (it == byName.end())
-      return fail(fmt::format("{}: missing array '{}' (the model's {} {}); it must hold {}", path,
-                              slot.name, slot.target ? "target" : "input", slot.type.str(),
-                              join(expected, ", ")));
-    d.arrays.push_back(*it->second);
-  }
-  for (auto &[name, t] : file)
-    if (std::find(expected.begin(), expected.end(), name) == expected.end())
-      return fail(fmt::format("{}: unknown array '{}'; the model expects {}", path, name,
-                              join(expected, ", ")));
-
-  // Element types, ranks and static dims.
-  for (size_t i = 0; i < slots.size(); ++i) {
-    const api::DataSlot &slot = slots[i];
-    const rt::Tensor &t = d.arrays[i];
-    if (t.dtype() != slot.type.dtype)
-      return fail(fmt::format("{}: array '{}' is {} but the model expects {} ({})", path, slot.name,
-                              rt::dtypeName(t.dtype()), rt::dtypeName(slot.type.dtype),
-                              slot.type.str()));
-    if (slot.type.rank() == 0)
-      return fail(fmt::format("{}: '{}' is a scalar ({}), which has no rows to batch", path,
-                              slot.name, slot.type.str()));
-    bool ok = t.rank() == slot.type.rank();
-    for (int64_t k = 0; ok && k < t.rank(); ++k)
-      if (slot.type.shape[k].isStatic() && slot.type.shape[k].value() != t.shape()[k])
-        ok = false;
-    if (!ok)
-      return fail(fmt::format("{}: array '{}' has shape {} but the model expects {}", path,
-                              slot.name, shapeText(t.shape()), shapeText(slot.type)));
-  }
-
-  // One row per example in every array.
-  d.rows = d.arrays[0].shape()[0];
-  for (size_t i = 1; i < slots.size(); ++i)
-    if (d.arrays[i].shape()[0] != d.rows)
-      return fail(fmt::format("{}: array '{}' has {} rows but '{}' has {}; every array holds "
-                              "one row per example",
-                              path, slots[i].name, d.arrays[i].shape()[0], slots[0].name, d.rows));
-  if (d.rows == 0)
-    return fail(fmt::format("{}: the arrays have no rows (N is 0)", path));
-
-  // Symbols (T, ...) bound consistently across the arrays; then dims that are expressions.
-  ir::SymbolMap syms;
-  std::map<std::string, std::string> boundBy;
-  for (size_t i = 0; i < slots.size(); ++i) {
-    const ir::Type &type = slots[i].type;
-    for (int64_t k = 0; k < type.rank(); ++k) {
-      const ir::Dim &dim = type.shape[k];
-      if (!dim.isSymbol())
-        continue;
-      int64_t n = d.arrays[i].shape()[k];
-      auto [it, inserted] = syms.emplace(dim.symbol(), n);
-      if (inserted)
-        boundBy[dim.symbol()] = slots[i].name;
-      else if (it->second != n)
-        return fail(fmt::format("{}: array '{}' has shape {} but the model expects {}, and {} is "
-                                "{} in array '{}'",
-                                path, slots[i].name, shapeText(d.arrays[i].shape()),
-                                shapeText(type), dim.symbol(), it->second, boundBy[dim.symbol()]));
-    }
-  }
-  for (size_t i = 0; i < slots.size(); ++i) {
-    const ir::Type &type = slots[i].type;
-    for (int64_t k = 0; k < type.rank(); ++k) {
-      const ir::Dim &dim = type.shape[k];
-      if (dim.isStatic() || dim.isSymbol())
-        continue;
-      auto want = ir::evalDim(dim, syms);
-      if (want && *want != d.arrays[i].shape()[k])
-        return fail(fmt::format("{}: array '{}' has shape {} but the model expects {}, where dim "
-                                "{} ({}) is {}",
-                                path, slots[i].name, shapeText(d.arrays[i].shape()),
-                                shapeText(type), k, dim.str(), *want));
-    }
-  }
-
-  // Class ids of sparse targets.
-  for (size_t i = 0; i < slots.size(); ++i) {
-    const api::DataSlot &slot = slots[i];
-    const rt::Tensor &t = d.arrays[i];
-    if (!slot.target || slot.classes <= 0 || t.dtype() != rt::DType::I32)
-      continue;
-    const int32_t *v = t.i32();
-    for (int64_t j = 0, n = t.numel(); j < n; ++j)
-      if (v[j] < 0 || v[j] >= slot.classes)
-        return fail(fmt::format("{}: array '{}': label {} at {} is outside [0, {}] (the model "
-                                "has {} classes)",
-                                path, slot.name, v[j], indexText(j, t.shape()), slot.classes - 1,
-                                slot.classes));
-  }
-  return d;
-}
-
-/// Rows order[begin..end) of every array, as new tensors.
-std::vector<rt::Tensor> gather(const Dataset &d, const std::vector<int64_t> &order, int64_t begin,
-                               int64_t end) {
-  bool contiguous = true;
-  for (int64_t i = begin; i < end && contiguous; ++i)
-    contiguous = order[i] == order[begin] + (i - begin);
-  std::vector<rt::Tensor> out;
-  for (const rt::Tensor &t : d.arrays) {
-    if (contiguous && begin == 0 && end == d.rows) {
-      out.push_back(t);
-      continue;
-    }
-    std::vector<int64_t> shape = t.shape();
-    shape[0] = end - begin;
-    rt::Tensor b(t.dtype(), shape);
-    size_t rowBytes = t.bytes() / (size_t)d.rows;
-    auto *dst = static_cast<uint8_t *>(b.data());
-    auto *src = static_cast<const uint8_t *>(t.data());
-    if (contiguous)
-      std::memcpy(dst, src + order[begin] * rowBytes, (size_t)(end - begin) * rowBytes);
-    else
-      for (int64_t i = begin; i < end; ++i)
-        std::memcpy(dst + (i - begin) * rowBytes, src + order[i] * rowBytes, rowBytes);
-    out.push_back(std::move(b));
-  }
-  return out;
-}
-
-/// The batch order of one epoch: Fisher-Yates driven by splitmix64 seeded with
-/// seed * 1000003 + epoch, so it depends on nothing but those two numbers.
-std::vector<int64_t> epochOrder(int64_t rows, bool shuffle, uint64_t seed, int64_t epoch) {
-  std::vector<int64_t> order(rows);
-  std::iota(order.begin(), order.end(), 0);
-  if (!shuffle)
-    return order;
-  uint64_t state = seed * 1000003u + (uint64_t)epoch;
-  auto next = [&state]() { return ir::random::mix64(state += ir::random::kGolden); };
-  for (int64_t i = rows - 1; i > 0; --i) {
-    // A uniform j in [0, i] by multiply-shift (bias below 2^-40 for any dataset size).
-    auto j = (int64_t)(((unsigned __int128)next() * (uint64_t)(i + 1)) >> 64);
-    std::swap(order[i], order[j]);
-  }
-  return order;
-}
-
-/// Sample-weighted sums of batch results, and their means.
-struct Totals {
-  double loss = 0;
-  std::vector<double> metrics;
-  int64_t rows = 0;
-
-  void add(const api::BatchResult &r, int64_t n) {
-    metrics.resize(r.metrics.size(), 0.0);
-    loss += r.loss * (double)n;
-    for (size_t i = 0; i < r.metrics.size(); ++i)
-      metrics[i] += r.metrics[i] * (double)n;
-    rows += n;
-  }
-  api::BatchResult mean() const {
-    api::BatchResult r;
-    r.loss = rows ? loss / (double)rows : 0;
-    for (double m : metrics)
-      r.metrics.push_back(rows ? m / (double)rows : 0);
-    return r;
-  }
-};
-
-/// Loss and metrics over a whole dataset, batch by batch.
-llvm::Expected<api::BatchResult> evaluateAll(const api::Trainer &trainer, const Dataset &d,
-                                             int64_t batchSize) {
-  std::vector<int64_t> order = epochOrder(d.rows, false, 0, 0);
-  Totals totals;
-  for (int64_t begin = 0; begin < d.rows; begin += batchSize) {
-    int64_t end = std::min(d.rows, begin + batchSize);
-    auto r = trainer.evaluate(gather(d, order, begin, end));
-    if (!r)
-      return fail(fmt::format("{}: rows {}..{}: {}", d.path, begin, end - 1,
-                              llvm::toString(r.takeError())));
-    totals.add(*r, end - begin);
-  }
-  return totals.mean();
 }
 
 // ----- Files --------------------------------------------------------------------------
@@ -321,7 +84,7 @@ std::vector<std::string> historyColumns(const api::TrainConfig &cfg, bool val) {
 
 rt::Status writeHistory(const std::string &path, const std::vector<std::string> &cols,
                         const std::vector<HistoryRow> &rows) {
-  std::string text = join(cols, ",") + "\n";
+  std::string text = llvm::join(cols, ",") + "\n";
   for (auto &row : rows) {
     text += fmt::format("{}", (int64_t)row[0]);
     for (size_t i = 1; i < row.size(); ++i)
@@ -679,7 +442,7 @@ int runTrain(const TrainOptions &o) {
     std::vector<std::string> parts;
     for (size_t i = 1; i < columns.size(); ++i)
       parts.push_back(fmt::format("{} {}", columns[i], num(last[i])));
-    summary += ": " + join(parts, ", ");
+    summary += ": " + llvm::join(parts, ", ");
   }
   fmt::print("{}, wrote {}\n", summary, o.output);
   return 0;
