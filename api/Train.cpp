@@ -219,21 +219,19 @@ llvm::Expected<size_t> exposeState(ir::Function &f) {
     if (op->kind != ir::OpKind::Loop)
       continue;
     size_t nc = (size_t)op->intAttr("carries");
-    bool zeroInit = false;
+    auto zeroInit = [&](size_t i) {
+      const ir::Op *def = op->operands[i]->def;
+      return def && def->kind == ir::OpKind::Fill && def->floatAttr("value") == 0.0;
+    };
+    bool any = false;
+    for (size_t i = 0; i < nc; ++i)
+      any |= zeroInit(i);
+    if (any && op->boolAttr("reverse"))
+      return llvm::make_error<ir::LocatedError>(
+          op->loc, "truncated BPTT and stateful training carry the state forward in time, but "
+                   "this recurrent layer runs backwards (go_backwards or bidirectional)");
     for (size_t i = 0; i < nc; ++i) {
-      ir::Op *def = op->operands[i]->def;
-      zeroInit |= def && def->kind == ir::OpKind::Fill && def->floatAttr("value") == 0.0;
-    }
-    if (!zeroInit)
-      continue;
-    if (op->boolAttr("reverse"))
-      return err(fmt::format("{}:{}:{}: truncated BPTT and stateful training carry the state "
-                             "forward in time, but this recurrent layer runs backwards "
-                             "(go_backwards or bidirectional)",
-                             op->loc.file, op->loc.line, op->loc.col));
-    for (size_t i = 0; i < nc; ++i) {
-      ir::Op *def = op->operands[i]->def;
-      if (!def || def->kind != ir::OpKind::Fill || def->floatAttr("value") != 0.0)
+      if (!zeroInit(i))
         continue;
       op->operands[i] = f.insertInput(op->operands[i]->type, "state/" + std::to_string(k));
       outs.push_back(op->result(i));
@@ -312,6 +310,12 @@ Trainer::~Trainer() = default;
 
 llvm::Expected<std::unique_ptr<Trainer>>
 Trainer::create(frontend::SourceManager &sm, const std::string &path, const TrainerOptions &opts) {
+  // Problems the passes find in the model, shown at their place in the file with a caret.
+  auto located = [&](llvm::Error e) {
+    return llvm::handleErrors(std::move(e), [&](const ir::LocatedError &le) {
+      return frontend::errorAt(sm, le.loc, le.msg);
+    });
+  };
   auto impl = std::make_unique<Impl>();
   impl->interpret = opts.interpret;
   impl->seed = opts.seed;
@@ -369,7 +373,7 @@ Trainer::create(frontend::SourceManager &sm, const std::string &path, const Trai
   if (cfg.bptt > 0 || cfg.stateful) {
     auto ns = exposeState(sf);
     if (!ns)
-      return ns.takeError();
+      return located(ns.takeError());
     impl->numStates = *ns;
     nkeep += *ns;
     // The time dim is dim 1 of the first model input that has one.
@@ -383,7 +387,7 @@ Trainer::create(frontend::SourceManager &sm, const std::string &path, const Trai
                  "whose length is not fixed");
   }
   if (auto e = passes::differentiate(sf, 0))
-    return std::move(e);
+    return located(std::move(e));
   UpdateBuilder ub(sf, cfg.optimizer);
   if (auto e = ub.run(nkeep))
     return std::move(e);

@@ -37,6 +37,14 @@ Value *Block::addArg(Type t, std::string name) {
   return args.back().get();
 }
 
+char LocatedError::ID = 0;
+
+void LocatedError::log(llvm::raw_ostream &os) const {
+  if (loc.line)
+    os << loc.file << ":" << loc.line << ":" << loc.col << ": ";
+  os << msg;
+}
+
 Value *Function::insertInput(Type t, std::string name, unsigned at) {
   at = std::min(at, numInputs);
   auto v = std::make_unique<Value>();

@@ -26,6 +26,9 @@
 // with zero_output_for_mask (Keras semantics).
 #include "ir/Type.h"
 
+#include "llvm/Support/Error.h"
+#include "llvm/Support/raw_ostream.h"
+
 #include <cassert>
 #include <map>
 #include <memory>
@@ -146,6 +149,20 @@ public:
   std::vector<std::unique_ptr<Function>> functions;
   Function *lookup(const std::string &name) const;
   Function *main() const { return functions.empty() ? nullptr : functions.front().get(); }
+};
+
+/// An error about the user's model found after the front end (by a pass, or the training
+/// driver), with where in the model file it is. A driver that holds the sources turns it
+/// into a diagnostic with the source line and a caret (frontend::errorAt); printed without
+/// them it reads "file:line:col: message".
+class LocatedError : public llvm::ErrorInfo<LocatedError> {
+public:
+  static char ID;
+  LocatedError(Loc loc, std::string msg) : loc(std::move(loc)), msg(std::move(msg)) {}
+  void log(llvm::raw_ostream &os) const override;
+  std::error_code convertToErrorCode() const override { return llvm::inconvertibleErrorCode(); }
+  Loc loc;
+  std::string msg;
 };
 
 /// Visits every op in `b` and nested regions, pre-order.

@@ -155,10 +155,7 @@ public:
   void addMatmulRhsGrad(Value *w, Value *lhs, Value *g, bool transposed) override;
   void addSliceGrad(Value *target, Value *g, int64_t axis, int64_t start) override;
   void fail(const Op &op, const std::string &msg) override {
-    std::string where =
-        op.loc.line ? fmt::format("{}:{}:{}: ", op.loc.file, op.loc.line, op.loc.col) : "";
-    noteError(llvm::createStringError(llvm::inconvertibleErrorCode(), "%s%s", where.c_str(),
-                                      msg.c_str()));
+    noteError(llvm::make_error<LocatedError>(op.loc, msg));
   }
 
 private:

@@ -8,8 +8,8 @@ namespace loom::passes {
 
 /// Appends to f's outputs the gradient of output `lossIndex` (a scalar f32[]) with respect
 /// to each parameter, in parameter order, named "grad/<key>". `rnn` ops must have been
-/// lowered; fused ops must not exist yet. An op with no gradient rule on the path from a
-/// parameter to the loss is an error naming the op and its source location.
+/// lowered; fused ops must not exist yet. An op that cannot be differentiated on the path
+/// from a parameter to the loss is an ir::LocatedError at its source location.
 llvm::Error differentiate(ir::Function &f, unsigned lossIndex = 0);
 
 } // namespace loom::passes
