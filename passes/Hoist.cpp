@@ -12,8 +12,11 @@
 // An op is hoisted when it has no regions, is elementwise or a matmul with an invariant
 // right-hand side, reads at least one slice (or hoisted value) of the same rank as its
 // result, and its other operands come from outside the loop with a lower rank (weights,
-// biases, scalars: they broadcast the same over the stacked time axis). A stacked output
-// that is just a slice is the sliced sequence itself, so the loop stops stacking it.
+// biases, scalars: they broadcast the same over the stacked time axis), and it is worth it:
+// a matmul, what a hoisted matmul reads, or what reads a hoisted matmul's result. An
+// elementwise chain over the slices alone stays in the loop, where it fuses into the step's
+// kernel instead of writing a whole-sequence temporary. A stacked output that is just a
+// slice is the sliced sequence itself, so the loop stops stacking it.
 #include "ir/TypeInference.h"
 #include "passes/Passes.h"
 
