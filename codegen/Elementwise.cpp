@@ -17,6 +17,10 @@ namespace {
 
 Error fail(const Twine &msg) { return createStringError(inconvertibleErrorCode(), msg); }
 
+// Kernels whose size is known when compiling and below this many cost units are called
+// directly; the same threshold as runtime/Parallel.cpp's, which decides for the others.
+constexpr int64_t kMinParallelCost = int64_t(1) << 16;
+
 bool isConst(Value *v, int64_t c) {
   auto *ci = dyn_cast<ConstantInt>(v);
   return ci && ci->getSExtValue() == c;
@@ -46,7 +50,7 @@ void Lowerer::emitKernel(const View &out, const std::vector<View> &ins, const El
 }
 
 void Lowerer::emitKernel(const std::vector<View> &outs, const std::vector<View> &ins,
-                         const MultiElementFn &f, const std::string &name) {
+                         const MultiElementFn &f, const std::string &name, unsigned cost) {
   assert(!outs.empty() && "a kernel writes at least one output");
   const View &out = outs[0];
   unsigned r = out.rank();
@@ -87,7 +91,13 @@ void Lowerer::emitKernel(const std::vector<View> &outs, const std::vector<View> 
   }
 
   // The nest goes into its own function (see outline()): the output pointer is noalias,
-  // since it never overlaps an input.
+  // since it never overlaps an input. Its outermost loop runs over [lo, hi), two extra
+  // parameters, so that loom_rt_parallel_for can hand parts of it to other threads: each
+  // thread writes its own rows of every output, and every element is computed the same way
+  // whatever the split.
+  bool ranged = !shape.empty();
+  Value *outer = ranged ? shape[0] : nullptr; // the caller's values, before outlining
+  Value *inner = ranged ? numel({shape.begin() + 1, shape.end()}) : nullptr;
   std::vector<std::pair<Value **, ArgUse>> uses;
   for (unsigned i = 0; i < ops.size(); ++i)
     uses.push_back({&ops[i].base, i < nOut ? ArgUse::Out : ArgUse::In});
@@ -96,7 +106,10 @@ void Lowerer::emitKernel(const std::vector<View> &outs, const std::vector<View> 
   for (KernelOperand &o : ops)
     for (Value *&s : o.strides)
       uses.push_back({&s, ArgUse::Value});
-  outline(name, uses, nullptr, [&]() -> Value * {
+  std::vector<Type *> extra;
+  if (ranged)
+    extra = {i64, i64};
+  auto [kf, args] = outlineFunction(name, uses, nullptr, extra, [&]() -> Value * {
     unsigned depth = shape.size();
     std::function<void(unsigned, std::vector<Value *>)> level = [&](unsigned k,
                                                                     std::vector<Value *> offs) {
@@ -110,9 +123,12 @@ void Lowerer::emitKernel(const std::vector<View> &outs, const std::vector<View> 
           b.CreateStore(res[i], b.CreateInBoundsGEP(ops[i].elem, ops[i].base, offs[i]));
         return;
       }
+      Value *lo = k == 0 ? outlineExtra[0] : nullptr;
       forLoop(
-          shape[k],
+          k == 0 ? b.CreateSub(outlineExtra[1], lo, "", false, true) : shape[k],
           [&](Value *i) {
+            if (lo)
+              i = b.CreateAdd(i, lo, "", false, true);
             std::vector<Value *> next;
             for (unsigned j = 0; j < ops.size(); ++j)
               next.push_back(b.CreateAdd(
@@ -124,6 +140,51 @@ void Lowerer::emitKernel(const std::vector<View> &outs, const std::vector<View> 
     level(0, std::vector<Value *>(ops.size(), i64c(0)));
     return nullptr;
   });
+  if (!ranged) {
+    b.CreateCall(kf, args);
+    return;
+  }
+  // Work per outermost index, in about scalar ops; loom_rt_parallel_for decides from it
+  // whether splitting pays. Kernels known to be small when compiling are called directly.
+  Value *itemCost = b.CreateMul(inner, i64c(cost), "", true, true);
+  auto *co = dyn_cast<ConstantInt>(outer);
+  auto *ci = dyn_cast<ConstantInt>(itemCost);
+  if (co && ci && co->getSExtValue() * ci->getSExtValue() < kMinParallelCost) {
+    args.push_back(i64c(0));
+    args.push_back(outer);
+    b.CreateCall(kf, args);
+    return;
+  }
+  std::vector<Type *> fieldTypes;
+  for (Value *a : args)
+    fieldTypes.push_back(a->getType());
+  StructType *argsTy = StructType::get(ctx, fieldTypes);
+  IRBuilder<> entry(&fn->getEntryBlock(), fn->getEntryBlock().begin());
+  Value *block = entry.CreateAlloca(argsTy, nullptr, "kargs");
+  for (unsigned i = 0; i < args.size(); ++i)
+    b.CreateStore(args[i], b.CreateStructGEP(argsTy, block, i));
+  // A kernel over one merged dim splits at multiples of 16 elements (whole cache lines).
+  Value *align = i64c(shape.size() == 1 ? 16 : 1);
+  b.CreateCall(parallelForFn, {rangeWrapper(kf, argsTy), block, outer, itemCost, align});
+}
+
+Function *Lowerer::rangeWrapper(Function *k, StructType *argsTy) {
+  Function *&w = rangeWrappers[k];
+  if (w)
+    return w;
+  w = Function::Create(FunctionType::get(b.getVoidTy(), {ptr, i64, i64}, false),
+                       GlobalValue::InternalLinkage, k->getName() + ".range", mod);
+  w->addFnAttr(Attribute::NoUnwind);
+  IRBuilder<> wb(BasicBlock::Create(ctx, "entry", w));
+  std::vector<Value *> args;
+  for (unsigned i = 0; i < argsTy->getNumElements(); ++i)
+    args.push_back(
+        wb.CreateLoad(argsTy->getElementType(i), wb.CreateStructGEP(argsTy, w->getArg(0), i)));
+  args.push_back(w->getArg(1));
+  args.push_back(w->getArg(2));
+  wb.CreateCall(k, args);
+  wb.CreateRetVoid();
+  return w;
 }
 
 // Small functions keep LLVM's loop passes (loop strength reduction in particular, whose
@@ -133,6 +194,14 @@ void Lowerer::emitKernel(const std::vector<View> &outs, const std::vector<View> 
 CallInst *Lowerer::outline(const std::string &name,
                            const std::vector<std::pair<Value **, ArgUse>> &uses, Type *retTy,
                            const std::function<Value *()> &body) {
+  auto [kf, args] = outlineFunction(name, uses, retTy, {}, body);
+  return b.CreateCall(kf, args);
+}
+
+std::pair<Function *, std::vector<Value *>>
+Lowerer::outlineFunction(const std::string &name,
+                         const std::vector<std::pair<Value **, ArgUse>> &uses, Type *retTy,
+                         const std::vector<Type *> &extra, const std::function<Value *()> &body) {
   std::vector<Value *> args;
   std::vector<ArgUse> argUses;
   DenseMap<Value *, unsigned> argIndex;
@@ -150,6 +219,7 @@ CallInst *Lowerer::outline(const std::string &name,
   std::vector<Type *> argTypes;
   for (Value *v : args)
     argTypes.push_back(v->getType());
+  argTypes.insert(argTypes.end(), extra.begin(), extra.end());
   if (!retTy)
     retTy = b.getVoidTy();
   Function *kf = Function::Create(FunctionType::get(retTy, argTypes, false),
@@ -172,11 +242,16 @@ CallInst *Lowerer::outline(const std::string &name,
   Function *callerFn = fn;
   fn = kf;
   b.SetInsertPoint(BasicBlock::Create(ctx, "entry", kf));
+  std::vector<Value *> callerExtra = std::move(outlineExtra);
+  outlineExtra.clear();
+  for (unsigned i = 0; i < extra.size(); ++i)
+    outlineExtra.push_back(kf->getArg(args.size() + i));
   if (Value *r = body())
     b.CreateRet(r);
   else
     b.CreateRetVoid();
   fn = callerFn;
+  outlineExtra = std::move(callerExtra);
   b.restoreIP(caller);
 
   std::string text;
@@ -191,7 +266,7 @@ CallInst *Lowerer::outline(const std::string &name,
     kf->eraseFromParent();
   else
     kf->setName("k" + std::to_string(kernels.size()) + "." + name);
-  return b.CreateCall(it->second, args);
+  return {it->second, args};
 }
 
 // random_uniform: the seed is computed once from the key; the nest carries each element's

@@ -167,17 +167,8 @@ Expected<std::unique_ptr<CompiledFunction>> CompiledFunction::compile(const ir::
     rtSyms[(*jit)->mangleAndIntern(name)] = orc::ExecutorSymbolDef(
         orc::ExecutorAddr::fromPtr(addr), JITSymbolFlags::Exported | JITSymbolFlags::Callable);
   };
-  define("loom_rt_alloc", reinterpret_cast<void *>(&loom_rt_alloc));
-  define("loom_rt_sgemm", reinterpret_cast<void *>(&loom_rt_sgemm));
-  define("loom_rt_sgemm_t", reinterpret_cast<void *>(&loom_rt_sgemm_t));
-  define("loom_rt_fail", reinterpret_cast<void *>(&loom_rt_fail));
-  define("loom_rt_failed", reinterpret_cast<void *>(&loom_rt_failed));
-  define("loom_rt_conv1d", reinterpret_cast<void *>(&loom_rt_conv1d));
-  define("loom_rt_max_pool1d", reinterpret_cast<void *>(&loom_rt_max_pool1d));
-  define("loom_rt_conv1d_grad_input", reinterpret_cast<void *>(&loom_rt_conv1d_grad_input));
-  define("loom_rt_conv1d_grad_kernel", reinterpret_cast<void *>(&loom_rt_conv1d_grad_kernel));
-  define("loom_rt_max_pool1d_grad", reinterpret_cast<void *>(&loom_rt_max_pool1d_grad));
-  define("loom_rt_range_error", reinterpret_cast<void *>(&loom_rt_range_error));
+#define LOOM_RT_ENTRY(fn) define(#fn, reinterpret_cast<void *>(&fn));
+#include "runtime/EntryPoints.def"
   if (Error e = (*jit)->getMainJITDylib().define(orc::absoluteSymbols(std::move(rtSyms))))
     return e;
   if (Error e = (*jit)->addIRModule(orc::ThreadSafeModule(std::move(*m), std::move(llctx))))

@@ -293,8 +293,32 @@ Error Lowerer::lowerOp(const ir::Op &op) {
   std::vector<View> ins;
   for (const ir::Value *v : op.operands)
     ins.push_back(view(v));
-  emitKernel(view(op.result()), ins, *f, ir::opName(op.kind));
+  View out = view(op.result());
+  emitKernel(
+      std::vector<View>{out}, ins,
+      [&](IRBuilder<> &ib, const std::vector<Value *> &v) {
+        return std::vector<Value *>{(*f)(ib, v)};
+      },
+      ir::opName(op.kind), elementCost(op.kind) + (unsigned)op.operands.size() + 1);
   return Error::success();
+}
+
+// About how many scalar ops one element of `k` costs (vectorised polynomials for the
+// transcendental ones); what emitKernel weighs against the cost of sharing a kernel.
+unsigned elementCost(ir::OpKind k) {
+  switch (k) {
+  case ir::OpKind::Exp:
+  case ir::OpKind::Log:
+  case ir::OpKind::Tanh:
+  case ir::OpKind::Sigmoid:
+  case ir::OpKind::Erf:
+    return 12;
+  case ir::OpKind::Div:
+  case ir::OpKind::Sqrt:
+    return 4;
+  default:
+    return 1;
+  }
 }
 
 // A fused op is one kernel: its body's elementwise ops are evaluated per element, in
@@ -315,6 +339,9 @@ Error Lowerer::lowerFused(const ir::Op &op) {
     ins.push_back(view(v));
   for (auto &r : op.results)
     outs.push_back(view(r.get()));
+  unsigned cost = (unsigned)(ins.size() + outs.size());
+  for (auto &bop : body.ops)
+    cost += elementCost(bop->kind);
   emitKernel(
       outs, ins,
       [&](IRBuilder<> &ib, const std::vector<Value *> &vals) {
@@ -335,7 +362,7 @@ Error Lowerer::lowerFused(const ir::Op &op) {
           res.push_back(env.lookup(v));
         return res;
       },
-      "fused");
+      "fused", cost);
   return Error::success();
 }
 
@@ -516,11 +543,13 @@ Error Lowerer::run() {
       "loom_rt_max_pool1d_grad",
       FunctionType::get(b.getVoidTy(), {ptr, i64, i64, i64, i64, i64, i64, i64, i64, ptr, ptr, ptr},
                         false));
+  parallelForFn = mod.getOrInsertFunction(
+      "loom_rt_parallel_for", FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64, i64}, false));
   rangeErrorFn = mod.getOrInsertFunction(
       "loom_rt_range_error",
       FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64, ptr, i64, i64, i64}, false));
   for (FunctionCallee c : {allocFn, sgemmFn, failFn, failedFn, conv1dFn, maxPoolFn, rangeErrorFn,
-                           conv1dGradInputFn, conv1dGradKernelFn, maxPoolGradFn})
+                           conv1dGradInputFn, conv1dGradKernelFn, maxPoolGradFn, parallelForFn})
     cast<Function>(c.getCallee())->addFnAttr(Attribute::NoUnwind);
 
   b.SetInsertPoint(BasicBlock::Create(ctx, "entry", fn));

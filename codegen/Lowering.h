@@ -88,8 +88,10 @@ public:
   /// size 1, or a missing leading dim, is read with stride 0). out must not overlap ins.
   /// The loop nest is an internal function named after `name`; identical ones are shared.
   /// One loop nest writing every output (all of one shape) from broadcast inputs.
+  /// `cost` is the work per element in about scalar ops; large kernels are split over the
+  /// threads by their outermost loop (loom_rt_parallel_for).
   void emitKernel(const std::vector<View> &outs, const std::vector<View> &ins,
-                  const MultiElementFn &fn, const std::string &name);
+                  const MultiElementFn &fn, const std::string &name, unsigned cost = 1);
   llvm::Error lowerFused(const ir::Op &op);
   /// random_uniform: each element from its row-major index (ir/Random.h), in any view.
   llvm::Error lowerRandomUniform(const ir::Op &op);
@@ -105,6 +107,18 @@ public:
   llvm::CallInst *outline(const std::string &name,
                           const std::vector<std::pair<llvm::Value **, ArgUse>> &uses,
                           llvm::Type *retTy, const std::function<llvm::Value *()> &body);
+  /// outline() without the call: the function and the caller's values for its parameters.
+  /// `extra` parameters follow those; body() finds them in outlineExtra.
+  std::pair<llvm::Function *, std::vector<llvm::Value *>>
+  outlineFunction(const std::string &name,
+                  const std::vector<std::pair<llvm::Value **, ArgUse>> &uses, llvm::Type *retTy,
+                  const std::vector<llvm::Type *> &extra,
+                  const std::function<llvm::Value *()> &body);
+  std::vector<llvm::Value *> outlineExtra;
+  /// void w(ptr args, i64 lo, i64 hi): loads kernel `k`'s arguments from the struct at args
+  /// and calls k(args..., lo, hi); what loom_rt_parallel_for runs. One per kernel.
+  llvm::Function *rangeWrapper(llvm::Function *k, llvm::StructType *argsTy);
+  std::map<llvm::Function *, llvm::Function *> rangeWrappers;
   llvm::Expected<ElementFn> elementFn(const ir::Op &op);
 
   // --- layout ops, reductions, windows (Layout.cpp) ---
@@ -155,12 +169,15 @@ public:
   llvm::Function *fn = nullptr;
   llvm::Value *rtCtx = nullptr;
   llvm::FunctionCallee allocFn, sgemmFn, failFn, failedFn, conv1dFn, maxPoolFn, rangeErrorFn;
-  llvm::FunctionCallee conv1dGradInputFn, conv1dGradKernelFn, maxPoolGradFn;
+  llvm::FunctionCallee conv1dGradInputFn, conv1dGradKernelFn, maxPoolGradFn, parallelForFn;
   std::map<std::string, llvm::Value *> syms;
   std::map<std::string, llvm::Value *> exprDims; // by Dim::str()
   std::map<const ir::Value *, View> views;
   std::map<std::string, llvm::Function *> kernels; // by body text, for sharing
 };
+
+/// About how many scalar ops one element of an elementwise op costs.
+unsigned elementCost(ir::OpKind k);
 
 /// Per-step layout of a sequence of layout `seqDenseFrom` and rank `seqRank`, axis 1 removed.
 unsigned sliceDenseFrom(unsigned seqDenseFrom, unsigned seqRank);

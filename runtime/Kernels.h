@@ -23,6 +23,22 @@ void loom_rt_sgemm_t(loom_rt_ctx *ctx, int32_t transA, int32_t transB, int64_t M
                      int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
                      int64_t ldc, float beta);
 
+/// A kernel over the index range [lo, hi) of its outermost loop, with its arguments behind
+/// `args`. Generated code hands its elementwise kernels to loom_rt_parallel_for.
+typedef void (*loom_rt_range_fn)(void *args, int64_t lo, int64_t hi);
+
+/// Runs fn(args, lo, hi) over [0, n) split into contiguous ranges on the OpenMP threads
+/// (range starts are multiples of `align`), or as fn(args, 0, n) on the calling thread when
+/// n * costPerItem (about one scalar op per unit) is too little work to share, there is one
+/// thread, or the caller is already inside a parallel region. The ranges depend only on n
+/// and the thread count, and each output element is computed by one thread, so the
+/// results are the same for every split.
+void loom_rt_parallel_for(loom_rt_range_fn fn, void *args, int64_t n, int64_t costPerItem,
+                          int64_t align);
+
+/// How many threads loom_rt_parallel_for may use from here (1 inside a parallel region).
+int32_t loom_rt_num_threads(void);
+
 /// Channels-last 1-D convolution by oneDNN: y[B, Tout, F] = x[B, T, C] (*) w[K, C, F], with
 /// stride, dilation (1 = none) and zero padding padL / padR; Tout is
 /// (T + padL + padR - dilation*(K-1) - 1) / stride + 1. Dense row-major buffers.

@@ -359,17 +359,8 @@ TEST(AotCompile, LinkedObjectMatchesTheJIT) {
           llvm::orc::ExecutorAddr::fromPtr(addr), llvm::JITSymbolFlags::Exported);
     };
 #define DEFINE(fn) define(#fn, reinterpret_cast<void *>(&fn))
-    DEFINE(loom_rt_alloc);
-    DEFINE(loom_rt_sgemm);
-    DEFINE(loom_rt_sgemm_t);
-    DEFINE(loom_rt_fail);
-    DEFINE(loom_rt_failed);
-    DEFINE(loom_rt_conv1d);
-    DEFINE(loom_rt_max_pool1d);
-    DEFINE(loom_rt_conv1d_grad_input);
-    DEFINE(loom_rt_conv1d_grad_kernel);
-    DEFINE(loom_rt_max_pool1d_grad);
-    DEFINE(loom_rt_range_error);
+#define LOOM_RT_ENTRY(fn) DEFINE(fn);
+#include "runtime/EntryPoints.def"
     DEFINE(loom_aot_create);
     DEFINE(loom_aot_destroy);
     DEFINE(loom_aot_error_message);

@@ -8,8 +8,10 @@
 #include "tests/unit/codegen_helpers.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <thread>
 
@@ -324,3 +326,58 @@ TEST(CodegenDiff, ConcurrentCallsShareOneCompiledFunction) {
 }
 
 } // namespace
+
+// Kernels with enough work are split over the threads (loom_rt_parallel_for) by their
+// outermost loop: merged into one dim, over the rows of a strided 2-D view, with broadcast
+// and reversed operands and several outputs. The split must not change a bit.
+TEST(CodegenDiff, KernelsSplitOverThreadsGiveTheSameBits) {
+  const char *text = R"(func @split(%x: f32[B,T,300], %b: f32[300]) -> (a, s, e, r, l) {
+  %0 = sigmoid %x : f32[B,T,300]
+  %1 = mul %0, %b : f32[B,T,300]
+  %2 = slice %x {axis = 2, start = 7, size = 200} : f32[B,T,200]
+  %s0 = slice %0 {axis = 2, start = 100, size = 200} : f32[B,T,200]
+  %3, %4 = fused %2, %s0
+      (%p: f32[B,T,200], %q: f32[B,T,200]) {
+    %5 = tanh %p : f32[B,T,200]
+    %6 = exp %p : f32[B,T,200]
+    %11 = mul %5, %q : f32[B,T,200]
+    yield %11, %6
+  } : f32[B,T,200], f32[B,T,200]
+  %7 = reverse %1 {axis = 1} : f32[B,T,300]
+  %9 = loop %x {carries = 0, reverse = false, slices = 1, steps = dim<T>}
+      (%xt: f32[B,300]) {
+    %10 = tanh %xt : f32[B,300]
+    yield %10
+  } : f32[B,T,300]
+  return %1, %3, %4, %7, %9
+}
+)";
+  auto m = cgtest::parseIR(text);
+  ASSERT_TRUE(m != nullptr);
+  const ir::Function &f = *m->main();
+  // B*T*300 = 1.5M elements; B*300 = 15K per loop step (12 cost units each with tanh).
+  std::vector<ir::SymbolMap> cases = {{{"B", 50}, {"T", 101}}, {{"B", 3}, {"T", 2}}};
+  int saved = omp_get_max_threads();
+  for (const ir::SymbolMap &syms : cases) {
+    auto [in, par] = cgtest::randomArgs(f, syms, 7);
+    std::vector<std::vector<rt::Tensor>> outs;
+    for (int threads : {1, 2}) {
+      omp_set_num_threads(threads);
+      auto cf = codegen::CompiledFunction::compile(f);
+      ASSERT_TRUE(bool(cf)) << llvm::toString(cf.takeError());
+      auto got = (*cf)->run(in, par);
+      ASSERT_TRUE(bool(got)) << llvm::toString(got.takeError());
+      outs.push_back(std::move(*got));
+    }
+    omp_set_num_threads(saved);
+    auto want = ir::interpret(f, in, par);
+    ASSERT_TRUE(bool(want)) << llvm::toString(want.takeError());
+    for (size_t i = 0; i < outs[0].size(); ++i) {
+      const rt::Tensor &one = outs[0][i], &two = outs[1][i];
+      ASSERT_EQ(one.shape(), two.shape());
+      EXPECT_EQ(std::memcmp(one.f32(), two.f32(), (size_t)one.numel() * 4), 0)
+          << "output " << i << " differs between 1 and 2 threads";
+      cgtest::expectClose(two, (*want)[i], 1e-5, "output " + std::to_string(i));
+    }
+  }
+}

@@ -1,8 +1,12 @@
 #include "runtime/Kernels.h"
 #include "runtime_test_util.h"
 
+#include <omp.h>
+
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <mutex>
 #include <random>
 #include <vector>
 
@@ -192,4 +196,67 @@ TEST(RuntimeSgemm, BadArgumentsAreErrorsNotCrashes) {
   ctx.reset();
   loom_rt_sgemm(ctx.c(), -1, 4, 3, buf.data(), 3, buf.data(), 4, buf.data(), 4, 0.0f);
   EXPECT_EQ(ctx.error(), "loom_rt_sgemm: negative dimension (M=-1 N=4 K=3)");
+}
+
+namespace {
+struct RangeLog {
+  std::vector<int> hits; // how often each index was covered
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  std::mutex m;
+};
+void logRange(void *p, int64_t lo, int64_t hi) {
+  auto *log = static_cast<RangeLog *>(p);
+  std::lock_guard<std::mutex> g(log->m);
+  log->ranges.push_back({lo, hi});
+  for (int64_t i = lo; i < hi; ++i)
+    ++log->hits[(size_t)i];
+}
+} // namespace
+
+TEST(RuntimeParallelFor, CoversTheRangeOnceInAlignedPieces) {
+  int saved = omp_get_max_threads();
+  omp_set_num_threads(2);
+  for (int64_t n : {1, 15, 16, 17, 1000, 4099})
+    for (int64_t align : {1, 16}) {
+      SCOPED_TRACE(testing::Message() << "n " << n << " align " << align);
+      RangeLog log;
+      log.hits.assign((size_t)n, 0);
+      loom_rt_parallel_for(logRange, &log, n, /*costPerItem=*/1 << 20, align);
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_EQ(log.hits[(size_t)i], 1) << "index " << i;
+      for (auto [lo, hi] : log.ranges) {
+        EXPECT_LT(lo, hi);
+        EXPECT_EQ(lo % align, 0) << "a piece starts mid-line";
+      }
+      // Enough work and enough aligned pieces: both threads get one.
+      EXPECT_EQ(log.ranges.size(), (n + align - 1) / align >= 2 ? 2u : 1u);
+    }
+  omp_set_num_threads(saved);
+}
+
+TEST(RuntimeParallelFor, LittleWorkOneThreadOrNestedRunsInline) {
+  int saved = omp_get_max_threads();
+  auto inlineOnly = [](int64_t n, int64_t cost) {
+    RangeLog log;
+    log.hits.assign((size_t)n, 0);
+    loom_rt_parallel_for(logRange, &log, n, cost, 1);
+    return log.ranges.size() == 1 && log.ranges[0] == std::pair<int64_t, int64_t>(0, n);
+  };
+  omp_set_num_threads(2);
+  EXPECT_TRUE(inlineOnly(100, 1)) << "100 cost units are not worth a second thread";
+  EXPECT_FALSE(inlineOnly(100, 1 << 20));
+  bool nested = false;
+#pragma omp parallel num_threads(2)
+  {
+#pragma omp master
+    nested = inlineOnly(100, 1 << 20);
+  }
+  EXPECT_TRUE(nested) << "inside a parallel region the caller's thread does the work";
+  omp_set_num_threads(1);
+  EXPECT_TRUE(inlineOnly(100, 1 << 20));
+  EXPECT_EQ(loom_rt_num_threads(), 1);
+  RangeLog empty;
+  loom_rt_parallel_for(logRange, &empty, 0, 1 << 20, 1);
+  EXPECT_TRUE(empty.ranges.empty()) << "an empty range calls nothing";
+  omp_set_num_threads(saved);
 }

@@ -1,0 +1,50 @@
+// loom_rt_parallel_for: generated kernels split over the threads of the OpenMP pool that
+// oneDNN uses too (one pool, so loom's kernels and oneDNN's GEMMs never oversubscribe the
+// cores). The thread count is the caller's omp_get_max_threads(): OMP_NUM_THREADS, or what
+// the host set with omp_set_num_threads (`loom bench --threads N`).
+#include "runtime/Kernels.h"
+
+#include <omp.h>
+
+#include <algorithm>
+
+namespace {
+// Work below this many cost units (about one scalar arithmetic op each; the caller counts
+// them) runs on the calling thread: starting a parallel region costs about 0.6 us on this
+// kind of machine with the pool's threads still spinning, while 64K units of vectorised
+// elementwise work take about 2 us.
+constexpr int64_t kMinParallelCost = int64_t(1) << 16;
+// Each thread gets at least half of that, or the region costs more than it saves.
+constexpr int64_t kMinCostPerThread = kMinParallelCost / 2;
+} // namespace
+
+extern "C" int32_t loom_rt_num_threads(void) {
+  return omp_in_parallel() ? 1 : std::max(1, omp_get_max_threads());
+}
+
+extern "C" void loom_rt_parallel_for(loom_rt_range_fn fn, void *args, int64_t n,
+                                     int64_t costPerItem, int64_t align) {
+  if (n <= 0)
+    return;
+  int64_t cost = costPerItem > 0 ? costPerItem : 1;
+  int64_t threads = loom_rt_num_threads();
+  align = std::max<int64_t>(align, 1);
+  int64_t chunks = (n + align - 1) / align;
+  // Overflow-safe: n * cost only matters up to kMinParallelCost * threads.
+  int64_t total = cost > INT64_MAX / n ? INT64_MAX : n * cost;
+  int64_t nt = std::min({threads, chunks, std::max<int64_t>(total / kMinCostPerThread, 1)});
+  if (nt < 2 || total < kMinParallelCost) {
+    fn(args, 0, n);
+    return;
+  }
+  // Thread t always gets the same range for the same n, so data a kernel reads every time
+  // step (a carry, a slice of the weights) stays in that core's cache.
+#pragma omp parallel num_threads((int)nt)
+  {
+    int64_t t = omp_get_thread_num(), got = omp_get_num_threads();
+    int64_t lo = std::min(n, chunks * t / got * align);
+    int64_t hi = std::min(n, chunks * (t + 1) / got * align);
+    if (lo < hi)
+      fn(args, lo, hi);
+  }
+}
