@@ -66,7 +66,9 @@ compile(frontend::SourceManager &sm, const std::string &path, const CompileOptio
       std::string mode = opts.unroll;
       if (mode.empty() && m->main() && m->main()->hints.count("unroll"))
         mode = m->main()->hints.at("unroll");
-      pipeline = passes::defaultPipeline(mode == "full");
+      if (!mode.empty() && m->main())
+        m->main()->hints["unroll"] = mode; // the command line wins; the unroll pass reads it
+      pipeline = passes::defaultPipeline(!mode.empty() && mode != "none");
     }
   }
   if (auto e = ir::verify(*m))

@@ -92,6 +92,8 @@ Error Lowerer::lowerLoop(const ir::Op &op) {
 
   Value *steps = dim(op.dimAttr("steps"));
   bool reverse = op.boolAttr("reverse");
+  // unroll = N (the unroll pass, --unroll=N): the body N times per iteration.
+  int64_t unroll = op.hasAttr("unroll") ? std::min<int64_t>(op.intAttr("unroll"), 64) : 0;
   std::string bodyErr;
   forLoop(
       steps,
@@ -127,7 +129,7 @@ Error Lowerer::lowerLoop(const ir::Op &op) {
           if (p.tempBuf[i] >= 0)
             copy(carries[i], temps[i]);
       },
-      LoopHint::NoUnroll, "t");
+      unroll >= 2 ? LoopHint::UnrollCount : LoopHint::NoUnroll, "t", (unsigned)unroll);
   if (!bodyErr.empty())
     return fail(bodyErr);
   for (unsigned i = 0; i < nc; ++i)

@@ -129,7 +129,7 @@ View Lowerer::reversedView(const View &src, unsigned axis) {
 }
 
 void Lowerer::forLoop(Value *n, const std::function<void(Value *)> &body, LoopHint hint,
-                      const char *name) {
+                      const char *name, unsigned count) {
   BasicBlock *pre = b.GetInsertBlock();
   BasicBlock *header = BasicBlock::Create(ctx, std::string(name) + ".head", fn);
   BasicBlock *bodyBB = BasicBlock::Create(ctx, std::string(name) + ".body", fn);
@@ -146,6 +146,9 @@ void Lowerer::forLoop(Value *n, const std::function<void(Value *)> &body, LoopHi
   std::vector<Metadata *> props{nullptr};
   if (hint == LoopHint::NoUnroll) // the time loop: unrolling by T would only grow the code
     props.push_back(MDNode::get(ctx, MDString::get(ctx, "llvm.loop.unroll.disable")));
+  else if (hint == LoopHint::UnrollCount) // a time loop with unroll = N (--unroll=N)
+    props.push_back(MDNode::get(ctx, {MDString::get(ctx, "llvm.loop.unroll.count"),
+                                      ConstantAsMetadata::get(b.getInt32(count))}));
   else if (hint == LoopHint::NoInterleave) { // kernels: vectorise, but keep the code small
     props.push_back(MDNode::get(ctx, {MDString::get(ctx, "llvm.loop.interleave.count"),
                                       ConstantAsMetadata::get(b.getInt32(1))}));

@@ -619,14 +619,18 @@ llvm::Expected<Val> requireBuiltin(Elaborator &el, const BoundArgs &a) {
   return el.fail(a.callLoc, m.kind == Val::Kind::Str ? m.s : "requirement failed");
 }
 
-/// unroll(full) / unroll(none) in a model's body: how its loops are compiled unless the
-/// command line says otherwise.
+/// unroll(full) / unroll(none) / unroll(N) in a model's body: how its loops are compiled
+/// unless the command line says otherwise (N: each time loop's body N times per iteration).
 llvm::Expected<Val> unrollBuiltin(Elaborator &el, const BoundArgs &a) {
   if (!el.atModelLevel())
     return el.fail(a.callLoc, "unroll(...) is a statement of a model's body");
   const Val &mode = a["mode"];
+  if (mode.kind == Val::Kind::Int && mode.i >= 1) {
+    el.function().hints["unroll"] = mode.i == 1 ? "none" : std::to_string(mode.i);
+    return Val::none();
+  }
   if (mode.kind != Val::Kind::Str || (mode.s != "full" && mode.s != "none"))
-    return el.fail(a.locs.at("mode"), "unroll takes full or none");
+    return el.fail(a.locs.at("mode"), "unroll takes full, none or a step count (1 or more)");
   el.function().hints["unroll"] = mode.s;
   return Val::none();
 }

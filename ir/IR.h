@@ -12,7 +12,9 @@
 //
 // Loop semantics (`loop`, the only op that iterates):
 //   operands: [carry inits (attr carries)..., sequences (attr slices)...]
-//   attrs:    carries: i64, slices: i64, steps: Dim (trip count), reverse: bool
+//   attrs:    carries: i64, slices: i64, steps: Dim (trip count), reverse: bool; optional
+//             unroll: i64 (partial unrolling: codegen emits the body that many times per
+//             iteration)
 //   body args: [carries..., slices...]; a slice is sequence[:, t] (axis 1 removed)
 //   body terminator: yield [new carries..., per-step values to stack...]
 //   results:  [final carries..., stacked values (steps inserted at axis 1)...]

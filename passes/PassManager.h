@@ -20,6 +20,8 @@ const std::vector<PassInfo> &allPasses();
 const PassInfo *lookupPass(const std::string &name);
 /// lower-rnn, shape-inference, cse, hoist, dce, fuse; with `unroll`, loops with a static
 /// step count are unrolled after hoisting (then cse again).
+/// The default pipeline; with `unroll` it has the unroll pass (full or partial unrolling,
+/// as the function's "unroll" hint says).
 std::vector<std::string> defaultPipeline(bool unroll = false);
 
 struct PipelineOptions {

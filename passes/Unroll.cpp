@@ -2,6 +2,11 @@
 // the other. A slice of a sequence at step t is `slice` + `reshape` of the sequence; the
 // stacked outputs are one `concat` of the steps' values along axis 1. Loops whose step
 // count is a symbol (T) stay rolled: one compiled model still serves every length.
+//
+// Partial unrolling (the function's "unroll" hint is a number N, from `--unroll=N` or the
+// model's `unroll(N)`): every loop, static or symbolic, stays one loop and gets the
+// attribute unroll = N; codegen emits its body N times per iteration (with a remainder
+// for step counts that N does not divide), so the compile time stays independent of T.
 #include "ir/Builder.h"
 #include "ir/TypeInference.h"
 #include "passes/Passes.h"
@@ -91,12 +96,33 @@ bool unrollIn(Block &block) {
   return changed;
 }
 
+bool markIn(Block &block, int64_t factor) {
+  bool changed = false;
+  for (auto &op : block.ops) {
+    for (auto &r : op->regions)
+      changed |= markIn(*r, factor);
+    if (op->kind == OpKind::Loop) {
+      op->attrs["unroll"] = factor;
+      changed = true;
+    }
+  }
+  return changed;
+}
+
 } // namespace
 
 llvm::Expected<bool> unrollLoops(ir::Module &m) {
   bool changed = false;
-  for (auto &f : m.functions)
-    changed |= unrollIn(f->body);
+  for (auto &f : m.functions) {
+    auto hint = f->hints.find("unroll");
+    int64_t factor = 0;
+    if (hint != f->hints.end() && hint->second != "full" && hint->second != "none" &&
+        llvm::StringRef(hint->second).getAsInteger(10, factor))
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "unroll: '%s' is not full, none or a step count",
+                                     hint->second.c_str());
+    changed |= factor >= 2 ? markIn(f->body, factor) : unrollIn(f->body);
+  }
   return changed;
 }
 

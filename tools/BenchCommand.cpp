@@ -183,8 +183,7 @@ std::function<int()> addBenchCommand(CLI::App &app) {
   cmd->add_option("--iters", o->iters, "timed calls (default 50)")->check(CLI::PositiveNumber);
   cmd->add_option("--warmup", o->warmup, "untimed calls first (default 5)");
   cmd->add_flag("--json", o->json, "one line of JSON");
-  cmd->add_option("--unroll", o->unroll, "none or full (loops with a static step count)")
-      ->check(CLI::IsMember({"none", "full"}));
+  cmd->add_option("--unroll", o->unroll, kUnrollHelp)->check(unrollValidator());
   cmd->add_option("--passes", o->passes,
                   "comma-separated pass pipeline instead of the default (to compare passes)");
   cmd->add_flag("--train", o->train,

@@ -12,7 +12,14 @@
 int report(llvm::Error e);
 int reportError(const std::string &msg);
 
-/// oneDNN's (OpenMP) thread count for this process.
+/// --unroll's values: none, full or a step count N >= 1 (1 is none).
+CLI::Validator unrollValidator();
+inline const char *kUnrollHelp =
+    "none: loops stay loops; full: unroll loops whose step count is known when compiling; N: "
+    "emit each loop's body N times per iteration (default: the model's unroll(...) "
+    "statement, else none)";
+
+/// The thread count of oneDNN and of loom's kernels (OpenMP) for this process.
 void setThreads(int n);
 
 /// Registers `loom bench`; the returned function runs it if it was chosen (else -1).

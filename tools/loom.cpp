@@ -51,13 +51,30 @@ struct Common {
   std::string unroll; // empty: the model's own unroll(...) statement, else none
 };
 
+} // namespace
+
+CLI::Validator unrollValidator() {
+  return CLI::Validator(
+      [](std::string &v) -> std::string {
+        if (v == "none" || v == "full")
+          return "";
+        int64_t n = 0;
+        if (!llvm::StringRef(v).getAsInteger(10, n) && n >= 1) {
+          if (n == 1)
+            v = "none";
+          return "";
+        }
+        return "'" + v + "' is not none, full or a step count (1 or more)";
+      },
+      "none|full|N");
+}
+
+namespace {
+
 void addCommon(CLI::App *cmd, Common &c) {
   cmd->add_option("file", c.file, "model file (.loom) or IR text (.lir)")->required();
   cmd->add_option("--model", c.model, "which model of the file (default: its only model)");
-  cmd->add_option("--unroll", c.unroll,
-                  "none: loops stay loops; full: unroll loops whose step count is known when "
-                  "compiling (default: the model's unroll(...) statement, else none)")
-      ->check(CLI::IsMember({"none", "full"}));
+  cmd->add_option("--unroll", c.unroll, kUnrollHelp)->check(unrollValidator());
 }
 
 llvm::Expected<std::unique_ptr<ir::Module>> compileModel(frontend::SourceManager &sm,

@@ -96,6 +96,30 @@ TEST_P(Example, UnrolledMatchesRolled) {
     EXPECT_LE(maxDiff(ya[i], yb[i]), 1e-5) << fa.outputNames[i];
 }
 
+// Partial unrolling (--unroll=3) emits each time loop's body three times per iteration,
+// with a remainder when 3 does not divide T; the numbers must not change at all.
+TEST_P(Example, PartiallyUnrolledMatchesRolledExactly) {
+  frontend::SourceManager sm1, sm2;
+  std::string path = std::string(LOOM_SOURCE_DIR) + "/examples/" + GetParam();
+  api::CompileOptions partial;
+  partial.unroll = "3";
+  auto a = api::compile(sm1, path, {});
+  auto b = api::compile(sm2, path, partial);
+  ASSERT_TRUE(a && b);
+  const ir::Function &fa = *(*a)->main(), &fb = *(*b)->main();
+  auto named = api::initWeights(fa, 3);
+  ASSERT_TRUE(!!named);
+  std::vector<rt::Tensor> weights;
+  for (auto &[k, t] : *named)
+    weights.push_back(t);
+  for (int64_t T : {40, 41}) {
+    std::vector<rt::Tensor> ya, yb;
+    ASSERT_NO_FATAL_FAILURE(runBoth(fa, fb, inputsFor(fa, 2, T, 7), weights, ya, yb));
+    for (size_t i = 0; i < ya.size(); ++i)
+      EXPECT_EQ(maxDiff(ya[i], yb[i]), 0.0) << fa.outputNames[i] << " T=" << T;
+  }
+}
+
 TEST_P(Example, OneCompiledModelServesSeveralShapes) {
   frontend::SourceManager sm;
   auto m = api::compile(sm, std::string(LOOM_SOURCE_DIR) + "/examples/" + GetParam(), {});
