@@ -402,9 +402,14 @@ Error Lowerer::lowerMatMul(const ir::Op &op) {
   Value *M = i64c(1);
   for (unsigned k = 0; k + 1 < rl; ++k)
     M = b.CreateMul(M, L.shape[k], "", true, true);
+  auto packed = packedRhs.find(&op);
   auto gemm = [&](Value *m, Value *a, Value *lda, Value *c, Value *ldc) {
-    b.CreateCall(sgemmFn, {rtCtx, b.getInt32(0), b.getInt32(tr ? 1 : 0), m, N, K, a, lda, R.base,
-                           ldb, c, ldc, ConstantFP::get(f32, 0.0)});
+    if (packed != packedRhs.end())
+      b.CreateCall(sgemmPackedFn, {rtCtx, m, N, K, a, lda, R.base, ldb, packed->second, c, ldc,
+                                   ConstantFP::get(f32, 0.0)});
+    else
+      b.CreateCall(sgemmFn, {rtCtx, b.getInt32(0), b.getInt32(tr ? 1 : 0), m, N, K, a, lda, R.base,
+                             ldb, c, ldc, ConstantFP::get(f32, 0.0)});
   };
   Value *nonEmpty = b.CreateAnd(b.CreateICmpSGT(M, i64c(0)), b.CreateICmpSGT(N, i64c(0)));
   ifThen(nonEmpty, [&] {
@@ -546,13 +551,20 @@ Error Lowerer::run() {
       "loom_rt_max_pool1d_grad",
       FunctionType::get(b.getVoidTy(), {ptr, i64, i64, i64, i64, i64, i64, i64, i64, ptr, ptr, ptr},
                         false));
+  packRhsFn = mod.getOrInsertFunction(
+      "loom_rt_pack_rhs", FunctionType::get(ptr, {ptr, i64, i64, i64, ptr, i64}, false));
+  sgemmPackedFn = mod.getOrInsertFunction(
+      "loom_rt_sgemm_packed",
+      FunctionType::get(b.getVoidTy(), {ptr, i64, i64, i64, ptr, i64, ptr, i64, ptr, ptr, i64, f32},
+                        false));
   parallelForFn = mod.getOrInsertFunction(
       "loom_rt_parallel_for", FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64, i64}, false));
   rangeErrorFn = mod.getOrInsertFunction(
       "loom_rt_range_error",
       FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64, ptr, i64, i64, i64}, false));
-  for (FunctionCallee c : {allocFn, sgemmFn, failFn, failedFn, conv1dFn, maxPoolFn, rangeErrorFn,
-                           conv1dGradInputFn, conv1dGradKernelFn, maxPoolGradFn, parallelForFn})
+  for (FunctionCallee c :
+       {allocFn, sgemmFn, failFn, failedFn, conv1dFn, maxPoolFn, rangeErrorFn, conv1dGradInputFn,
+        conv1dGradKernelFn, maxPoolGradFn, parallelForFn, packRhsFn, sgemmPackedFn})
     cast<Function>(c.getCallee())->addFnAttr(Attribute::NoUnwind);
 
   b.SetInsertPoint(BasicBlock::Create(ctx, "entry", fn));
@@ -622,6 +634,39 @@ Error Lowerer::run() {
     v.denseFrom = 1;
     copy(v, view(w));
     views[w] = v;
+  }
+  // A weight multiplied in a loop body (the recurrent kernel) is packed once per call for
+  // the product's row count: loom_rt_pack_rhs decides whether a packed layout pays (batch
+  // 1) and returns null where it does not, which the product then ignores.
+  {
+    std::map<const ir::Value *, Value *> packedOf;
+    std::function<void(const ir::Block &, bool)> find = [&](const ir::Block &blk, bool inLoop) {
+      for (auto &op : blk.ops) {
+        if (inLoop && op->kind == ir::OpKind::MatMul && !op->boolAttr("transpose_lhs") &&
+            !op->boolAttr("transpose_rhs")) {
+          const ir::Value *w = op->operands[1];
+          bool isParam = !w->def && w->owner == &func.body && w->index >= func.numInputs;
+          if (isParam && w->type.rank() == 2 && op->operands[0]->type.dtype == ir::DType::F32) {
+            Value *&p = packedOf[w];
+            if (!p) {
+              const ir::Type &lt = op->operands[0]->type;
+              std::vector<Value *> rows;
+              for (unsigned k = 0; k + 1 < lt.rank(); ++k)
+                rows.push_back(dim(lt.shape[k]));
+              const View &wv = view(w);
+              p = b.CreateCall(
+                  packRhsFn, {rtCtx, numel(rows), wv.shape[0], wv.shape[1], wv.base, wv.strides[0]},
+                  w->name + ".packed");
+              returnIfFailed();
+            }
+            packedRhs[op.get()] = p;
+          }
+        }
+        for (auto &r : op->regions)
+          find(*r, inLoop || op->kind == ir::OpKind::Loop);
+      }
+    };
+    find(func.body, false);
   }
   if (Error e = lowerBlock(func.body))
     return e;

@@ -39,6 +39,18 @@ void loom_rt_parallel_for(loom_rt_range_fn fn, void *args, int64_t n, int64_t co
 /// How many threads loom_rt_parallel_for may use from here (1 inside a parallel region).
 int32_t loom_rt_num_threads(void);
 
+/// A right-hand side B[K, N] (row stride ldb) that stays constant through a call, packed
+/// for products with M rows: for M == 1 (batch 1) panels of 32 columns in scratch memory,
+/// for which loom_rt_sgemm_packed uses its own AVX2 kernel split over the threads; null
+/// when packing does not pay (M > 1, no AVX2) or on an error (recorded in ctx).
+void *loom_rt_pack_rhs(loom_rt_ctx *ctx, int64_t M, int64_t K, int64_t N, const float *B,
+                       int64_t ldb);
+
+/// loom_rt_sgemm with B also given as loom_rt_pack_rhs packed it (null: not packed).
+void loom_rt_sgemm_packed(loom_rt_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A,
+                          int64_t lda, const float *B, int64_t ldb, const void *packed, float *C,
+                          int64_t ldc, float beta);
+
 /// Channels-last 1-D convolution by oneDNN: y[B, Tout, F] = x[B, T, C] (*) w[K, C, F], with
 /// stride, dilation (1 = none) and zero padding padL / padR; Tout is
 /// (T + padL + padR - dilation*(K-1) - 1) / stride + 1. Dense row-major buffers.

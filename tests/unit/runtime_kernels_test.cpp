@@ -260,3 +260,34 @@ TEST(RuntimeParallelFor, LittleWorkOneThreadOrNestedRunsInline) {
   EXPECT_TRUE(empty.ranges.empty()) << "an empty range calls nothing";
   omp_set_num_threads(saved);
 }
+
+// The batch-1 product on packed panels (runtime/Gemv.cpp) against the triple loop: column
+// counts that are not a multiple of the 32-column panel, odd K, every beta, one and two
+// threads (one thread, or more than one row, leaves B unpacked: the plain sgemm runs).
+TEST(RuntimeSgemm, PackedBatchOneProductMatchesTheTripleLoop) {
+  int saved = omp_get_max_threads();
+  struct Case {
+    int64_t M, N, K, padB;
+  };
+  for (int threads : {1, 2})
+    for (Case c : {Case{1, 1024, 256, 16}, Case{1, 45, 7, 3}, Case{1, 32, 1, 0},
+                   Case{1, 300, 129, 0}, Case{2, 64, 33, 1}})
+      for (float beta : {0.0f, 1.0f, 0.5f}) {
+        SCOPED_TRACE(testing::Message() << c.M << "x" << c.N << "x" << c.K << " beta " << beta
+                                        << " threads " << threads);
+        omp_set_num_threads(threads);
+        Gemm g(c.M, c.N, c.K, 0, c.padB, 0, (unsigned)(c.N * 7 + c.K));
+        if (beta == 0.0f)
+          for (float &v : g.C)
+            v = std::numeric_limits<float>::quiet_NaN();
+        std::vector<float> want = g.naive(beta);
+        CallContext ctx;
+        void *packed = loom_rt_pack_rhs(ctx.c(), c.M, c.K, c.N, g.B.data(), g.ldb);
+        EXPECT_EQ(packed != nullptr, c.M == 1 && threads == 2);
+        loom_rt_sgemm_packed(ctx.c(), c.M, c.N, c.K, g.A.data(), g.lda, g.B.data(), g.ldb, packed,
+                             g.C.data(), g.ldc, beta);
+        ASSERT_FALSE(ctx.failed()) << ctx.error();
+        expectNear(want, g.C, g.ldc, g.N);
+      }
+  omp_set_num_threads(saved);
+}
