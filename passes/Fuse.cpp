@@ -10,6 +10,12 @@
 // member was; non-members that depend on the group and stood before that point move to
 // just after it, in their order. Operands from outside the group become the fused op's
 // operands (they may broadcast); values used outside become its results.
+//
+// Before grouping, an elementwise op whose result is only ever sliced (the recurrent
+// step's x_t·W + h·U, cut into its gates) is split into one op per slice, over slices of
+// its operands: the pieces then join the kernels that read the slices, instead of the sum
+// being stored whole and read back.
+#include "ir/Builder.h"
 #include "passes/Passes.h"
 
 #include <unordered_map>
@@ -149,6 +155,70 @@ bool fuseFrom(Block &block, size_t start) {
   return true;
 }
 
+/// The users of `v` anywhere under `root`.
+std::vector<Op *> usersOf(Block &root, const Value *v) {
+  std::vector<Op *> users;
+  walk(root, [&](Op &op) {
+    for (const Value *o : op.operands)
+      if (o == v) {
+        users.push_back(&op);
+        break;
+      }
+  });
+  return users;
+}
+
+/// Splits elementwise ops of `block` (not nested blocks) that are only sliced, each slice
+/// becoming the op over slices of its operands. `root` is the function body (for uses).
+bool sinkIntoSlices(Block &root, Block &block) {
+  bool changed = false;
+  for (size_t i = 0; i < block.ops.size(); ++i) {
+    Op &op = *block.ops[i];
+    if (!fusible(op) || op.operands.empty())
+      continue;
+    const Type &t = op.result()->type;
+    bool sameTypes = true;
+    for (const Value *o : op.operands)
+      sameTypes &= o->type == t;
+    if (!sameTypes)
+      continue; // a broadcast operand would need its own slicing rule
+    std::vector<Op *> users = usersOf(root, op.result());
+    bool allSlices = !users.empty();
+    for (Op *u : users)
+      allSlices &= u->kind == OpKind::Slice && u->parent == &block;
+    if (!allSlices)
+      continue;
+    for (Op *u : users) {
+      size_t idx = 0;
+      while (block.ops[idx].get() != u)
+        ++idx;
+      Block scratch;
+      Builder b(&scratch);
+      b.setLoc(u->loc);
+      std::vector<Value *> pieces;
+      for (Value *o : op.operands)
+        pieces.push_back(b.create(OpKind::Slice, {o}, {u->result()->type}, u->attrs)->result());
+      Value *piece = b.create(op.kind, pieces, {u->result()->type}, op.attrs)->result();
+      Value *old = u->result();
+      size_t n = replaceOpWith(block, idx, scratch);
+      replaceUsesFrom(block, idx + n, old, piece);
+    }
+    block.ops.erase(block.ops.begin() + (ptrdiff_t)i);
+    --i;
+    changed = true;
+  }
+  return changed;
+}
+
+bool sinkAll(Block &root, Block &block) {
+  bool changed = false;
+  for (auto &op : block.ops)
+    for (auto &r : op->regions)
+      if (op->kind != OpKind::Fused)
+        changed |= sinkAll(root, *r);
+  return sinkIntoSlices(root, block) || changed;
+}
+
 bool fuseBlock(Block &block) {
   bool changed = false;
   for (auto &op : block.ops)
@@ -165,8 +235,10 @@ bool fuseBlock(Block &block) {
 
 llvm::Expected<bool> fuseElementwise(ir::Module &m) {
   bool changed = false;
-  for (auto &f : m.functions)
+  for (auto &f : m.functions) {
+    changed |= sinkAll(f->body, f->body);
     changed |= fuseBlock(f->body);
+  }
   return changed;
 }
 
