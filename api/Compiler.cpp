@@ -66,11 +66,13 @@ compile(frontend::SourceManager &sm, const std::string &path, const CompileOptio
       std::string mode = opts.unroll;
       if (mode.empty() && m->main() && m->main()->hints.count("unroll"))
         mode = m->main()->hints.at("unroll");
-      if (!mode.empty() && m->main())
-        m->main()->hints["unroll"] = mode; // the command line wins; the unroll pass reads it
-      pipeline = passes::defaultPipeline(!mode.empty() && mode != "none");
+      pipeline = passes::defaultPipeline(!mode.empty() && mode != "none" && mode != "1");
     }
   }
+  // The option wins over the model's unroll(...) statement; the unroll pass reads it from
+  // the function's hints (also for IR text, and for a pipeline given by hand).
+  if (!opts.unroll.empty() && m->main())
+    m->main()->hints["unroll"] = opts.unroll;
   if (auto e = ir::verify(*m))
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s", path.c_str(),
                                    llvm::toString(std::move(e)).c_str());

@@ -114,14 +114,22 @@ bool markIn(Block &block, int64_t factor) {
 llvm::Expected<bool> unrollLoops(ir::Module &m) {
   bool changed = false;
   for (auto &f : m.functions) {
+    // The function's "unroll" hint: absent or "full" unrolls, "none" or 1 keeps the loops,
+    // N >= 2 marks them.
     auto hint = f->hints.find("unroll");
+    if (hint == f->hints.end() || hint->second == "full") {
+      changed |= unrollIn(f->body);
+      continue;
+    }
+    if (hint->second == "none")
+      continue;
     int64_t factor = 0;
-    if (hint != f->hints.end() && hint->second != "full" && hint->second != "none" &&
-        llvm::StringRef(hint->second).getAsInteger(10, factor))
+    if (llvm::StringRef(hint->second).getAsInteger(10, factor) || factor < 1)
       return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                     "unroll: '%s' is not full, none or a step count",
+                                     "unroll: '%s' is not full, none or a step count (1 or more)",
                                      hint->second.c_str());
-    changed |= factor >= 2 ? markIn(f->body, factor) : unrollIn(f->body);
+    if (factor >= 2)
+      changed |= markIn(f->body, factor);
   }
   return changed;
 }

@@ -96,10 +96,11 @@ void packPanels(void *argp, int64_t lo, int64_t hi) {
 
 extern "C" void *loom_rt_pack_rhs(loom_rt_ctx *ctx, int64_t M, int64_t K, int64_t N, const float *B,
                                   int64_t ldb) {
-  // Only the batch-1 product gains (dnnl_sgemm's GEMM kernels do well from 2 rows up), and
-  // only with two or more threads: on one core the weight does not stay in L2 either way
-  // and the packing costs what the faster kernel saves (S5 LSTM: 2.68 ms with and without).
-  if (M != 1 || K <= 0 || N <= 0 || ldb < N || loom_rt_num_threads() < 2 || !haveAvx2Fma())
+  // Only the batch-1 product gains (dnnl_sgemm's GEMM kernels do well from 2 rows up). It
+  // is packed with one thread too (where the weight does not stay in L2 either way and the
+  // packing costs about what the kernel saves: S5 LSTM 2.68 ms both ways), so that the
+  // numbers do not depend on the thread count.
+  if (M != 1 || K <= 0 || N <= 0 || ldb < N || !haveAvx2Fma())
     return nullptr;
   int64_t panels = (N + kPanel - 1) / kPanel;
   auto *p = static_cast<Packed *>(
@@ -118,12 +119,10 @@ extern "C" void loom_rt_sgemm_packed(loom_rt_ctx *ctx, int64_t M, int64_t N, int
                                      const float *A, int64_t lda, const float *B, int64_t ldb,
                                      const void *packed, float *C, int64_t ldc, float beta) {
   const auto *p = static_cast<const Packed *>(packed);
-  if (!p || p->K != K || p->N != N || M <= 0) {
+  if (!p || p->K != K || p->N != N || M != 1) {
     loom_rt_sgemm_t(ctx, 0, 0, M, N, K, A, lda, B, ldb, C, ldc, beta);
     return;
   }
-  for (int64_t i = 0; i < M; ++i) {
-    GemvArgs g{p, A + i * lda, C + i * ldc, beta};
-    loom_rt_parallel_for(gemvPanels, &g, p->panels, 2 * K * kPanel, 1);
-  }
+  GemvArgs g{p, A, C, beta};
+  loom_rt_parallel_for(gemvPanels, &g, p->panels, 2 * K * kPanel, 1);
 }

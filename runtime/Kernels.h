@@ -41,12 +41,14 @@ int32_t loom_rt_num_threads(void);
 
 /// A right-hand side B[K, N] (row stride ldb) that stays constant through a call, packed
 /// for products with M rows: for M == 1 (batch 1) panels of 32 columns in scratch memory,
-/// for which loom_rt_sgemm_packed uses its own AVX2 kernel split over the threads; null
-/// when packing does not pay (M > 1, no AVX2) or on an error (recorded in ctx).
+/// for which loom_rt_sgemm_packed uses its own AVX2 kernel split over the threads (the
+/// same sums for any thread count); null when packing does not pay (M > 1, no AVX2) or on
+/// an error (recorded in ctx).
 void *loom_rt_pack_rhs(loom_rt_ctx *ctx, int64_t M, int64_t K, int64_t N, const float *B,
                        int64_t ldb);
 
-/// loom_rt_sgemm with B also given as loom_rt_pack_rhs packed it (null: not packed).
+/// loom_rt_sgemm with B also given as loom_rt_pack_rhs packed it; the plain product when
+/// it is null or M is not the one row it was packed for.
 void loom_rt_sgemm_packed(loom_rt_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A,
                           int64_t lda, const float *B, int64_t ldb, const void *packed, float *C,
                           int64_t ldc, float beta);

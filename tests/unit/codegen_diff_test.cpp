@@ -381,3 +381,36 @@ TEST(CodegenDiff, KernelsSplitOverThreadsGiveTheSameBits) {
     }
   }
 }
+
+// Batch 1: the recurrent products run on panels packed once per call (runtime/Gemv.cpp),
+// split over the threads by columns; the sums must not depend on the thread count.
+TEST(CodegenDiff, BatchOneProductsGiveTheSameBitsOnOneAndTwoThreads) {
+  // 512 units: 16 panels of 2 * 512 * 32 cost units each, enough to be split.
+  std::string text = kSimpleRnn;
+  for (size_t at; (at = text.find("64")) != std::string::npos;)
+    text.replace(at, 2, "512");
+  auto m = cgtest::parseIR(text);
+  ASSERT_TRUE(m != nullptr);
+  const ir::Function &f = *m->main();
+  ir::SymbolMap syms{{"B", 1}, {"T", 4}}; // few steps: 512 random units are chaotic
+  auto [in, par] = cgtest::randomArgs(f, syms, 11);
+  std::vector<std::vector<rt::Tensor>> outs;
+  int saved = omp_get_max_threads();
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    auto cf = codegen::CompiledFunction::compile(f);
+    ASSERT_TRUE(bool(cf)) << llvm::toString(cf.takeError());
+    auto got = (*cf)->run(in, par);
+    ASSERT_TRUE(bool(got)) << llvm::toString(got.takeError());
+    outs.push_back(std::move(*got));
+  }
+  omp_set_num_threads(saved);
+  auto want = ir::interpret(f, in, par);
+  ASSERT_TRUE(bool(want)) << llvm::toString(want.takeError());
+  for (size_t i = 0; i < outs[0].size(); ++i) {
+    EXPECT_EQ(std::memcmp(outs[0][i].f32(), outs[1][i].f32(), (size_t)outs[0][i].numel() * 4), 0)
+        << "output " << i << " differs between 1 and 2 threads";
+    // 512-term float sums in another order than the interpreter's.
+    cgtest::expectClose(outs[1][i], (*want)[i], 1e-4, "output " + std::to_string(i));
+  }
+}
