@@ -327,6 +327,36 @@ TEST(CodegenDiff, ConcurrentCallsShareOneCompiledFunction) {
 
 } // namespace
 
+/// Compiles and runs `f` with 1 and with 2 threads: the outputs must be the same bits, and
+/// close to the interpreter's within `tol`.
+static void checkSameBitsOnOneAndTwoThreads(const ir::Function &f, const ir::SymbolMap &syms,
+                                            uint32_t seed, double tol) {
+  auto [in, par] = cgtest::randomArgs(f, syms, seed);
+  std::vector<std::vector<rt::Tensor>> outs;
+  int saved = omp_get_max_threads();
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    auto cf = codegen::CompiledFunction::compile(f);
+    if (!cf) {
+      omp_set_num_threads(saved);
+      FAIL() << llvm::toString(cf.takeError());
+    }
+    auto got = (*cf)->run(in, par);
+    omp_set_num_threads(saved);
+    ASSERT_TRUE(bool(got)) << llvm::toString(got.takeError());
+    outs.push_back(std::move(*got));
+  }
+  auto want = ir::interpret(f, in, par);
+  ASSERT_TRUE(bool(want)) << llvm::toString(want.takeError());
+  for (size_t i = 0; i < outs[0].size(); ++i) {
+    const rt::Tensor &one = outs[0][i], &two = outs[1][i];
+    ASSERT_EQ(one.shape(), two.shape());
+    EXPECT_EQ(std::memcmp(one.f32(), two.f32(), (size_t)one.numel() * 4), 0)
+        << "output " << i << " differs between 1 and 2 threads";
+    cgtest::expectClose(two, (*want)[i], tol, "output " + std::to_string(i));
+  }
+}
+
 // Kernels with enough work are split over the threads (loom_rt_parallel_for) by their
 // outermost loop: merged into one dim, over the rows of a strided 2-D view, with broadcast
 // and reversed operands and several outputs. The split must not change a bit.
@@ -356,30 +386,9 @@ TEST(CodegenDiff, KernelsSplitOverThreadsGiveTheSameBits) {
   ASSERT_TRUE(m != nullptr);
   const ir::Function &f = *m->main();
   // B*T*300 = 1.5M elements; B*300 = 15K per loop step (12 cost units each with tanh).
-  std::vector<ir::SymbolMap> cases = {{{"B", 50}, {"T", 101}}, {{"B", 3}, {"T", 2}}};
-  int saved = omp_get_max_threads();
-  for (const ir::SymbolMap &syms : cases) {
-    auto [in, par] = cgtest::randomArgs(f, syms, 7);
-    std::vector<std::vector<rt::Tensor>> outs;
-    for (int threads : {1, 2}) {
-      omp_set_num_threads(threads);
-      auto cf = codegen::CompiledFunction::compile(f);
-      ASSERT_TRUE(bool(cf)) << llvm::toString(cf.takeError());
-      auto got = (*cf)->run(in, par);
-      ASSERT_TRUE(bool(got)) << llvm::toString(got.takeError());
-      outs.push_back(std::move(*got));
-    }
-    omp_set_num_threads(saved);
-    auto want = ir::interpret(f, in, par);
-    ASSERT_TRUE(bool(want)) << llvm::toString(want.takeError());
-    for (size_t i = 0; i < outs[0].size(); ++i) {
-      const rt::Tensor &one = outs[0][i], &two = outs[1][i];
-      ASSERT_EQ(one.shape(), two.shape());
-      EXPECT_EQ(std::memcmp(one.f32(), two.f32(), (size_t)one.numel() * 4), 0)
-          << "output " << i << " differs between 1 and 2 threads";
-      cgtest::expectClose(two, (*want)[i], 1e-5, "output " + std::to_string(i));
-    }
-  }
+  for (const ir::SymbolMap &syms :
+       {ir::SymbolMap{{"B", 50}, {"T", 101}}, ir::SymbolMap{{"B", 3}, {"T", 2}}})
+    checkSameBitsOnOneAndTwoThreads(f, syms, 7, 1e-5);
 }
 
 // Batch 1: the recurrent products run on panels packed once per call (runtime/Gemv.cpp),
@@ -392,25 +401,7 @@ TEST(CodegenDiff, BatchOneProductsGiveTheSameBitsOnOneAndTwoThreads) {
   auto m = cgtest::parseIR(text);
   ASSERT_TRUE(m != nullptr);
   const ir::Function &f = *m->main();
-  ir::SymbolMap syms{{"B", 1}, {"T", 4}}; // few steps: 512 random units are chaotic
-  auto [in, par] = cgtest::randomArgs(f, syms, 11);
-  std::vector<std::vector<rt::Tensor>> outs;
-  int saved = omp_get_max_threads();
-  for (int threads : {1, 2}) {
-    omp_set_num_threads(threads);
-    auto cf = codegen::CompiledFunction::compile(f);
-    ASSERT_TRUE(bool(cf)) << llvm::toString(cf.takeError());
-    auto got = (*cf)->run(in, par);
-    ASSERT_TRUE(bool(got)) << llvm::toString(got.takeError());
-    outs.push_back(std::move(*got));
-  }
-  omp_set_num_threads(saved);
-  auto want = ir::interpret(f, in, par);
-  ASSERT_TRUE(bool(want)) << llvm::toString(want.takeError());
-  for (size_t i = 0; i < outs[0].size(); ++i) {
-    EXPECT_EQ(std::memcmp(outs[0][i].f32(), outs[1][i].f32(), (size_t)outs[0][i].numel() * 4), 0)
-        << "output " << i << " differs between 1 and 2 threads";
-    // 512-term float sums in another order than the interpreter's.
-    cgtest::expectClose(outs[1][i], (*want)[i], 1e-4, "output " + std::to_string(i));
-  }
+  // Few steps: 512 random units are chaotic; 512-term float sums in another order than
+  // the interpreter's.
+  checkSameBitsOnOneAndTwoThreads(f, {{"B", 1}, {"T", 4}}, 11, 1e-4);
 }
