@@ -62,17 +62,14 @@ compile(frontend::SourceManager &sm, const std::string &path, const CompileOptio
     if (!elaborated)
       return elaborated.takeError();
     m = std::move(*elaborated);
-    if (pipeline.empty()) {
-      std::string mode = opts.unroll;
-      if (mode.empty() && m->main() && m->main()->hints.count("unroll"))
-        mode = m->main()->hints.at("unroll");
-      pipeline = passes::defaultPipeline(!mode.empty() && mode != "none" && mode != "1");
-    }
   }
-  // The option wins over the model's unroll(...) statement; the unroll pass reads it from
-  // the function's hints (also for IR text, and for a pipeline given by hand).
+  // The option wins over the model's unroll(...) statement; the default pipeline and the
+  // unroll pass read it from the function's hints (also for IR text, and for a pipeline
+  // given by hand).
   if (!opts.unroll.empty() && m->main())
     m->main()->hints["unroll"] = opts.unroll;
+  if (pipeline.empty() && !isIRFile(path))
+    pipeline = passes::defaultPipeline(*m);
   if (auto e = ir::verify(*m))
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s", path.c_str(),
                                    llvm::toString(std::move(e)).c_str());

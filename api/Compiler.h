@@ -14,7 +14,7 @@ namespace loom::api {
 
 struct CompileOptions {
   std::string modelName;             // empty: the file's only model
-  std::vector<std::string> pipeline; // empty: passes::defaultPipeline(unroll)
+  std::vector<std::string> pipeline; // empty: passes::defaultPipeline(module)
   /// "full": unroll loops whose step count is static; "none": keep every loop; a number N
   /// (as text): keep loops but emit each body N times per iteration. Empty: what the
   /// model file says (`unroll(...)` in its body), else none.

@@ -46,16 +46,9 @@ Result<std::unique_ptr<ir::Module>> compileText(const std::string &name, std::st
     return fromLLVM(m.takeError(), ErrorCode::Compile);
   if (auto e = ir::verify(**m))
     return fromLLVM(std::move(e), ErrorCode::Compile, name + ": ");
-  std::vector<std::string> pipeline = opts.passes;
-  if (pipeline.empty()) {
-    // The model's unroll(full) / unroll(N) statement, as `loom` honours it.
-    bool unroll = false;
-    if (const ir::Function *f = (*m)->main()) {
-      auto hint = f->hints.find("unroll");
-      unroll = hint != f->hints.end() && hint->second != "none";
-    }
-    pipeline = passes::defaultPipeline(unroll);
-  }
+  // The default honours the model's unroll(full) / unroll(N) statement, as `loom` does.
+  std::vector<std::string> pipeline =
+      opts.passes.empty() ? passes::defaultPipeline(**m) : opts.passes;
   if (auto e = passes::runPipeline(**m, pipeline, passes::PipelineOptions()))
     return fromLLVM(std::move(e), ErrorCode::Compile);
   return std::move(*m);

@@ -592,9 +592,8 @@ Error Lowerer::run() {
       for (auto &op : blk.ops) {
         if (op->kind == ir::OpKind::MatMul && !op->boolAttr("transpose_lhs")) {
           const ir::Value *w = op->operands[1];
-          bool isParam = !w->def && w->owner == &func.body && w->index >= func.numInputs;
           const ir::Type &t = w->type;
-          if (isParam && t.rank() == 2 && t.shape[0].isStatic() && t.shape[1].isStatic() &&
+          if (func.isParam(w) && t.rank() == 2 && t.shape[0].isStatic() && t.shape[1].isStatic() &&
               t.shape[1].value() % 256 == 0 && seen.insert(w).second) {
             ir::Type p = t;
             p.shape[1] = ir::Dim::constant(t.shape[1].value() + 16);
@@ -645,8 +644,8 @@ Error Lowerer::run() {
         if (inLoop && op->kind == ir::OpKind::MatMul && !op->boolAttr("transpose_lhs") &&
             !op->boolAttr("transpose_rhs")) {
           const ir::Value *w = op->operands[1];
-          bool isParam = !w->def && w->owner == &func.body && w->index >= func.numInputs;
-          if (isParam && w->type.rank() == 2 && op->operands[0]->type.dtype == ir::DType::F32) {
+          if (func.isParam(w) && w->type.rank() == 2 &&
+              op->operands[0]->type.dtype == ir::DType::F32) {
             Value *&p = packedOf[w];
             if (!p) {
               const ir::Type &lt = op->operands[0]->type;

@@ -143,6 +143,10 @@ public:
   /// the params; the arguments after it are renumbered.
   Value *insertInput(Type t, std::string name, unsigned at = ~0u);
   Value *param(unsigned i) const { return body.args[numInputs + i].get(); }
+  /// Whether `v` is one of the function's parameters (weights), not an input or a result.
+  bool isParam(const Value *v) const {
+    return !v->def && v->owner == &body && v->index >= numInputs;
+  }
   Op *returnOp() const { return body.terminator(); }
 };
 

@@ -32,6 +32,15 @@ std::vector<std::string> defaultPipeline(bool unroll) {
   return {"lower-rnn", "shape-inference", "cse", "hoist", "dce", "fuse"};
 }
 
+std::vector<std::string> defaultPipeline(const ir::Module &m) {
+  bool unroll = false;
+  if (const ir::Function *f = m.main()) {
+    auto hint = f->hints.find("unroll");
+    unroll = hint != f->hints.end() && hint->second != "none" && hint->second != "1";
+  }
+  return defaultPipeline(unroll);
+}
+
 llvm::Error runPipeline(ir::Module &m, const std::vector<std::string> &pipeline,
                         const PipelineOptions &opts) {
   for (auto &name : pipeline)

@@ -23,6 +23,9 @@ const PassInfo *lookupPass(const std::string &name);
 /// The default pipeline; with `unroll` it has the unroll pass (full or partial unrolling,
 /// as the function's "unroll" hint says).
 std::vector<std::string> defaultPipeline(bool unroll = false);
+/// The default pipeline for `m`: with the unroll pass when its main function's "unroll"
+/// hint (the model's unroll(...) statement, or --unroll) asks for full or partial unrolling.
+std::vector<std::string> defaultPipeline(const ir::Module &m);
 
 struct PipelineOptions {
   bool verifyEach = true;

@@ -96,19 +96,6 @@ bool unrollIn(Block &block) {
   return changed;
 }
 
-bool markIn(Block &block, int64_t factor) {
-  bool changed = false;
-  for (auto &op : block.ops) {
-    for (auto &r : op->regions)
-      changed |= markIn(*r, factor);
-    if (op->kind == OpKind::Loop) {
-      op->attrs["unroll"] = factor;
-      changed = true;
-    }
-  }
-  return changed;
-}
-
 } // namespace
 
 llvm::Expected<bool> unrollLoops(ir::Module &m) {
@@ -129,7 +116,12 @@ llvm::Expected<bool> unrollLoops(ir::Module &m) {
                                      "unroll: '%s' is not full, none or a step count (1 or more)",
                                      hint->second.c_str());
     if (factor >= 2)
-      changed |= markIn(f->body, factor);
+      walk(f->body, [&](Op &op) {
+        if (op.kind == OpKind::Loop) {
+          op.attrs["unroll"] = factor;
+          changed = true;
+        }
+      });
   }
   return changed;
 }

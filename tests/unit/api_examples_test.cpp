@@ -74,12 +74,15 @@ void runBoth(const ir::Function &fa, const ir::Function &fb, const std::vector<r
 
 class Example : public ::testing::TestWithParam<std::string> {};
 
-// Unrolled (where a loop's step count is static) and rolled compile to the same numbers.
-TEST_P(Example, UnrolledMatchesRolled) {
+/// Compiles `example` rolled and with `unroll`, runs both on the same weights and inputs at
+/// B = 2 and each T, and gives the largest difference of every output ("<name> T=<T>").
+void diffsAgainstRolled(const std::string &example, const std::string &unroll,
+                        const std::vector<int64_t> &Ts,
+                        std::vector<std::pair<std::string, double>> &diffs) {
   frontend::SourceManager sm1, sm2;
-  std::string path = std::string(LOOM_SOURCE_DIR) + "/examples/" + GetParam();
+  std::string path = std::string(LOOM_SOURCE_DIR) + "/examples/" + example;
   api::CompileOptions unrolled;
-  unrolled.unroll = "full";
+  unrolled.unroll = unroll;
   auto a = api::compile(sm1, path, {});
   auto b = api::compile(sm2, path, unrolled);
   ASSERT_TRUE(a && b);
@@ -89,35 +92,30 @@ TEST_P(Example, UnrolledMatchesRolled) {
   std::vector<rt::Tensor> weights;
   for (auto &[k, t] : *named)
     weights.push_back(t);
-  std::vector<rt::Tensor> ya, yb;
-  ASSERT_NO_FATAL_FAILURE(runBoth(fa, fb, inputsFor(fa, 2, 40, 7), weights, ya, yb));
-  ASSERT_EQ(ya.size(), fa.outputNames.size());
-  for (size_t i = 0; i < ya.size(); ++i)
-    EXPECT_LE(maxDiff(ya[i], yb[i]), 1e-5) << fa.outputNames[i];
+  for (int64_t T : Ts) {
+    std::vector<rt::Tensor> ya, yb;
+    ASSERT_NO_FATAL_FAILURE(runBoth(fa, fb, inputsFor(fa, 2, T, 7), weights, ya, yb));
+    ASSERT_EQ(ya.size(), fa.outputNames.size());
+    for (size_t i = 0; i < ya.size(); ++i)
+      diffs.push_back({fa.outputNames[i] + " T=" + std::to_string(T), maxDiff(ya[i], yb[i])});
+  }
+}
+
+// Unrolled (where a loop's step count is static) and rolled compile to the same numbers.
+TEST_P(Example, UnrolledMatchesRolled) {
+  std::vector<std::pair<std::string, double>> diffs;
+  ASSERT_NO_FATAL_FAILURE(diffsAgainstRolled(GetParam(), "full", {40}, diffs));
+  for (auto &[what, d] : diffs)
+    EXPECT_LE(d, 1e-5) << what;
 }
 
 // Partial unrolling (--unroll=3) emits each time loop's body three times per iteration,
 // with a remainder when 3 does not divide T; the numbers must not change at all.
 TEST_P(Example, PartiallyUnrolledMatchesRolledExactly) {
-  frontend::SourceManager sm1, sm2;
-  std::string path = std::string(LOOM_SOURCE_DIR) + "/examples/" + GetParam();
-  api::CompileOptions partial;
-  partial.unroll = "3";
-  auto a = api::compile(sm1, path, {});
-  auto b = api::compile(sm2, path, partial);
-  ASSERT_TRUE(a && b);
-  const ir::Function &fa = *(*a)->main(), &fb = *(*b)->main();
-  auto named = api::initWeights(fa, 3);
-  ASSERT_TRUE(!!named);
-  std::vector<rt::Tensor> weights;
-  for (auto &[k, t] : *named)
-    weights.push_back(t);
-  for (int64_t T : {40, 41}) {
-    std::vector<rt::Tensor> ya, yb;
-    ASSERT_NO_FATAL_FAILURE(runBoth(fa, fb, inputsFor(fa, 2, T, 7), weights, ya, yb));
-    for (size_t i = 0; i < ya.size(); ++i)
-      EXPECT_EQ(maxDiff(ya[i], yb[i]), 0.0) << fa.outputNames[i] << " T=" << T;
-  }
+  std::vector<std::pair<std::string, double>> diffs;
+  ASSERT_NO_FATAL_FAILURE(diffsAgainstRolled(GetParam(), "3", {40, 41}, diffs));
+  for (auto &[what, d] : diffs)
+    EXPECT_EQ(d, 0.0) << what;
 }
 
 TEST_P(Example, OneCompiledModelServesSeveralShapes) {
