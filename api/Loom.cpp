@@ -86,6 +86,11 @@ struct Model::Impl {
   struct WeightSet {
     std::vector<rt::Tensor> values;
     std::vector<bool> given;
+    /// The layouts the compiled code made from these values (padded, packed), kept for
+    /// every later call with them. A copy starts without: it is made to be changed.
+    std::unique_ptr<rt::PreparedWeights> prepared = std::make_unique<rt::PreparedWeights>();
+    WeightSet() = default;
+    WeightSet(const WeightSet &o) : values(o.values), given(o.given) {}
   };
   mutable std::mutex weightsMutex;
   std::shared_ptr<const WeightSet> current;
@@ -327,7 +332,7 @@ Result<std::vector<NamedTensor>> Model::run(const std::vector<NamedView> &inputs
                                    f.outputNames[i], f.returnOp()->operands[i]->type.str(), d.str(),
                                    n ? std::to_string(*n) : "undefined"));
       }
-    auto outs = impl_->compiled->run(in, weights->values);
+    auto outs = impl_->compiled->run(in, weights->values, weights->prepared.get());
     if (!outs)
       return fromLLVM(outs.takeError(), ErrorCode::Runtime);
     std::vector<NamedTensor> named;

@@ -203,9 +203,9 @@ Expected<std::unique_ptr<CompiledFunction>> CompiledFunction::compile(const ir::
   return std::unique_ptr<CompiledFunction>(new CompiledFunction(std::move(impl)));
 }
 
-Expected<std::vector<rt::Tensor>>
-CompiledFunction::run(const std::vector<rt::Tensor> &inputs,
-                      const std::vector<rt::Tensor> &params) const {
+Expected<std::vector<rt::Tensor>> CompiledFunction::run(const std::vector<rt::Tensor> &inputs,
+                                                        const std::vector<rt::Tensor> &params,
+                                                        rt::PreparedWeights *prepared) const {
   Impl &im = *impl_;
   auto bound = ir::bindSymbols(im.signature, inputs, params);
   if (!bound)
@@ -242,6 +242,7 @@ CompiledFunction::run(const std::vector<rt::Tensor> &inputs,
   for (const rt::Tensor &t : params)
     par.push_back(const_cast<void *>(t.data()));
   std::unique_ptr<rt::CallContext> c = im.acquire();
+  c->setPrepared(prepared);
   im.entry(c->c(), syms.data(), in.data(), par.data(), out.data());
   std::string error = c->failed() ? c->error() : std::string();
   im.release(std::move(c));

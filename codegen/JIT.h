@@ -10,6 +10,7 @@
 // loom_rt_alloc (runtime/Kernels.h); errors are reported through loom_rt_fail.
 // The LLVM headers stay inside codegen/*.cpp: this header is LLVM-free except Error.
 #include "ir/IR.h"
+#include "runtime/Kernels.h"
 #include "runtime/Tensor.h"
 
 #include "llvm/Support/Error.h"
@@ -33,8 +34,11 @@ public:
 
   /// Checks inputs and params against the signature (ir::bindSymbols), allocates the
   /// outputs and calls the compiled code. Safe to call from several threads at once.
+  /// `prepared`, when given, keeps the weights' prepared layouts (padded, packed) across
+  /// calls: it must belong to these `params` values (a new one when they change).
   llvm::Expected<std::vector<rt::Tensor>> run(const std::vector<rt::Tensor> &inputs,
-                                              const std::vector<rt::Tensor> &params) const;
+                                              const std::vector<rt::Tensor> &params,
+                                              rt::PreparedWeights *prepared = nullptr) const;
   double compileSeconds() const;
 
   struct Impl;

@@ -402,11 +402,11 @@ Error Lowerer::lowerMatMul(const ir::Op &op) {
   Value *M = i64c(1);
   for (unsigned k = 0; k + 1 < rl; ++k)
     M = b.CreateMul(M, L.shape[k], "", true, true);
-  auto packed = packedRhs.find(&op);
+  auto prepared = preparedRhs.find(&op);
   auto gemm = [&](Value *m, Value *a, Value *lda, Value *c, Value *ldc) {
-    if (packed != packedRhs.end())
-      b.CreateCall(sgemmPackedFn, {rtCtx, m, N, K, a, lda, R.base, ldb, packed->second, c, ldc,
-                                   ConstantFP::get(f32, 0.0)});
+    if (prepared != preparedRhs.end())
+      b.CreateCall(sgemmPreparedFn, {rtCtx, b.getInt32(tr ? 1 : 0), m, N, K, a, lda, R.base, ldb,
+                                     prepared->second, c, ldc, ConstantFP::get(f32, 0.0)});
     else
       b.CreateCall(sgemmFn, {rtCtx, b.getInt32(0), b.getInt32(tr ? 1 : 0), m, N, K, a, lda, R.base,
                              ldb, c, ldc, ConstantFP::get(f32, 0.0)});
@@ -551,12 +551,13 @@ Error Lowerer::run() {
       "loom_rt_max_pool1d_grad",
       FunctionType::get(b.getVoidTy(), {ptr, i64, i64, i64, i64, i64, i64, i64, i64, ptr, ptr, ptr},
                         false));
-  packRhsFn = mod.getOrInsertFunction(
-      "loom_rt_pack_rhs", FunctionType::get(ptr, {ptr, i64, i64, i64, ptr, i64}, false));
-  sgemmPackedFn = mod.getOrInsertFunction(
-      "loom_rt_sgemm_packed",
-      FunctionType::get(b.getVoidTy(), {ptr, i64, i64, i64, ptr, i64, ptr, i64, ptr, ptr, i64, f32},
-                        false));
+  prepareRhsFn = mod.getOrInsertFunction(
+      "loom_rt_prepare_rhs",
+      FunctionType::get(ptr, {ptr, i64, i64, i64, i64, ptr, i64, i32, i32}, false));
+  sgemmPreparedFn = mod.getOrInsertFunction(
+      "loom_rt_sgemm_prepared",
+      FunctionType::get(b.getVoidTy(),
+                        {ptr, i32, i64, i64, i64, ptr, i64, ptr, i64, ptr, ptr, i64, f32}, false));
   parallelForFn = mod.getOrInsertFunction(
       "loom_rt_parallel_for", FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64, i64}, false));
   rangeErrorFn = mod.getOrInsertFunction(
@@ -564,7 +565,7 @@ Error Lowerer::run() {
       FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64, ptr, i64, i64, i64}, false));
   for (FunctionCallee c :
        {allocFn, sgemmFn, failFn, failedFn, conv1dFn, maxPoolFn, rangeErrorFn, conv1dGradInputFn,
-        conv1dGradKernelFn, maxPoolGradFn, parallelForFn, packRhsFn, sgemmPackedFn})
+        conv1dGradKernelFn, maxPoolGradFn, parallelForFn, prepareRhsFn, sgemmPreparedFn})
     cast<Function>(c.getCallee())->addFnAttr(Attribute::NoUnwind);
 
   b.SetInsertPoint(BasicBlock::Create(ctx, "entry", fn));
@@ -582,30 +583,6 @@ Error Lowerer::run() {
     layout[a] = 0;
   }
 
-  // Weights multiplied by (a parameter as a matmul's right-hand side) whose rows are a
-  // multiple of 256 floats get a copy with rows padded by 16: rows that are exact multiples
-  // of 1 KiB map to the same cache sets, which slows sgemm on them (bench-anchors.md).
-  std::vector<std::pair<const ir::Value *, int>> padded;
-  {
-    std::set<const ir::Value *> seen;
-    std::function<void(const ir::Block &)> find = [&](const ir::Block &blk) {
-      for (auto &op : blk.ops) {
-        if (op->kind == ir::OpKind::MatMul && !op->boolAttr("transpose_lhs")) {
-          const ir::Value *w = op->operands[1];
-          const ir::Type &t = w->type;
-          if (func.isParam(w) && t.rank() == 2 && t.shape[0].isStatic() && t.shape[1].isStatic() &&
-              t.shape[1].value() % 256 == 0 && seen.insert(w).second) {
-            ir::Type p = t;
-            p.shape[1] = ir::Dim::constant(t.shape[1].value() + 16);
-            padded.push_back({w, newBuffer(p)});
-          }
-        }
-        for (auto &r : op->regions)
-          find(*r);
-      }
-    };
-    find(func.body);
-  }
   if (Error e = plan(func.body))
     return e;
   if (!bufTypes.empty()) {
@@ -627,39 +604,35 @@ Error Lowerer::run() {
     for (Value *off : offsets)
       bufBase.push_back(b.CreateGEP(b.getInt8Ty(), arena, off, "buf"));
   }
-  for (auto [w, buf] : padded) {
-    View v = denseView(bufBase[buf], w->type);
-    v.strides[0] = i64c(w->type.shape[1].value() + 16);
-    v.denseFrom = 1;
-    copy(v, view(w));
-    views[w] = v;
-  }
-  // A weight multiplied in a loop body (the recurrent kernel) is packed once per call for
-  // the product's row count: loom_rt_pack_rhs decides whether a packed layout pays (batch
-  // 1) and returns null where it does not, which the product then ignores.
+  // A weight that is a product's right-hand side is prepared (padded or packed, as
+  // loom_rt_prepare_rhs chooses for the product's rows) once here, or found prepared from
+  // an earlier call when the host keeps prepared weights (rt::PreparedWeights).
   {
-    std::map<const ir::Value *, Value *> packedOf;
+    std::map<std::string, Value *> preparedOf;
     std::function<void(const ir::Block &, bool)> find = [&](const ir::Block &blk, bool inLoop) {
       for (auto &op : blk.ops) {
-        if (inLoop && op->kind == ir::OpKind::MatMul && !op->boolAttr("transpose_lhs") &&
-            !op->boolAttr("transpose_rhs")) {
-          const ir::Value *w = op->operands[1];
-          if (func.isParam(w) && w->type.rank() == 2 &&
-              op->operands[0]->type.dtype == ir::DType::F32) {
-            Value *&p = packedOf[w];
-            if (!p) {
-              const ir::Type &lt = op->operands[0]->type;
-              std::vector<Value *> rows;
-              for (unsigned k = 0; k + 1 < lt.rank(); ++k)
-                rows.push_back(dim(lt.shape[k]));
-              const View &wv = view(w);
-              p = b.CreateCall(
-                  packRhsFn, {rtCtx, numel(rows), wv.shape[0], wv.shape[1], wv.base, wv.strides[0]},
-                  w->name + ".packed");
-              returnIfFailed();
-            }
-            packedRhs[op.get()] = p;
+        const ir::Value *w = op->kind == ir::OpKind::MatMul ? op->operands[1] : nullptr;
+        if (w && !op->boolAttr("transpose_lhs") && func.isParam(w) && w->type.rank() == 2 &&
+            w->type.dtype == ir::DType::F32 && op->operands[0]->type.dtype == ir::DType::F32) {
+          bool tr = op->boolAttr("transpose_rhs");
+          const ir::Type &lt = op->operands[0]->type;
+          std::vector<Value *> rows;
+          std::string key = std::to_string(w->index) + (tr ? "T" : "N") + (inLoop ? "L" : "");
+          for (unsigned k = 0; k + 1 < lt.rank(); ++k) {
+            rows.push_back(dim(lt.shape[k]));
+            key += "," + lt.shape[k].str();
           }
+          Value *&p = preparedOf[key];
+          if (!p) {
+            const View &wv = view(w);
+            p = b.CreateCall(prepareRhsFn,
+                             {rtCtx, i64c((int64_t)w->index - func.numInputs), numel(rows),
+                              wv.shape[0], wv.shape[1], wv.base, wv.strides[0],
+                              b.getInt32(tr ? 1 : 0), b.getInt32(inLoop ? 1 : 0)},
+                             w->name + ".prepared");
+            returnIfFailed();
+          }
+          preparedRhs[op.get()] = p;
         }
         for (auto &r : op->regions)
           find(*r, inLoop || op->kind == ir::OpKind::Loop);

@@ -171,10 +171,10 @@ public:
   llvm::Value *rtCtx = nullptr;
   llvm::FunctionCallee allocFn, sgemmFn, failFn, failedFn, conv1dFn, maxPoolFn, rangeErrorFn;
   llvm::FunctionCallee conv1dGradInputFn, conv1dGradKernelFn, maxPoolGradFn, parallelForFn;
-  llvm::FunctionCallee packRhsFn, sgemmPackedFn;
-  /// Matmuls whose right-hand side loom_rt_pack_rhs packed on entry (the packed pointer,
-  /// possibly null at run time).
-  std::map<const ir::Op *, llvm::Value *> packedRhs;
+  llvm::FunctionCallee prepareRhsFn, sgemmPreparedFn;
+  /// Matmuls whose right-hand side (a weight) loom_rt_prepare_rhs prepared on entry: the
+  /// prepared layout, possibly null at run time (then the product reads the weight as is).
+  std::map<const ir::Op *, llvm::Value *> preparedRhs;
   std::map<std::string, llvm::Value *> syms;
   std::map<std::string, llvm::Value *> exprDims; // by Dim::str()
   std::map<const ir::Value *, View> views;

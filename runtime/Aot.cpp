@@ -17,6 +17,9 @@
 struct loom_aot_ctx {
   const loom_aot_model *model = nullptr;
   loom::rt::CallContext call;
+  // The weights' prepared layouts (padded, packed), made by the first call that needs them;
+  // the weights do not change for the context's life.
+  loom::rt::PreparedWeights prepared;
   std::vector<loom::rt::Tensor> weights; // loaded from a file (weights_embedded == 0)
   std::vector<void *> params;
   std::vector<int64_t> shapeScratch;
@@ -299,6 +302,7 @@ int loom_aot_run(loom_aot_ctx *ctx, const int64_t *sizes, const void *const *inp
     if (int rc = checkSizes(m, sizes, ctx->shapeScratch, msg))
       return fail(ctx, rc, msg);
     ctx->call.reset();
+    ctx->call.setPrepared(&ctx->prepared);
     m.entry(ctx->call.c(), sizes, const_cast<void *const *>(inputs), ctx->params.data(), outputs);
     if (!ctx->call.failed())
       return LOOM_AOT_OK;

@@ -3,6 +3,8 @@
 // generated code returns, so the host sees an error instead of a dead process.
 #include "runtime/Kernels.h"
 
+#include "runtime/Context.h"
+
 #include <oneapi/dnnl/dnnl.h>
 #include <oneapi/dnnl/dnnl_debug.h>
 
@@ -12,66 +14,7 @@
 #include <cstring>
 #include <new>
 
-namespace {
-constexpr size_t kAlign = 64; // a cache line; what loom_rt_alloc promises
-// Small enough not to matter for a tiny model, big enough that a typical call's scratch
-// fits in one or two blocks.
-constexpr size_t kMinBlock = size_t(1) << 20;
-// Far beyond any real request; keeps the size arithmetic below from overflowing.
-constexpr int64_t kMaxRequest = int64_t(1) << 48;
-
-struct Block {
-  uint8_t *base;
-  size_t size;
-  size_t used;
-};
-} // namespace
-
-// A bump arena over a list of blocks. reset() rewinds every block; a call that makes the
-// same requests as the previous one walks the same blocks in the same order and so
-// allocates nothing new. Not thread-safe: one context serves one call at a time.
-struct loom_rt_ctx {
-  std::vector<Block> blocks;
-  size_t current = 0; // blocks before this one are full for this call
-  bool failed = false;
-  std::string error;
-
-  void *alloc(size_t need) {
-    for (; current < blocks.size(); ++current) {
-      Block &b = blocks[current];
-      if (b.size - b.used >= need) {
-        void *p = b.base + b.used;
-        b.used += need;
-        return p;
-      }
-    }
-    // Grow geometrically (each new block at least as big as all before it) so a large
-    // workload settles on a few blocks rather than many 1 MiB ones.
-    size_t size = std::max({need, kMinBlock, reserved()});
-    void *p = std::aligned_alloc(kAlign, size);
-    if (!p)
-      return nullptr;
-    blocks.push_back({static_cast<uint8_t *>(p), size, need});
-    current = blocks.size() - 1;
-    return p;
-  }
-  size_t reserved() const {
-    size_t n = 0;
-    for (const Block &b : blocks)
-      n += b.size;
-    return n;
-  }
-  void fail(const char *msg) noexcept {
-    if (failed)
-      return; // the first error is the cause; later ones are usually its consequences
-    failed = true;
-    try {
-      error = msg ? msg : "unknown error";
-    } catch (...) {
-      // Out of memory while recording: `failed` alone still stops the call.
-    }
-  }
-};
+using namespace loom::rt::detail;
 
 extern "C" {
 
@@ -175,9 +118,13 @@ CallContext::~CallContext() {
 
 loom_rt_ctx *CallContext::c() { return impl_; }
 
+void CallContext::setPrepared(PreparedWeights *prepared) { impl_->prepared = prepared; }
+
 void CallContext::reset() {
   for (Block &b : impl_->blocks)
     b.used = 0;
+  impl_->prepared = nullptr;
+  impl_->callPrepared.clear(); // keeps its capacity: the next call allocates nothing here
   impl_->current = 0;
   impl_->failed = false;
   impl_->error.clear();

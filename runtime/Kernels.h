@@ -39,19 +39,29 @@ void loom_rt_parallel_for(loom_rt_range_fn fn, void *args, int64_t n, int64_t co
 /// How many threads loom_rt_parallel_for may use from here (1 inside a parallel region).
 int32_t loom_rt_num_threads(void);
 
-/// A right-hand side B[K, N] (row stride ldb) that stays constant through a call, packed
-/// for products with M rows: for M == 1 (batch 1) panels of 32 columns in scratch memory,
-/// for which loom_rt_sgemm_packed uses its own AVX2 kernel split over the threads (the
-/// same sums for any thread count); null when packing does not pay (M > 1, no AVX2) or on
-/// an error (recorded in ctx).
-void *loom_rt_pack_rhs(loom_rt_ctx *ctx, int64_t M, int64_t K, int64_t N, const float *B,
-                       int64_t ldb);
+/// A weight B stored [rows, cols] (row stride ldb) that is the right-hand side of products
+/// with M rows (op(B) = B, or B transposed when transB), prepared into the layout those
+/// products run fastest on: for M == 1, not transposed, in a loop (`reused`), panels of 32
+/// columns for an AVX2 kernel split over the threads by columns; else, when rows are a
+/// multiple of 1 KiB (which map to the same cache sets and slow sgemm), a copy with rows
+/// padded by 16 floats; else nothing (null: the plain weight is best). The choice depends
+/// only on these arguments, so results do not depend on where the layout is kept.
+///
+/// `slot` names the weight within the compiled function (its parameter index). With a
+/// PreparedWeights on the context (CallContext::setPrepared: the host's weights did not
+/// change since it was made), the layout is made on the first call that needs it and kept
+/// there for every later call; without one it is made in this call's scratch memory, once
+/// per call. Null on an error too (recorded in ctx; the caller checks loom_rt_failed).
+const void *loom_rt_prepare_rhs(loom_rt_ctx *ctx, int64_t slot, int64_t M, int64_t rows,
+                                int64_t cols, const float *B, int64_t ldb, int32_t transB,
+                                int32_t reused);
 
-/// loom_rt_sgemm with B also given as loom_rt_pack_rhs packed it; the plain product when
-/// it is null or M is not the one row it was packed for.
-void loom_rt_sgemm_packed(loom_rt_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A,
-                          int64_t lda, const float *B, int64_t ldb, const void *packed, float *C,
-                          int64_t ldc, float beta);
+/// loom_rt_sgemm_t(ctx, 0, transB, ...) with B also given as loom_rt_prepare_rhs prepared
+/// it (which may be null): the same product on the prepared layout. A layout made for one
+/// row, used for more, falls back to the plain B.
+void loom_rt_sgemm_prepared(loom_rt_ctx *ctx, int32_t transB, int64_t M, int64_t N, int64_t K,
+                            const float *A, int64_t lda, const float *B, int64_t ldb,
+                            const void *prepared, float *C, int64_t ldc, float beta);
 
 /// Channels-last 1-D convolution by oneDNN: y[B, Tout, F] = x[B, T, C] (*) w[K, C, F], with
 /// stride, dilation (1 = none) and zero padding padL / padR; Tout is
@@ -103,6 +113,28 @@ int32_t loom_rt_failed(loom_rt_ctx *ctx);
 #include <vector>
 
 namespace loom::rt {
+/// Weights prepared by loom_rt_prepare_rhs (padded, packed) for compiled code, kept across
+/// calls. It belongs to one set of weight values: whoever owns the weights (a loaded model,
+/// an AOT context) owns one of these next to them and makes a new one whenever the values
+/// change. Safe to share between calls running on several threads.
+class PreparedWeights {
+public:
+  PreparedWeights();
+  ~PreparedWeights();
+  PreparedWeights(const PreparedWeights &) = delete;
+  PreparedWeights &operator=(const PreparedWeights &) = delete;
+
+  /// How many layouts it holds, and their bytes.
+  int64_t count() const;
+  int64_t bytes() const;
+
+  struct Impl; // runtime/Prepared.cpp
+  Impl &state() const { return *impl_; }
+
+private:
+  Impl *impl_;
+};
+
 /// The host side of loom_rt_ctx: a scratch arena reused across calls and an error slot.
 class CallContext {
 public:
@@ -112,6 +144,9 @@ public:
   CallContext &operator=(const CallContext &) = delete;
 
   loom_rt_ctx *c();
+  /// Prepared weights to use (and fill) in the next call, or null (the default): the
+  /// weights it belongs to must be the ones that call is given. reset() clears it.
+  void setPrepared(PreparedWeights *prepared);
   /// Releases this call's scratch memory for reuse (keeps the blocks) and clears the error.
   void reset();
   bool failed() const;

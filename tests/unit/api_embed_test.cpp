@@ -326,6 +326,40 @@ TEST(EmbedApi, BadWeightsAreErrorsAndChangeNothing) {
   EXPECT_EQ((*m.weightValues())[2].tensor.f32()[7], 0.5f);
 }
 
+// A model keeps its weights' prepared layouts (padded rows of 1 KiB, batch-1 panels) from
+// call to call; replacing one weight must not leave a call on the old layout: every result
+// is bit-identical to a model that was given the new weights from the start.
+TEST(EmbedApi, ReplacedWeightsAreNotReadFromOldPreparedLayouts) {
+  const std::string src = "model m(x: f32[B, T, 8]) -> (y) {\n"
+                          "  y = lstm(x, units=64, return_sequences=true)\n"
+                          "}\n";
+  auto a = loom::Model::fromSource(src), b = loom::Model::fromSource(src);
+  ASSERT_TRUE(a && b);
+  ASSERT_FALSE(a->initWeights(1));
+  std::vector<float> x1 = values(1 * 5 * 8, 3), x3 = values(3 * 5 * 8, 4);
+  auto run = [&](loom::Model &m, std::vector<float> &x, int64_t batch) {
+    auto r = m.run({{"x", loom::TensorView(x.data(), {batch, 5, 8})}});
+    EXPECT_TRUE(r) << r.error().message();
+    return r ? std::vector<float>(r->at(0).tensor.f32(), r->at(0).tensor.f32() + batch * 5 * 64)
+             : std::vector<float>();
+  };
+  std::vector<float> old1 = run(*a, x1, 1), old3 = run(*a, x3, 3);
+  ASSERT_EQ(run(*a, x1, 1), old1) << "the kept layouts give what the first call gave";
+  std::vector<float> rk = values(64 * 256, 9);
+  ASSERT_FALSE(a->setWeight("y/recurrent_kernel", loom::TensorView(rk.data(), {64, 256})));
+  auto all = a->weightValues();
+  ASSERT_TRUE(all);
+  std::vector<loom::NamedView> given;
+  for (const loom::NamedTensor &t : *all)
+    given.push_back({t.name, t.tensor});
+  ASSERT_FALSE(b->setWeights(given));
+  std::vector<float> new1 = run(*a, x1, 1), new3 = run(*a, x3, 3);
+  EXPECT_NE(new1, old1);
+  EXPECT_NE(new3, old3);
+  EXPECT_EQ(new1, run(*b, x1, 1));
+  EXPECT_EQ(new3, run(*b, x3, 3));
+}
+
 TEST(EmbedApi, RuntimeFailuresAreErrors) {
   auto m = loom::Model::fromFile(kSrc + "/examples/layers/reber.loom");
   ASSERT_TRUE(m) << m.error().message();

@@ -391,7 +391,7 @@ TEST(CodegenDiff, KernelsSplitOverThreadsGiveTheSameBits) {
     checkSameBitsOnOneAndTwoThreads(f, syms, 7, 1e-5);
 }
 
-// Batch 1: the recurrent products run on panels packed once per call (runtime/Gemv.cpp),
+// Batch 1: the recurrent products run on packed panels (runtime/Prepared.cpp),
 // split over the threads by columns; the sums must not depend on the thread count.
 TEST(CodegenDiff, BatchOneProductsGiveTheSameBitsOnOneAndTwoThreads) {
   // 512 units: 16 panels of 2 * 512 * 32 cost units each, enough to be split.

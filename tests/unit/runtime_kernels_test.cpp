@@ -261,17 +261,17 @@ TEST(RuntimeParallelFor, LittleWorkOneThreadOrNestedRunsInline) {
   omp_set_num_threads(saved);
 }
 
-// The batch-1 product on packed panels (runtime/Gemv.cpp) against the triple loop: column
-// counts that are not a multiple of the 32-column panel, odd K, every beta, one and two
-// threads. More than one row leaves B unpacked, and a packed B given to a product of two
-// rows is ignored: the plain sgemm runs.
+// The batch-1 product on packed panels (runtime/Prepared.cpp) against the triple loop:
+// column counts that are not a multiple of the 32-column panel, odd K, every beta, one and
+// two threads. Panels are made only for one row in a loop (`reused`); a panel layout given
+// to a product of two rows is ignored: the plain sgemm runs.
 TEST(RuntimeSgemm, PackedBatchOneProductMatchesTheTripleLoop) {
   int saved = omp_get_max_threads();
   struct Case {
     int64_t M, N, K, padB;
   };
   for (int threads : {1, 2})
-    for (Case c : {Case{1, 1024, 256, 16}, Case{1, 45, 7, 3}, Case{1, 32, 1, 0},
+    for (Case c : {Case{1, 1000, 256, 16}, Case{1, 45, 7, 3}, Case{1, 32, 1, 0},
                    Case{1, 300, 129, 0}, Case{2, 64, 33, 1}})
       for (float beta : {0.0f, 1.0f, 0.5f}) {
         SCOPED_TRACE(testing::Message() << c.M << "x" << c.N << "x" << c.K << " beta " << beta
@@ -283,13 +283,79 @@ TEST(RuntimeSgemm, PackedBatchOneProductMatchesTheTripleLoop) {
             v = std::numeric_limits<float>::quiet_NaN();
         std::vector<float> want = g.naive(beta);
         CallContext ctx;
-        EXPECT_EQ(loom_rt_pack_rhs(ctx.c(), 2, c.K, c.N, g.B.data(), g.ldb), nullptr);
-        void *packed = loom_rt_pack_rhs(ctx.c(), 1, c.K, c.N, g.B.data(), g.ldb);
+        EXPECT_EQ(loom_rt_prepare_rhs(ctx.c(), 0, 2, c.K, c.N, g.B.data(), g.ldb, 0, 1), nullptr);
+        EXPECT_EQ(loom_rt_prepare_rhs(ctx.c(), 0, 1, c.K, c.N, g.B.data(), g.ldb, 0, 0), nullptr)
+            << "not in a loop: packing would cost what it saves";
+        const void *packed = loom_rt_prepare_rhs(ctx.c(), 0, 1, c.K, c.N, g.B.data(), g.ldb, 0, 1);
         EXPECT_NE(packed, nullptr) << "this machine has AVX2";
-        loom_rt_sgemm_packed(ctx.c(), c.M, c.N, c.K, g.A.data(), g.lda, g.B.data(), g.ldb, packed,
-                             g.C.data(), g.ldc, beta);
+        loom_rt_sgemm_prepared(ctx.c(), 0, c.M, c.N, c.K, g.A.data(), g.lda, g.B.data(), g.ldb,
+                               packed, g.C.data(), g.ldc, beta);
         ASSERT_FALSE(ctx.failed()) << ctx.error();
         expectNear(want, g.C, g.ldc, g.N);
       }
   omp_set_num_threads(saved);
+}
+
+// A weight whose rows are a multiple of 1 KiB gets a padded copy, plain or transposed in
+// the product, whatever the rows of the product.
+TEST(RuntimeSgemm, PaddedWeightMatchesTheTripleLoop) {
+  for (int32_t trans : {0, 1}) {
+    const int64_t M = 5, N = trans ? 40 : 512, K = trans ? 256 : 30;
+    const int64_t rows = trans ? N : K, cols = trans ? K : N, ldb = cols + 3;
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    std::vector<float> A((size_t)(M * K)), B((size_t)(rows * ldb)), C((size_t)(M * N), NAN);
+    for (float &v : A)
+      v = dist(rng);
+    for (float &v : B)
+      v = dist(rng);
+    std::vector<float> want((size_t)(M * N));
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        double acc = 0;
+        for (int64_t k = 0; k < K; ++k)
+          acc += (double)A[(size_t)(i * K + k)] * B[(size_t)(trans ? j * ldb + k : k * ldb + j)];
+        want[(size_t)(i * N + j)] = (float)acc;
+      }
+    CallContext ctx;
+    const void *p = loom_rt_prepare_rhs(ctx.c(), 3, M, rows, cols, B.data(), ldb, trans, 0);
+    ASSERT_NE(p, nullptr) << "rows of 1 KiB are padded";
+    loom_rt_sgemm_prepared(ctx.c(), trans, M, N, K, A.data(), K, B.data(), ldb, p, C.data(), N,
+                           0.0f);
+    ASSERT_FALSE(ctx.failed()) << ctx.error();
+    expectNear(want, C, N, N);
+  }
+}
+
+// Prepared layouts are made once: within a call for each weight, and with a
+// PreparedWeights once for every call; a PreparedWeights given other weights under the
+// same slot (a host bug) still gives their product, from a layout made for the call.
+TEST(RuntimeSgemm, PreparedWeightsAreMadeOnceAndKept) {
+  Gemm g(1, 300, 64, 0, 0, 0, 11), other(1, 300, 64, 0, 0, 0, 12);
+  PreparedWeights kept;
+  CallContext ctx;
+  auto prepare = [&](const Gemm &w) {
+    return loom_rt_prepare_rhs(ctx.c(), 1, 1, w.K, w.N, w.B.data(), w.ldb, 0, 1);
+  };
+  const void *perCall = prepare(g);
+  EXPECT_EQ(prepare(g), perCall) << "the same weight twice in one call";
+  EXPECT_EQ(kept.count(), 0);
+  ctx.reset();
+  int64_t before = ctx.bytesInUse();
+  ctx.setPrepared(&kept);
+  const void *first = prepare(g);
+  EXPECT_EQ(kept.count(), 1);
+  EXPECT_GE(kept.bytes(), 64 * 320 * 4);
+  EXPECT_EQ(ctx.bytesInUse(), before) << "kept layouts are not in the call's arena";
+  ctx.reset();
+  ctx.setPrepared(&kept);
+  EXPECT_EQ(prepare(g), first) << "a later call finds it";
+  const void *mismatch = prepare(other);
+  EXPECT_NE(mismatch, first);
+  EXPECT_EQ(kept.count(), 1);
+  std::vector<float> want = other.naive(0.0f);
+  loom_rt_sgemm_prepared(ctx.c(), 0, 1, other.N, other.K, other.A.data(), other.lda, other.B.data(),
+                         other.ldb, mismatch, other.C.data(), other.ldc, 0.0f);
+  ASSERT_FALSE(ctx.failed()) << ctx.error();
+  expectNear(want, other.C, other.ldc, other.N);
 }

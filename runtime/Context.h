@@ -1,0 +1,84 @@
+#pragma once
+// The state behind loom_rt_ctx, shared by the runtime's own files (not installed: generated
+// code and hosts see only the opaque C type and rt::CallContext).
+#include "runtime/Kernels.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace loom::rt::detail {
+constexpr size_t kAlign = 64; // a cache line; what loom_rt_alloc promises
+// Small enough not to matter for a tiny model, big enough that a typical call's scratch
+// fits in one or two blocks.
+constexpr size_t kMinBlock = size_t(1) << 20;
+// Far beyond any real request; keeps the size arithmetic below from overflowing.
+constexpr int64_t kMaxRequest = int64_t(1) << 48;
+
+struct Block {
+  uint8_t *base;
+  size_t size;
+  size_t used;
+};
+
+/// A weight prepared for this call only (no PreparedWeights was given): its key, the
+/// weight it was made from and the layout, in the call's arena.
+struct CallPrepared {
+  int64_t key;
+  const float *src;
+  const void *layout;
+};
+} // namespace loom::rt::detail
+
+// A bump arena over a list of blocks. reset() rewinds every block; a call that makes the
+// same requests as the previous one walks the same blocks in the same order and so
+// allocates nothing new. Not thread-safe: one context serves one call at a time.
+struct loom_rt_ctx {
+  std::vector<loom::rt::detail::Block> blocks;
+  size_t current = 0; // blocks before this one are full for this call
+  bool failed = false;
+  std::string error;
+  /// Where prepared weights are kept across calls (set by the host for one call), or null:
+  /// then they are prepared in the arena for this call only (callPrepared).
+  loom::rt::PreparedWeights *prepared = nullptr;
+  std::vector<loom::rt::detail::CallPrepared> callPrepared;
+
+  void *alloc(size_t need) {
+    using namespace loom::rt::detail;
+    for (; current < blocks.size(); ++current) {
+      Block &b = blocks[current];
+      if (b.size - b.used >= need) {
+        void *p = b.base + b.used;
+        b.used += need;
+        return p;
+      }
+    }
+    // Grow geometrically (each new block at least as big as all before it) so a large
+    // workload settles on a few blocks rather than many 1 MiB ones.
+    size_t size = std::max({need, kMinBlock, reserved()});
+    void *p = std::aligned_alloc(kAlign, size);
+    if (!p)
+      return nullptr;
+    blocks.push_back({static_cast<uint8_t *>(p), size, need});
+    current = blocks.size() - 1;
+    return p;
+  }
+  size_t reserved() const {
+    size_t n = 0;
+    for (const auto &b : blocks)
+      n += b.size;
+    return n;
+  }
+  void fail(const char *msg) noexcept {
+    if (failed)
+      return; // the first error is the cause; later ones are usually its consequences
+    failed = true;
+    try {
+      error = msg ? msg : "unknown error";
+    } catch (...) {
+      // Out of memory while recording: `failed` alone still stops the call.
+    }
+  }
+};
