@@ -444,6 +444,8 @@ const std::vector<DataSlot> &Trainer::slots() const { return impl_->slots; }
 int64_t Trainer::iterations() const { return impl_->iterations; }
 const ir::Module &Trainer::stepModule() const { return *impl_->stepModule; }
 
+int64_t Trainer::stepScratchBytes() const { return impl_->stepFn->scratchBytes(); }
+
 llvm::Error Trainer::initWeights(uint64_t seed) {
   auto w = api::initWeights(*impl_->evalModule->main(), seed);
   if (!w)

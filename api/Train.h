@@ -91,6 +91,8 @@ public:
 
   /// The IR of the step function (after the pipeline), for `loom ir --stage=train`.
   const ir::Module &stepModule() const;
+  /// Scratch bytes the last training step used (its arena).
+  int64_t stepScratchBytes() const;
 
   struct Impl;
 

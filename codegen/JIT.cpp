@@ -14,6 +14,7 @@
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
 
+#include <atomic>
 #include <chrono>
 #include <mutex>
 
@@ -121,6 +122,7 @@ struct CompiledFunction::Impl {
   std::vector<std::string> symbols;
   std::vector<ir::Type> outputTypes;
   double seconds = 0;
+  std::atomic<int64_t> lastScratch{0};
   std::mutex poolMutex;
   std::vector<std::unique_ptr<rt::CallContext>> pool;
 
@@ -133,6 +135,7 @@ struct CompiledFunction::Impl {
     return c;
   }
   void release(std::unique_ptr<rt::CallContext> c) {
+    lastScratch = c->bytesInUse();
     c->reset();
     std::lock_guard<std::mutex> lock(poolMutex);
     if (pool.size() < 8)
@@ -143,6 +146,7 @@ struct CompiledFunction::Impl {
 CompiledFunction::CompiledFunction(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 CompiledFunction::~CompiledFunction() = default;
 double CompiledFunction::compileSeconds() const { return impl_->seconds; }
+int64_t CompiledFunction::scratchBytes() const { return impl_->lastScratch; }
 
 Expected<std::unique_ptr<CompiledFunction>> CompiledFunction::compile(const ir::Function &f,
                                                                       const Options &opts) {

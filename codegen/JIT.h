@@ -40,6 +40,9 @@ public:
                                               const std::vector<rt::Tensor> &params,
                                               rt::PreparedWeights *prepared = nullptr) const;
   double compileSeconds() const;
+  /// Scratch bytes (the arena: buffers planned by liveness, prepared weights made for the
+  /// call) that the last call to finish used; 0 before any.
+  int64_t scratchBytes() const;
 
   struct Impl;
 

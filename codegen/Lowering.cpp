@@ -221,12 +221,14 @@ Error Lowerer::plan(const ir::Block &blk) {
         auto it = layout.find(v);
         return it == layout.end() ? 0u : it->second;
       };
-      int lc = lay(lhs) < (unsigned)lhs->type.rank() ? -1 : newBuffer(lhs->type);
-      int rc = lay(rhs) < 2 ? -1 : newBuffer(rhs->type);
+      int lc, rc;
       if (op.boolAttr("transpose_lhs")) {
         // Both operands are read as one [R, K] / [R, N] matrix: fully dense.
         lc = lay(lhs) == 0 ? -1 : newBuffer(lhs->type);
         rc = lay(rhs) == 0 ? -1 : newBuffer(rhs->type);
+      } else {
+        lc = lay(lhs) < (unsigned)lhs->type.rank() ? -1 : newBuffer(lhs->type);
+        rc = lay(rhs) < 2 ? -1 : newBuffer(rhs->type);
       }
       matmulCopies[&op] = {lc, rc};
     }
@@ -586,14 +588,10 @@ Error Lowerer::run() {
   if (Error e = plan(func.body))
     return e;
   if (!bufTypes.empty()) {
-    // One arena for every scratch buffer, each at a 64-byte aligned offset.
+    // One arena for every scratch buffer, each at a 64-byte aligned offset; buffers whose
+    // lives do not overlap share bytes (codegen/Arena.cpp).
     std::vector<Value *> offsets;
-    Value *total = i64c(0);
-    for (Value *bytes : bufBytes) {
-      offsets.push_back(total);
-      total = b.CreateAdd(total, b.CreateAnd(b.CreateAdd(bytes, i64c(63)), i64c(~int64_t(63))));
-    }
-    total = b.CreateBinaryIntrinsic(Intrinsic::umax, total, i64c(64));
+    Value *total = planArena(offsets);
     Value *arena = b.CreateCall(allocFn, {rtCtx, total}, "arena");
     BasicBlock *oom = BasicBlock::Create(ctx, "oom", fn);
     BasicBlock *ok = BasicBlock::Create(ctx, "start", fn);

@@ -158,6 +158,12 @@ public:
   llvm::Error plan(const ir::Block &blk);
   llvm::Error planLoop(const ir::Op &op);
   int newBuffer(const ir::Type &t);
+  /// Per buffer, the first and last position (ops in the order they run) at which it is
+  /// live (codegen/Arena.cpp).
+  std::vector<std::pair<int64_t, int64_t>> liveRanges() const;
+  /// Emits each buffer's byte offset into the arena (buffers live at the same time never
+  /// overlap) and returns the arena's size.
+  llvm::Value *planArena(std::vector<llvm::Value *> &offsets);
   /// Layout of a value known when compiling: its View::denseFrom.
   std::map<const ir::Value *, unsigned> layout;
   std::map<const ir::Value *, int> bufOf;

@@ -18,6 +18,7 @@
 #include "ir/Builder.h"
 #include "passes/Passes.h"
 
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -168,24 +169,51 @@ std::vector<Op *> usersOf(Block &root, const Value *v) {
   return users;
 }
 
+/// How an operand of type `ot` of an elementwise op of type `t` (numpy broadcasting: `ot`
+/// aligned to the right) is cut for the slice `u` of the op's result: whole when the slice
+/// does not cut its dims (a missing leading dim, a broadcast dim of 1), else sliced along
+/// its own axis to `type`; nullopt for anything else.
+struct OperandCut {
+  bool whole;
+  int64_t axis;
+  Type type;
+};
+std::optional<OperandCut> cutFor(const Type &ot, const Type &t, const Op &u) {
+  int64_t axis = u.intAttr("axis") - ((int64_t)t.rank() - (int64_t)ot.rank());
+  if (ot.rank() > t.rank())
+    return std::nullopt;
+  if (axis < 0)
+    return OperandCut{true, 0, ot};
+  const Dim &d = ot.shape[(size_t)axis];
+  if (d.isStatic() && d.value() == 1 && !(t.shape[(size_t)u.intAttr("axis")] == d))
+    return OperandCut{true, 0, ot};
+  if (!(d == t.shape[(size_t)u.intAttr("axis")]))
+    return std::nullopt;
+  Type st = ot;
+  st.shape[(size_t)axis] = u.result()->type.shape[(size_t)u.intAttr("axis")];
+  return OperandCut{false, axis, st};
+}
+
 /// Splits elementwise ops of `block` (not nested blocks) that are only sliced, each slice
 /// becoming the op over slices of its operands. `root` is the function body (for uses).
 bool sinkIntoSlices(Block &root, Block &block) {
   bool changed = false;
-  for (size_t i = 0; i < block.ops.size(); ++i) {
+  // Last to first: an op sunk into its slices leaves its operands sliced, so the op that
+  // made one of them (a bias add before the gate sum) may be sunk next.
+  for (size_t i = block.ops.size(); i-- > 0;) {
     Op &op = *block.ops[i];
     if (!fusible(op) || op.operands.empty())
       continue;
     const Type &t = op.result()->type;
-    bool sameTypes = true;
-    for (const Value *o : op.operands)
-      sameTypes &= o->type == t;
-    if (!sameTypes)
-      continue; // a broadcast operand would need its own slicing rule
     std::vector<Op *> users = usersOf(root, op.result());
     bool allSlices = !users.empty();
     for (Op *u : users)
-      allSlices &= u->kind == OpKind::Slice && u->parent == &block;
+      allSlices &= u->kind == OpKind::Slice && u->parent == &block && [&] {
+        for (const Value *o : op.operands)
+          if (!cutFor(o->type, t, *u))
+            return false;
+        return true;
+      }();
     if (!allSlices)
       continue;
     for (Op *u : users) {
@@ -196,15 +224,22 @@ bool sinkIntoSlices(Block &root, Block &block) {
       Builder b(&scratch);
       b.setLoc(u->loc);
       std::vector<Value *> pieces;
-      for (Value *o : op.operands)
-        pieces.push_back(b.create(OpKind::Slice, {o}, {u->result()->type}, u->attrs)->result());
+      for (Value *o : op.operands) {
+        OperandCut c = *cutFor(o->type, t, *u);
+        if (c.whole) {
+          pieces.push_back(o);
+          continue;
+        }
+        auto attrs = u->attrs;
+        attrs["axis"] = c.axis;
+        pieces.push_back(b.create(OpKind::Slice, {o}, {c.type}, attrs)->result());
+      }
       Value *piece = b.create(op.kind, pieces, {u->result()->type}, op.attrs)->result();
       Value *old = u->result();
       size_t n = replaceOpWith(block, idx, scratch);
       replaceUsesFrom(block, idx + n, old, piece);
     }
     block.ops.erase(block.ops.begin() + (ptrdiff_t)i);
-    --i;
     changed = true;
   }
   return changed;

@@ -57,7 +57,7 @@ llvm::Expected<rt::Tensor> randomInput(const std::string &name, const ir::Type &
 }
 
 void printTimes(const BenchOptions &o, const std::string &name, double compileMs,
-                std::vector<double> &ms) {
+                std::vector<double> &ms, int64_t scratch) {
   std::sort(ms.begin(), ms.end());
   auto pct = [&](double p) {
     return ms[std::min(ms.size() - 1, (size_t)(p * (ms.size() - 1) + 0.5))];
@@ -65,13 +65,13 @@ void printTimes(const BenchOptions &o, const std::string &name, double compileMs
   const char *what = o.train ? "step" : "call";
   if (o.json)
     fmt::print("{{\"compile_ms\": {:.3f}, \"median_ms\": {:.4f}, \"p10_ms\": {:.4f}, "
-               "\"p90_ms\": {:.4f}}}\n",
-               compileMs, pct(0.5), pct(0.1), pct(0.9));
+               "\"p90_ms\": {:.4f}, \"scratch_bytes\": {}}}\n",
+               compileMs, pct(0.5), pct(0.1), pct(0.9), scratch);
   else
     fmt::print("{}{}: B={} T={} threads={}\n  compile  {:.1f} ms\n  per {} median {:.3f} ms "
-               "(p10 {:.3f}, p90 {:.3f}) over {} {}s\n",
+               "(p10 {:.3f}, p90 {:.3f}) over {} {}s\n  scratch  {:.2f} MiB per {}\n",
                name, o.train ? " (training step)" : "", o.batch, o.time, o.threads, compileMs, what,
-               pct(0.5), pct(0.1), pct(0.9), o.iters, what);
+               pct(0.5), pct(0.1), pct(0.9), o.iters, what, (double)scratch / (1 << 20), what);
 }
 
 /// --train: the model's train block compiled into its step function (forward, loss,
@@ -107,7 +107,8 @@ int runTrain(const BenchOptions &o) {
     if (i >= o.warmup)
       ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
   }
-  printTimes(o, (*trainer)->stepModule().main()->name, compileMs, ms);
+  printTimes(o, (*trainer)->stepModule().main()->name, compileMs, ms,
+             (*trainer)->stepScratchBytes());
   return 0;
 }
 
@@ -167,7 +168,7 @@ int run(const BenchOptions &o) {
     if (i >= o.warmup)
       ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
   }
-  printTimes(o, f.name, compileMs, ms);
+  printTimes(o, f.name, compileMs, ms, (*compiled)->scratchBytes());
   return 0;
 }
 

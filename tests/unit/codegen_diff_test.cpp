@@ -405,3 +405,27 @@ TEST(CodegenDiff, BatchOneProductsGiveTheSameBitsOnOneAndTwoThreads) {
   // the interpreter's.
   checkSameBitsOnOneAndTwoThreads(f, {{"B", 1}, {"T", 4}}, 11, 1e-4);
 }
+
+// Memory planned by liveness (codegen/Arena.cpp): in a chain of products each intermediate
+// dies when the next one is made, so the eight of them take two buffers' worth of scratch,
+// not eight, and the numbers are still the interpreter's (at every B and T too).
+TEST(CodegenArena, BuffersThatDoNotLiveAtOnceShareTheArena) {
+  std::string text = "func @chain(%x: f32[B,200], %w: f32[200,200]) -> (y) {\n";
+  std::string prev = "%x";
+  for (int k = 0; k < 4; ++k) {
+    std::string m = "%m" + std::to_string(k), t = k == 3 ? "%y" : "%t" + std::to_string(k);
+    text += "  " + m + " = matmul " + prev + ", %w : f32[B,200]\n";
+    text += "  " + t + " = tanh " + m + " : f32[B,200]\n";
+    prev = t;
+  }
+  text += "  return %y\n}\n";
+  checkText(text, kBT, 1, 1e-3); // four sums of 200 products in float, as sgemm orders them
+  auto m = cgtest::parseIR(text);
+  ASSERT_TRUE(m);
+  auto cf = codegen::CompiledFunction::compile(*m->main());
+  ASSERT_TRUE(bool(cf)) << llvm::toString(cf.takeError());
+  auto [in, par] = cgtest::randomArgs(*m->main(), {{"B", 64}}, 3);
+  auto got = (*cf)->run(in, par);
+  ASSERT_TRUE(bool(got)) << llvm::toString(got.takeError());
+  EXPECT_EQ((*cf)->scratchBytes(), 2 * 64 * 200 * 4);
+}
