@@ -35,13 +35,16 @@ public:
   /// Checks inputs and params against the signature (ir::bindSymbols), allocates the
   /// outputs and calls the compiled code. Safe to call from several threads at once.
   /// `prepared`, when given, keeps the weights' prepared layouts (padded, packed) across
-  /// calls: it must belong to these `params` values (a new one when they change).
+  /// calls: it must belong to these `params` values (a new one when they change). Layouts
+  /// are found again by the weight's address and shape, not its contents: weights changed
+  /// in place, or freed and reallocated at the same address, need a new store.
   llvm::Expected<std::vector<rt::Tensor>> run(const std::vector<rt::Tensor> &inputs,
                                               const std::vector<rt::Tensor> &params,
                                               rt::PreparedWeights *prepared = nullptr) const;
   double compileSeconds() const;
   /// Scratch bytes (the arena: buffers planned by liveness, prepared weights made for the
-  /// call) that the last call to finish used; 0 before any.
+  /// call) that the last call to finish used; 0 before any. Layouts kept in a
+  /// PreparedWeights are not counted (PreparedWeights::bytes).
   int64_t scratchBytes() const;
 
   struct Impl;
