@@ -280,43 +280,30 @@ def main():
 
     for p in range(a.passes):
         log("pass %d/%d (load %.2f)" % (p + 1, a.passes, os.getloadavg()[0]))
-        for (name, cell, B, T, I, H, model, it, wu) in shapes if "inference" in a.modes else []:
-            it, wu = iters_for(it, wu)
-            dims = ["--batch", str(B), "--time", str(T)]
-            shape = dims + ["--input", str(I), "--hidden", str(H), "--iters", str(it), "--warmup", str(wu)]
-            for n in threads:
-                g = (name, cell, n)
-                if a.wait_quiet < 1:
-                    wait_quiet(a.wait_quiet)
-                jobs = [("loom", [loom, "bench", os.path.join(MODELS, model)] + dims +
-                         ["--threads", str(n), "--iters", str(it), "--warmup", str(wu), "--json"], None)]
-                if name == "S4" and cell == "lstm":
-                    jobs.append(("loom_peephole", [loom, "bench", os.path.join(MODELS, PEEPHOLE_MODEL)] +
-                                 dims + ["--threads", str(n), "--iters", str(it), "--warmup", str(wu),
-                                         "--json"], None))
-                for c in (["lstm"] if cell == "lstm" else ["lbr_gru", "gru"]):
-                    jobs.append(("onednn_" + c, [dnnl, "--cell", c] + shape, {"OMP_NUM_THREADS": str(n)}))
-                if tv:
-                    jobs.append(("torch", [PYTHON, os.path.join(HERE, "torch_rnn.py"), "--cell", cell] +
-                                 shape + ["--threads", str(n)], None))
-                measure(res, g, jobs, p)
-        # Training: the same shapes, one training step per timed call.
-        for (name, cell, B, T, I, H, model, _, _) in shapes if "training" in a.modes else []:
-            it, wu = iters_for(*TRAIN_ITERS[name])
-            dims = ["--batch", str(B), "--time", str(T)]
-            shape = dims + ["--input", str(I), "--hidden", str(H), "--iters", str(it), "--warmup", str(wu)]
-            for n in threads:
-                g = (name, cell, n)
-                if a.wait_quiet < 1:
-                    wait_quiet(a.wait_quiet)
-                jobs = [("loom", [loom, "bench", os.path.join(MODELS, model), "--train"] + dims +
-                         ["--threads", str(n), "--iters", str(it), "--warmup", str(wu), "--json"], None)]
-                for c in (["lstm"] if cell == "lstm" else ["lbr_gru", "gru"]):
-                    jobs.append(("onednn_" + c, [dnnl, "--cell", c, "--train"] + shape, None))
-                if tv:
-                    jobs.append(("torch", [PYTHON, os.path.join(HERE, "torch_rnn.py"), "--cell", cell,
-                                           "--train"] + shape + ["--threads", str(n)], None))
-                measure(tres, g, jobs, p)
+        # Inference, then training on the same shapes (one training step per timed call).
+        for train in (False, True):
+            if ("training" if train else "inference") not in a.modes:
+                continue
+            for (name, cell, B, T, I, H, model, it, wu) in shapes:
+                it, wu = iters_for(*TRAIN_ITERS[name]) if train else iters_for(it, wu)
+                dims = ["--batch", str(B), "--time", str(T)]
+                shape = dims + ["--input", str(I), "--hidden", str(H), "--iters", str(it), "--warmup", str(wu)]
+                flag = ["--train"] if train else []
+                for n in threads:
+                    g = (name, cell, n)
+                    if a.wait_quiet < 1:
+                        wait_quiet(a.wait_quiet)
+                    timing = dims + ["--threads", str(n), "--iters", str(it), "--warmup", str(wu), "--json"]
+                    jobs = [("loom", [loom, "bench", os.path.join(MODELS, model)] + flag + timing, None)]
+                    if not train and name == "S4" and cell == "lstm":
+                        jobs.append(("loom_peephole",
+                                     [loom, "bench", os.path.join(MODELS, PEEPHOLE_MODEL)] + timing, None))
+                    for c in (["lstm"] if cell == "lstm" else ["lbr_gru", "gru"]):
+                        jobs.append(("onednn_" + c, [dnnl, "--cell", c] + flag + shape, None))
+                    if tv:
+                        jobs.append(("torch", [PYTHON, os.path.join(HERE, "torch_rnn.py"), "--cell", cell] +
+                                     flag + shape + ["--threads", str(n)], None))
+                    measure(tres if train else res, g, jobs, p)
         if not a.no_compile_table and "inference" in a.modes and (not only or "S4" in only):
             for T, unroll in [(T, "none") for T in COMPILE_T] + \
                     ([(COMPILE_T[0], "full")] if a.has_unroll else []):

@@ -145,21 +145,25 @@ llvm::Expected<Val> Elaborator::lookup(const std::string &name, const ir::Loc &l
   if (isInitializerName(name) || isOptionName(name))
     return Val::str(name);
   // Suggest the closest known name.
+  std::vector<std::string> known;
+  for (auto &[n, _] : vars)
+    known.push_back(n);
+  for (auto &[n, _] : decls_)
+    known.push_back(n);
+  for (auto &[n, _] : builtins())
+    known.push_back(n);
+  return fail(loc, fmt::format("unknown name '{}'{}", name, didYouMean(name, known)));
+}
+
+std::string didYouMean(const std::string &name, const std::vector<std::string> &candidates) {
   std::string best;
   unsigned bestDist = 3;
-  auto consider = [&](const std::string &cand) {
-    unsigned d = llvm::StringRef(name).edit_distance(cand);
+  for (const std::string &c : candidates) {
+    unsigned d = llvm::StringRef(name).edit_distance(c);
     if (d < bestDist)
-      bestDist = d, best = cand;
-  };
-  for (auto &[n, _] : vars)
-    consider(n);
-  for (auto &[n, _] : decls_)
-    consider(n);
-  for (auto &[n, _] : builtins())
-    consider(n);
-  return fail(loc, fmt::format("unknown name '{}'{}", name,
-                               best.empty() ? "" : fmt::format(" (did you mean '{}'?)", best)));
+      bestDist = d, best = c;
+  }
+  return best.empty() ? "" : fmt::format(" (did you mean '{}'?)", best);
 }
 
 llvm::Expected<BoundArgs> Elaborator::bindArgs(const std::string &callee,
@@ -177,16 +181,8 @@ llvm::Expected<BoundArgs> Elaborator::bindArgs(const std::string &callee,
             a.loc, fmt::format("{} takes at most {} positional argument(s)", callee, names.size()));
       name = names[pos++];
     } else if (std::find(names.begin(), names.end(), name) == names.end()) {
-      std::string best;
-      unsigned bestDist = 3;
-      for (auto &n : names) {
-        unsigned d = llvm::StringRef(name).edit_distance(n);
-        if (d < bestDist)
-          bestDist = d, best = n;
-      }
       return fail(a.loc,
-                  fmt::format("{} has no argument '{}'{}", callee, name,
-                              best.empty() ? "" : fmt::format(" (did you mean '{}'?)", best)));
+                  fmt::format("{} has no argument '{}'{}", callee, name, didYouMean(name, names)));
     }
     if (out.values.count(name))
       return fail(a.loc, fmt::format("argument '{}' of {} given twice", name, callee));

@@ -54,17 +54,6 @@ const std::map<std::string, std::vector<OptionDef>> &optimizerOptions() {
   return m;
 }
 
-std::string closest(const std::string &name, const std::vector<std::string> &cands) {
-  std::string best;
-  unsigned bestDist = 3;
-  for (auto &c : cands) {
-    unsigned d = llvm::StringRef(name).edit_distance(c);
-    if (d < bestDist)
-      bestDist = d, best = c;
-  }
-  return best.empty() ? "" : fmt::format(" (did you mean '{}'?)", best);
-}
-
 } // namespace
 
 llvm::Error Elaborator::optimizerSpec(const ast::Expr &e, OptimizerSpec &opt) {
@@ -80,7 +69,7 @@ llvm::Error Elaborator::optimizerSpec(const ast::Expr &e, OptimizerSpec &opt) {
   auto it = optimizerOptions().find(kind);
   if (it == optimizerOptions().end())
     return fail(callee->loc, fmt::format("unknown optimizer '{}'{}; loom has {}", kind,
-                                         closest(kind, kinds), known));
+                                         didYouMean(kind, kinds), known));
   opt = OptimizerSpec();
   opt.kind = kind;
   opt.learningRate.initial = kind == "sgd" ? 0.01 : 0.001; // Keras's defaults
@@ -101,7 +90,7 @@ llvm::Error Elaborator::optimizerSpec(const ast::Expr &e, OptimizerSpec &opt) {
     }
     if (!def)
       return fail(arg.loc, fmt::format("{} has no option '{}'{}", kind, arg.keyword,
-                                       closest(arg.keyword, names)));
+                                       didYouMean(arg.keyword, names)));
     if (!seen.insert(arg.keyword).second)
       return fail(arg.loc, fmt::format("option '{}' given twice", arg.keyword));
     const ast::Expr &v = *arg.value;
@@ -182,7 +171,7 @@ llvm::Error Elaborator::scheduleSpec(const ast::Expr &e, Schedule &s) {
     }
     if (std::find(it->second.begin(), it->second.end(), k) == it->second.end())
       return fail(arg.loc,
-                  fmt::format("{} has no argument '{}'{}", s.kind, k, closest(k, it->second)));
+                  fmt::format("{} has no argument '{}'{}", s.kind, k, didYouMean(k, it->second)));
     given.insert(k);
     auto v = eval(*arg.value);
     if (!v)
@@ -418,7 +407,8 @@ Elaborator::metric(const ast::Expr &m, const ast::Expr &lossExpr, const TrainSpe
     return fail(m.loc,
                 fmt::format("unknown metric '{}'{}; loom has accuracy, top_k_accuracy, "
                             "mse, mae and the losses",
-                            m.text, closest(m.text, {"accuracy", "top_k_accuracy", "mse", "mae"})));
+                            m.text,
+                            didYouMean(m.text, {"accuracy", "top_k_accuracy", "mse", "mae"})));
   auto it = decls_.find(fn);
   assert(it != decls_.end() && "metrics are prelude defs");
   std::vector<CallArg> args{{"", *y, m.loc}, {"", *t, m.loc}};

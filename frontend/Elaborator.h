@@ -18,6 +18,10 @@ namespace loom::frontend {
 
 class Elaborator;
 
+/// " (did you mean 'x'?)" for the candidate closest to `name` (edit distance under 3), or
+/// "" when none is close.
+std::string didYouMean(const std::string &name, const std::vector<std::string> &candidates);
+
 /// The name the prelude's buffer is registered under.
 inline const char *const kPreludeName = "<prelude>";
 

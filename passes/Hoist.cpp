@@ -110,15 +110,13 @@ size_t hoistLoop(Block &parent, size_t idx, bool &changed) {
   std::unordered_map<const Value *, const Op *> candOf;
   for (const Op *op : cands)
     candOf[op->result()] = op;
-  for (bool grew = true; grew;) {
-    grew = false;
-    for (const Op *op : cands) {
-      if (worth.count(op))
-        for (Value *v : op->operands)
-          if (candOf.count(v))
-            grew |= worth.insert(candOf[v]).second;
-    }
-  }
+  // Consumers before producers (cands is in program order): one pass reaches everything a
+  // worthwhile op reads.
+  for (auto it = cands.rbegin(); it != cands.rend(); ++it)
+    if (worth.count(*it))
+      for (Value *v : (*it)->operands)
+        if (auto c = candOf.find(v); c != candOf.end())
+          worth.insert(c->second);
   for (auto &opPtr : body.ops) {
     Op &op = *opPtr;
     if (!worth.count(&op) || !canHoist(op, [&](const Value *v) { return full.count(v) != 0; }))

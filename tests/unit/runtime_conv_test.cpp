@@ -152,6 +152,32 @@ int checkConvGrads(CallContext &ctx, const ConvShape &s, std::mt19937 &rng) {
   return bad;
 }
 
+/// Runs `check` from four threads at once, each on shapes shared by all threads (the same
+/// cached primitive runs on several threads at once) and on shapes of its own, `rounds`
+/// times; returns how many results were wrong.
+int checkConcurrently(int (*check)(CallContext &, const ConvShape &, std::mt19937 &), unsigned seed,
+                      int rounds) {
+  std::vector<ConvShape> shared = {
+      {2, 17, 3, 4, 3, 1, 1, 2, 0}, {1, 40, 8, 8, 5, 2, 1, 2, 2}, {3, 12, 6, 2, 2, 1, 3, 0, 0}};
+  constexpr int kThreads = 4;
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int id = 0; id < kThreads; ++id)
+    threads.emplace_back([&, id] {
+      CallContext ctx;
+      std::mt19937 rng(seed + (unsigned)id);
+      std::vector<ConvShape> mine = shared;
+      mine.push_back({1 + id % 3, 10 + id, 1 + id, 7 - id, 1 + id, 1 + id % 3, 1, id, 0});
+      mine.push_back({2, 30 + 3 * id, 4, 5, 3, 1, 1 + id % 3, 1, 1});
+      for (int round = 0; round < rounds; ++round)
+        for (const ConvShape &s : mine)
+          bad += check(ctx, s, rng);
+    });
+  for (auto &t : threads)
+    t.join();
+  return bad.load();
+}
+
 struct PoolShape {
   int64_t B, T, C, size, stride, padL, padR;
   int64_t tout() const {
@@ -363,27 +389,7 @@ TEST(RuntimeConv1d, RepeatedCallsReuseTheCachedPrimitive) {
 }
 
 TEST(RuntimeConv1d, ConcurrentCallersGetCorrectResults) {
-  // Shapes shared by all threads (the same cached primitive runs on several threads at
-  // once) mixed with shapes of each thread's own.
-  std::vector<ConvShape> shared = {
-      {2, 17, 3, 4, 3, 1, 1, 2, 0}, {1, 40, 8, 8, 5, 2, 1, 2, 2}, {3, 12, 6, 2, 2, 1, 3, 0, 0}};
-  constexpr int kThreads = 4;
-  std::atomic<int> bad{0};
-  std::vector<std::thread> threads;
-  for (int id = 0; id < kThreads; ++id)
-    threads.emplace_back([&, id] {
-      CallContext ctx;
-      std::mt19937 rng(100 + id);
-      std::vector<ConvShape> mine = shared;
-      mine.push_back({1 + id % 3, 10 + id, 1 + id, 7 - id, 1 + id, 1 + id % 3, 1, id, 0});
-      mine.push_back({2, 30 + 3 * id, 4, 5, 3, 1, 1 + id % 3, 1, 1});
-      for (int round = 0; round < 15; ++round)
-        for (const ConvShape &s : mine)
-          bad += checkConv(ctx, s, rng);
-    });
-  for (auto &t : threads)
-    t.join();
-  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(checkConcurrently(checkConv, 100, 15), 0);
 }
 
 TEST(RuntimeConv1dGrad, MatchesNaiveLoopOverManyShapes) {
@@ -479,24 +485,7 @@ TEST(RuntimeConv1dGrad, EmptyCasesAndBadArguments) {
 }
 
 TEST(RuntimeConv1dGrad, ConcurrentCallersGetCorrectResults) {
-  std::vector<ConvShape> shared = {
-      {2, 17, 3, 4, 3, 1, 1, 2, 0}, {1, 40, 8, 8, 5, 2, 1, 2, 2}, {3, 12, 6, 2, 2, 1, 3, 0, 0}};
-  constexpr int kThreads = 4;
-  std::atomic<int> bad{0};
-  std::vector<std::thread> threads;
-  for (int id = 0; id < kThreads; ++id)
-    threads.emplace_back([&, id] {
-      CallContext ctx;
-      std::mt19937 rng(200 + id);
-      std::vector<ConvShape> mine = shared;
-      mine.push_back({1 + id % 3, 10 + id, 1 + id, 7 - id, 1 + id, 1 + id % 3, 1, id, 0});
-      for (int round = 0; round < 10; ++round)
-        for (const ConvShape &s : mine)
-          bad += checkConvGrads(ctx, s, rng);
-    });
-  for (auto &t : threads)
-    t.join();
-  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(checkConcurrently(checkConvGrads, 200, 10), 0);
 }
 
 TEST(RuntimeMaxPool1d, MatchesNaiveLoopIncludingPaddedEdges) {
