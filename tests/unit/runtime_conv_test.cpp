@@ -152,6 +152,37 @@ int checkConvGrads(CallContext &ctx, const ConvShape &s, std::mt19937 &rng) {
   return bad;
 }
 
+/// Every stride and dilation of 1-3, kernel sizes 1..maxK, lengths 1..maxT and four
+/// paddings (valid, causal, Keras "same", more than the kernel), with batch, channels and
+/// filters walking through their values across the combinations; shapes with no output
+/// step are left out.
+std::vector<ConvShape> sweepShapes(int64_t maxK, int64_t maxT) {
+  std::vector<ConvShape> shapes;
+  int64_t cycle = 0;
+  for (int64_t stride : {1, 2, 3})
+    for (int64_t dilation : {1, 2, 3})
+      for (int64_t K = 1; K <= maxK; ++K)
+        for (int padding = 0; padding < 4; ++padding)
+          for (int64_t T = 1; T <= maxT; ++T) {
+            int64_t total = (K - 1) * dilation;
+            ConvShape s{
+                1 + cycle % 3, T, 1 + cycle % 7, 1 + (cycle / 7) % 7, K, stride, dilation, 0, 0};
+            ++cycle;
+            if (padding == 1) { // causal
+              s.padL = total;
+            } else if (padding == 2) { // Keras "same": the extra one on the right
+              s.padL = total / 2;
+              s.padR = total - total / 2;
+            } else if (padding == 3) { // the extra one on the left, more than the kernel
+              s.padL = total - total / 2 + 1;
+              s.padR = total / 2 + K;
+            }
+            if (s.tout() >= 1)
+              shapes.push_back(s);
+          }
+  return shapes;
+}
+
 /// Runs `check` from four threads at once, each on shapes shared by all threads (the same
 /// cached primitive runs on several threads at once) and on shapes of its own, `rounds`
 /// times; returns how many results were wrong.
@@ -230,37 +261,11 @@ TEST(RuntimeConv1d, MatchesNaiveLoopOverManyShapes) {
   CallContext ctx;
   std::mt19937 rng(1234);
   int checked = 0, bad = 0;
-  int64_t cycle = 0; // walks C, F and B through all their values across the combinations
-  for (int64_t stride : {1, 2, 3})
-    for (int64_t dilation : {1, 2, 3})
-      for (int64_t K = 1; K <= 5; ++K)
-        for (int padding = 0; padding < 4; ++padding)
-          for (int64_t T = 1; T <= 20; ++T) {
-            int64_t total = (K - 1) * dilation;
-            ConvShape s{
-                1 + cycle % 3, T, 1 + cycle % 7, 1 + (cycle / 7) % 7, K, stride, dilation, 0, 0};
-            ++cycle;
-            switch (padding) {
-            case 0: // valid
-              break;
-            case 1: // causal
-              s.padL = total;
-              break;
-            case 2: // Keras "same": the extra one on the right
-              s.padL = total / 2;
-              s.padR = total - total / 2;
-              break;
-            case 3: // the extra one on the left, and more padding than the kernel
-              s.padL = total - total / 2 + 1;
-              s.padR = total / 2 + K;
-              break;
-            }
-            if (s.tout() < 1)
-              continue;
-            bad += checkConv(ctx, s, rng);
-            ++checked;
-            ASSERT_LT(bad, 20) << "stopping after many mismatches";
-          }
+  for (const ConvShape &s : sweepShapes(5, 20)) {
+    bad += checkConv(ctx, s, rng);
+    ++checked;
+    ASSERT_LT(bad, 20) << "stopping after many mismatches";
+  }
   EXPECT_EQ(bad, 0);
   EXPECT_GT(checked, 2000);
 }
@@ -396,28 +401,11 @@ TEST(RuntimeConv1dGrad, MatchesNaiveLoopOverManyShapes) {
   CallContext ctx;
   std::mt19937 rng(4321);
   int checked = 0, bad = 0;
-  int64_t cycle = 0;
-  for (int64_t stride : {1, 2, 3})
-    for (int64_t dilation : {1, 2, 3})
-      for (int64_t K = 1; K <= 4; ++K)
-        for (int padding = 0; padding < 4; ++padding)
-          for (int64_t T = 1; T <= 12; ++T) {
-            int64_t total = (K - 1) * dilation;
-            ConvShape s{
-                1 + cycle % 3, T, 1 + cycle % 7, 1 + (cycle / 7) % 7, K, stride, dilation, 0, 0};
-            ++cycle;
-            if (padding == 1) // causal
-              s.padL = total;
-            else if (padding == 2) // Keras "same"
-              s.padL = total / 2, s.padR = total - total / 2;
-            else if (padding == 3) // more padding than the kernel
-              s.padL = total - total / 2 + 1, s.padR = total / 2 + K;
-            if (s.tout() < 1)
-              continue;
-            bad += checkConvGrads(ctx, s, rng);
-            ++checked;
-            ASSERT_LT(bad, 20) << "stopping after many mismatches";
-          }
+  for (const ConvShape &s : sweepShapes(4, 12)) {
+    bad += checkConvGrads(ctx, s, rng);
+    ++checked;
+    ASSERT_LT(bad, 20) << "stopping after many mismatches";
+  }
   EXPECT_EQ(bad, 0);
   EXPECT_GT(checked, 1000);
   EXPECT_GT(conv1dGradCacheSize(), 0u);
