@@ -149,10 +149,9 @@ void Lowerer::forLoop(Value *n, const std::function<void(Value *)> &body, LoopHi
   else if (hint == LoopHint::UnrollCount) // a time loop with unroll = N (--unroll=N)
     props.push_back(MDNode::get(ctx, {MDString::get(ctx, "llvm.loop.unroll.count"),
                                       ConstantAsMetadata::get(b.getInt32(count))}));
-  else if (hint == LoopHint::NoInterleave) { // kernels: vectorise, but keep the code small
+  else if (hint == LoopHint::Interleave) // kernels: vectorise, and keep the code small
     props.push_back(MDNode::get(ctx, {MDString::get(ctx, "llvm.loop.interleave.count"),
-                                      ConstantAsMetadata::get(b.getInt32(1))}));
-  }
+                                      ConstantAsMetadata::get(b.getInt32(count))}));
   if (props.size() > 1) {
     MDNode *loopID = MDNode::getDistinct(ctx, props);
     loopID->replaceOperandWith(0, loopID);

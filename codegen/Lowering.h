@@ -77,9 +77,10 @@ public:
   View reversedView(const View &v, unsigned axis);
   View bufferView(int buf);
 
-  enum class LoopHint { None, NoUnroll, NoInterleave, UnrollCount };
+  enum class LoopHint { None, NoUnroll, Interleave, UnrollCount };
   /// for (i = 0; i < n; ++i) body(i); the builder ends after the loop. UnrollCount: LLVM
-  /// unrolls it `count` times (with a remainder loop when n is not a multiple).
+  /// unrolls it `count` times (with a remainder loop when n is not a multiple). Interleave:
+  /// the vectoriser interleaves `count` vectors per iteration (1: none).
   void forLoop(llvm::Value *n, const std::function<void(llvm::Value *)> &body,
                LoopHint hint = LoopHint::None, const char *name = "i", unsigned count = 0);
   /// if (cond) then(); the builder ends after it.

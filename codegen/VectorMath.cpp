@@ -38,6 +38,42 @@ Value *pow2(IRBuilder<> &b, Value *n, Type *fty) {
   return b.CreateBitCast(bits, fty);
 }
 
+/// x > hi ? hi : x, one vminps: an ordered compare, so a NaN x passes through.
+Value *clampAbove(IRBuilder<> &b, Value *x, double hi) {
+  Value *h = fc(b, x->getType(), hi);
+  return b.CreateSelect(b.CreateFCmpOGT(x, h), h, x);
+}
+
+/// x < lo ? lo : x, one vmaxps; a NaN x passes through.
+Value *clampBelow(IRBuilder<> &b, Value *x, double lo) {
+  Value *l = fc(b, x->getType(), lo);
+  return b.CreateSelect(b.CreateFCmpOLT(x, l), l, x);
+}
+
+/// exp(x) for the activations, whose results never need the denormal range: x is clamped to
+/// [-87, 89], so results below 2^-126 * e^0.35 are not produced and from x ~ 88.5 on the result
+/// is +inf. Otherwise as emitExp (same reduction and polynomial), but n comes from the
+/// round-to-nearest of one FMA with a magic constant, 1.5 * 2^23 + 127: the sum's low mantissa
+/// bits are n + 127, which shifted left by 23 are the bits of 2^n (no rint, no float-to-int
+/// conversion, one scale). A NaN x gives NaN (the scale's bits are then 0, NaN * 0 = NaN).
+Value *expForActivation(IRBuilder<> &b, Value *x) {
+  Type *ty = x->getType();
+  Type *ity = intTypeFor(ty);
+  const double magic = 12582912.0 + 127.0;
+  Value *xc = clampAbove(b, clampBelow(b, x, -87.0), 89.0);
+  Value *t = fma(b, xc, fc(b, ty, 1.44269504088896341), fc(b, ty, magic));
+  Value *fn = b.CreateFSub(t, fc(b, ty, magic));
+  Value *r = fma(b, fn, fc(b, ty, -0.693359375), xc);
+  r = fma(b, fn, fc(b, ty, 2.12194440e-4), r);
+  Value *z = b.CreateFMul(r, r);
+  Value *p = poly(b, r,
+                  {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2,
+                   1.6666665459E-1, 5.0000001201E-1});
+  Value *y = b.CreateFAdd(fma(b, p, z, r), fc(b, ty, 1.0));
+  Value *scale = b.CreateBitCast(b.CreateShl(b.CreateBitCast(t, ity), ic(ity, 23)), ty);
+  return b.CreateFMul(y, scale);
+}
+
 } // namespace
 
 // exp(x) = 2^n * e^r, n = rint(x*log2(e)), r = x - n*ln2 (Cody-Waite, two parts; the
@@ -101,29 +137,28 @@ Value *emitLog(IRBuilder<> &b, Value *x) {
   return b.CreateSelect(b.CreateFCmpULT(x, fc(b, ty, 0.0)), ConstantFP::getNaN(ty), r, "log");
 }
 
-// tanh: odd polynomial (Cephes) for |x| < 0.625; otherwise 1 - 2/(exp(2|x|)+1) with the
-// sign of x, which is exactly 1 once exp overflows or 2/(e+1) drops below half an ulp.
+// tanh(x) = x * P(x^2) / Q(x^2) on |x| <= 9.2, a rational fit with P(0) = Q(0) = 1 (so small
+// inputs keep their relative accuracy) whose coefficients come from scripts/fit_tanh.py. The
+// result is capped at 1 and takes the sign of x. About 20 instructions a vector and no
+// exp: tanh is most of an LSTM step's gate math.
 Value *emitTanh(IRBuilder<> &b, Value *x) {
-  Type *ty = x->getType();
   Value *ax = b.CreateUnaryIntrinsic(Intrinsic::fabs, x);
-  Value *z = b.CreateFMul(x, x);
-  Value *p = poly(b, z,
-                  {-5.70498872745E-3, 2.06390887954E-2, -5.37397155531E-2, 1.33314422036E-1,
-                   -3.33332819422E-1});
-  Value *small = fma(b, b.CreateFMul(p, z), x, x);
-  Value *e = emitExp(b, b.CreateFAdd(ax, ax));
-  Value *big =
-      b.CreateFSub(fc(b, ty, 1.0), b.CreateFDiv(fc(b, ty, 2.0), b.CreateFAdd(e, fc(b, ty, 1.0))));
-  // The sign comes from x in both branches (the polynomial alone gives tanh(-0) = +0).
-  Value *r = b.CreateSelect(b.CreateFCmpOLT(ax, fc(b, ty, 0.625)), small, big);
+  Value *xc = clampAbove(b, ax, 9.2);
+  Value *s = b.CreateFMul(xc, xc);
+  Value *p = poly(b, s,
+                  {-7.9520002e-14, 5.06850326e-11, -1.97896757e-08, 1.10468682e-05, 0.0030936806,
+                   0.130748108, 1.0});
+  Value *q = poly(b, s, {0.000253118371, 0.0244542547, 0.464081377, 1.0});
+  Value *r = clampAbove(b, b.CreateFDiv(b.CreateFMul(xc, p), q), 1.0);
   return b.CreateBinaryIntrinsic(Intrinsic::copysign, r, x, nullptr, "tanh");
 }
 
-// sigmoid(x) = 1 / (1 + exp(-x)): exp(-x) overflows to inf (result 0) or underflows to 0
-// (result 1) for large |x|, so the result saturates exactly and never becomes NaN.
+// sigmoid(x) = 1 / (1 + exp(-x)) with expForActivation: exp(-x) is +inf (result 0) from
+// x <= -88.5 and at most 2^-126 * e^0.35 (result 1) from x >= 87, so the result saturates
+// exactly and is never NaN unless x is.
 Value *emitSigmoid(IRBuilder<> &b, Value *x) {
   Type *ty = x->getType();
-  Value *e = emitExp(b, b.CreateFNeg(x));
+  Value *e = expForActivation(b, b.CreateFNeg(x));
   return b.CreateFDiv(fc(b, ty, 1.0), b.CreateFAdd(fc(b, ty, 1.0), e), "sigmoid");
 }
 

@@ -55,6 +55,21 @@ TEST(CodegenEmit, TranscendentalsAreVectorLoopsWithoutCalls) {
   EXPECT_EQ(count(ir, "call ptr @loom_rt_alloc"), 1u);
 }
 
+TEST(CodegenEmit, KernelsWithTranscendentalsInterleaveTwoVectors) {
+  auto m = cgtest::parseIR(R"(func @two(%x: f32[B,64], %y: f32[B,64]) -> (a, b) {
+  %0 = add %x, %y : f32[B,64]
+  %1 = tanh %x : f32[B,64]
+  return %0, %1
+}
+)");
+  ASSERT_TRUE(m);
+  auto ir = codegen::emitLLVMIR(*m->main(), /*optimized=*/false);
+  ASSERT_TRUE(bool(ir)) << llvm::toString(ir.takeError());
+  // The tanh kernel's inner loop asks for two vectors per iteration, the add's for one.
+  EXPECT_EQ(count(*ir, "!\"llvm.loop.interleave.count\", i32 2}"), 1u) << *ir;
+  EXPECT_EQ(count(*ir, "!\"llvm.loop.interleave.count\", i32 1}"), 1u) << *ir;
+}
+
 TEST(CodegenEmit, TimeLoopIsNotUnrolled) {
   std::string ir = optimizedIR(R"(func @static_steps(%x: f32[B,4,8]) -> (y) {
   %0 = fill {value = 0.0} : f32[B,8]
