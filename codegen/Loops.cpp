@@ -6,6 +6,9 @@
 // that op straight into the stacked result at t; any other stacked value is copied there.
 #include "codegen/Lowering.h"
 
+#include <algorithm>
+#include <set>
+
 using namespace llvm;
 
 namespace loom::codegen {
@@ -21,6 +24,104 @@ bool writesThroughView(const ir::Op &op) {
     return op.result()->type.rank() >= 2;
   return k == ir::FusionKind::Elementwise || k == ir::FusionKind::Source ||
          op.kind == ir::OpKind::Reverse;
+}
+
+bool mentions(const ir::Dim &d, const std::string &sym) {
+  std::vector<std::string> used;
+  ir::collectSymbols(d, used);
+  return std::find(used.begin(), used.end(), sym) != used.end();
+}
+
+/// Whether `t` has `sym` as its first dim and nowhere else ("row" values), or does not
+/// mention it ("free" values); any other use of the symbol rules the loop out.
+enum class RowUse { Row, Free, Other };
+RowUse rowUse(const ir::Type &t, const std::string &sym) {
+  bool first = t.rank() >= 1 && t.shape[0].isSymbol() && t.shape[0].symbol() == sym;
+  for (unsigned k = first ? 1 : 0; k < t.rank(); ++k)
+    if (mentions(t.shape[k], sym))
+      return RowUse::Other;
+  return first ? RowUse::Row : RowUse::Free;
+}
+
+/// The symbol of the loop's row dim when rows are independent: every value the loop
+/// carries, slices, stacks, reads or computes either has the symbol as its first dim and
+/// nowhere else, or does not mention it, and every op of the body works row by row (an
+/// elementwise op, a product of rows by a weight, a slice or concat along another axis, a
+/// fill). Then rows [lo, hi) of every result depend only on rows [lo, hi) of the inputs,
+/// and disjoint ranges of rows can run the whole loop on different threads with no
+/// synchronisation per step. Ops that would write one buffer from every range (work that
+/// does not depend on the rows, which hoist moves out anyway) and ops that can fail rule
+/// the loop out.
+std::optional<std::string> rowSymbol(const ir::Op &loop) {
+  const ir::Block &body = *loop.regions[0];
+  const ir::Type *first = nullptr;
+  for (const ir::Value *v : loop.operands)
+    if (!first)
+      first = &v->type;
+  if (!first || first->rank() < 1 || !first->shape[0].isSymbol())
+    return std::nullopt;
+  std::string sym = first->shape[0].symbol();
+  std::set<const ir::Value *> inside;
+  for (auto &a : body.args)
+    inside.insert(a.get());
+  for (const ir::Value *v : loop.operands)
+    if (rowUse(v->type, sym) != RowUse::Row)
+      return std::nullopt;
+  for (auto &r : loop.results)
+    if (rowUse(r->type, sym) != RowUse::Row)
+      return std::nullopt;
+  for (auto &a : body.args)
+    if (rowUse(a->type, sym) != RowUse::Row)
+      return std::nullopt;
+  for (auto &op : body.ops) {
+    bool rowIn = false, rowOut = false;
+    for (const ir::Value *v : op->operands) {
+      RowUse u = rowUse(v->type, sym);
+      if (u == RowUse::Other)
+        return std::nullopt;
+      rowIn |= u == RowUse::Row;
+    }
+    for (auto &r : op->results) {
+      RowUse u = rowUse(r->type, sym);
+      if (u == RowUse::Other)
+        return std::nullopt;
+      rowOut |= u == RowUse::Row;
+    }
+    ir::FusionKind kind = ir::opInfo(op->kind).kind;
+    switch (op->kind) {
+    case ir::OpKind::Yield:
+      continue;
+    case ir::OpKind::Slice:
+    case ir::OpKind::Concat:
+      if (rowOut && op->intAttr("axis") == 0)
+        return std::nullopt;
+      continue; // a view or a copy of its operands' own rows
+    case ir::OpKind::MatMul:
+      // Rows of the left-hand side times a weight; a product over the rows
+      // (transpose_lhs) or with rows on the right sums over them.
+      if (!rowIn)
+        return std::nullopt;
+      if (op->boolAttr("transpose_lhs") || rowUse(op->operands[1]->type, sym) != RowUse::Free ||
+          op->operands[0]->type.rank() < 2)
+        return std::nullopt;
+      continue;
+    case ir::OpKind::Fill:
+      if (!rowOut)
+        return std::nullopt;
+      continue;
+    default:
+      break;
+    }
+    if (kind != ir::FusionKind::Elementwise && op->kind != ir::OpKind::Fused)
+      return std::nullopt;
+    if (!rowOut)
+      return std::nullopt; // free work, redone by every range into one buffer
+    // Broadcasting aligns trailing dims: a row operand must have the result's rank.
+    for (const ir::Value *v : op->operands)
+      if (rowUse(v->type, sym) == RowUse::Row && v->type.rank() != op->result()->type.rank())
+        return std::nullopt;
+  }
+  return sym;
 }
 
 } // namespace
@@ -75,7 +176,115 @@ Error Lowerer::planLoop(const ir::Op &op) {
   return Error::success();
 }
 
+// A loop whose rows are independent (rowSymbol) is emitted into its own function over a
+// range of rows, [lo, hi), and handed to loom_rt_parallel_for: each thread runs every step
+// for its rows, with no synchronisation per step, its products on its own rows of the
+// carries and its share of the weights' reads in its own cache. Inside, dim() gives the
+// range's row count for the row symbol, buffers and outside values whose first dim is that
+// symbol start at row lo, and kernels and products run on the calling thread (they are
+// inside a parallel region). With one thread, or too few rows to split, the function runs
+// once over all rows on the caller's thread and its products and kernels split as usual.
+// Values of loom_main the loop's code uses are passed in a struct.
 Error Lowerer::lowerLoop(const ir::Op &op) {
+  std::optional<std::string> sym = rowSymbol(op);
+  walkConst(*op.regions[0], [&](const ir::Op &inner) {
+    auto it = matmulCopies.find(&inner);
+    if (it != matmulCopies.end() && it->second.second >= 0)
+      sym.reset(); // a copy of the weight: one buffer written by every range
+  });
+  if (!sym || window)
+    return lowerLoopSteps(op);
+
+  Function *caller = fn;
+  Function *lf = Function::Create(FunctionType::get(b.getVoidTy(), {ptr, i64, i64}, false),
+                                  GlobalValue::InternalLinkage, "loop.rows", mod);
+  lf->addFnAttr(Attribute::NoUnwind);
+  lf->addFnAttr(Attribute::NoInline);
+  IRBuilderBase::InsertPoint callerIP = b.saveIP();
+  fn = lf;
+  b.SetInsertPoint(BasicBlock::Create(ctx, "entry", lf));
+  window = RowWindow{*sym, lf->getArg(1), b.CreateSub(lf->getArg(2), lf->getArg(1), "rows.n")};
+  // Outside values with rows (the initial carries, the sliced sequences, anything the
+  // body reads) are seen through their rows of the range while the loop is lowered.
+  std::map<const ir::Value *, View> outside;
+  std::set<const ir::Value *> defined;
+  walkConst(*op.regions[0], [&](const ir::Op &inner) {
+    for (auto &r : inner.results)
+      defined.insert(r.get());
+    for (auto &rg : inner.regions)
+      for (auto &a : rg->args)
+        defined.insert(a.get());
+  });
+  for (auto &a : op.regions[0]->args)
+    defined.insert(a.get());
+  auto bindOutside = [&](const ir::Value *v) {
+    if (defined.count(v) || outside.count(v) || rowUse(v->type, *sym) != RowUse::Row)
+      return;
+    outside[v] = view(v);
+    views[v] = windowed(outside[v]);
+  };
+  for (const ir::Value *v : op.operands)
+    bindOutside(v);
+  walkConst(*op.regions[0], [&](const ir::Op &inner) {
+    for (const ir::Value *v : inner.operands)
+      bindOutside(v);
+  });
+  Error err = lowerLoopSteps(op);
+  b.CreateRetVoid();
+  window.reset();
+  for (auto &[v, full] : outside)
+    views[v] = full;
+  fn = caller;
+  b.restoreIP(callerIP);
+  if (err) {
+    lf->eraseFromParent();
+    return err;
+  }
+  // The results are the whole buffers.
+  const LoopPlan &p = loopPlans.at(&op);
+  unsigned nc = (unsigned)op.intAttr("carries");
+  for (unsigned i = 0; i < nc; ++i)
+    views[op.result(i)] = bufferView(p.carryBuf[i]);
+  for (unsigned k = 0; k < p.stackBuf.size(); ++k)
+    views[op.result(nc + k)] = bufferView(p.stackBuf[k]);
+
+  // Every value of loom_main the function's code uses becomes a field of its argument
+  // struct, loaded on entry.
+  std::vector<Value *> captured;
+  DenseMap<Value *, unsigned> field;
+  for (BasicBlock &bb : *lf)
+    for (Instruction &inst : bb)
+      for (Value *v : inst.operands()) {
+        auto *i = dyn_cast<Instruction>(v);
+        auto *a = dyn_cast<Argument>(v);
+        if (((i && i->getFunction() == caller) || (a && a->getParent() == caller)) &&
+            field.try_emplace(v, captured.size()).second)
+          captured.push_back(v);
+      }
+  std::vector<Type *> types;
+  for (Value *v : captured)
+    types.push_back(v->getType());
+  StructType *argsTy = StructType::get(ctx, types);
+  IRBuilder<> entry(&lf->getEntryBlock(), lf->getEntryBlock().begin());
+  for (unsigned i = 0; i < captured.size(); ++i) {
+    Value *loaded = entry.CreateLoad(types[i], entry.CreateStructGEP(argsTy, lf->getArg(0), i),
+                                     captured[i]->getName());
+    captured[i]->replaceUsesWithIf(
+        loaded, [&](Use &u) { return cast<Instruction>(u.getUser())->getFunction() == lf; });
+  }
+  IRBuilder<> callerEntry(&fn->getEntryBlock(), fn->getEntryBlock().begin());
+  Value *block = callerEntry.CreateAlloca(argsTy, nullptr, "loop.args");
+  for (unsigned i = 0; i < captured.size(); ++i)
+    b.CreateStore(captured[i], b.CreateStructGEP(argsTy, block, i));
+  // Each range is at least 8 rows (a thread's product stays a product, not a row or two);
+  // every row is worth a thread, whatever the rest of the split rules.
+  b.CreateCall(parallelForFn,
+               {lf, block, dim(ir::Dim::symbol(*sym)), i64c(int64_t(1) << 20), i64c(8)});
+  returnIfFailed();
+  return Error::success();
+}
+
+Error Lowerer::lowerLoopSteps(const ir::Op &op) {
   const LoopPlan &p = loopPlans.at(&op);
   unsigned nc = (unsigned)op.intAttr("carries"), ns = (unsigned)op.intAttr("slices");
   unsigned nstack = op.results.size() - nc;

@@ -14,15 +14,6 @@ namespace {
 
 Error fail(const Twine &msg) { return createStringError(inconvertibleErrorCode(), msg); }
 
-/// Visits every op of `b` and its nested regions.
-template <typename F> void walkConst(const ir::Block &b, F &&f) {
-  for (auto &op : b.ops) {
-    f(*op);
-    for (auto &r : op->regions)
-      walkConst(*r, f);
-  }
-}
-
 std::string valueName(const ir::Value *v) {
   return v->name.empty() ? std::string("<unnamed>") : "%" + v->name;
 }
@@ -47,6 +38,8 @@ Value *Lowerer::dim(const ir::Dim &d) {
   if (d.isStatic())
     return i64c(d.value());
   if (d.isSymbol()) {
+    if (window && d.symbol() == window->sym)
+      return window->n;
     auto it = syms.find(d.symbol());
     assert(it != syms.end() && "symbols are checked in run()");
     return it->second;
@@ -106,7 +99,20 @@ View &Lowerer::view(const ir::Value *v) {
   return it->second;
 }
 
-View Lowerer::bufferView(int buf) { return denseView(bufBase[buf], bufTypes[buf]); }
+View Lowerer::bufferView(int buf) {
+  View v = denseView(bufBase[buf], bufTypes[buf]);
+  const ir::Type &t = bufTypes[buf];
+  if (window && t.rank() >= 1 && t.shape[0].isSymbol() && t.shape[0].symbol() == window->sym)
+    v.base = b.CreateGEP(elemType(v.dtype), v.base, b.CreateMul(window->lo, v.strides[0]), "rows");
+  return v;
+}
+
+View Lowerer::windowed(const View &src) {
+  View v = src;
+  v.base = b.CreateGEP(elemType(v.dtype), v.base, b.CreateMul(window->lo, v.strides[0]), "rows");
+  v.shape[0] = window->n;
+  return v;
+}
 
 View Lowerer::sliceView(const View &seq, Value *t) {
   View v = seq;

@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 namespace llvm {
@@ -154,6 +155,19 @@ public:
   llvm::Error lowerOp(const ir::Op &op);
   llvm::Error lowerMatMul(const ir::Op &op);
   llvm::Error lowerLoop(const ir::Op &op);
+  /// The loop itself, in the current function (lowerLoop calls it directly or inside a
+  /// function over a range of rows).
+  llvm::Error lowerLoopSteps(const ir::Op &op);
+  /// While a loop is lowered for a range of rows (see lowerLoop): the symbol of the row dim,
+  /// the first row and the row count. dim() gives the count for the symbol and bufferView()
+  /// starts buffers whose first dim is the symbol at the first row.
+  struct RowWindow {
+    std::string sym;
+    llvm::Value *lo = nullptr, *n = nullptr;
+  };
+  std::optional<RowWindow> window;
+  /// Rows [lo, lo + n) of `v`, whose first dim is the window's symbol.
+  View windowed(const View &v);
 
   // --- planning (before code) ---
   llvm::Error plan(const ir::Block &blk);
@@ -187,6 +201,15 @@ public:
   std::map<const ir::Value *, View> views;
   std::map<std::string, llvm::Function *> kernels; // by body text, for sharing
 };
+
+/// Visits every op of `b` and its nested regions.
+template <typename F> void walkConst(const ir::Block &b, F &&f) {
+  for (auto &op : b.ops) {
+    f(*op);
+    for (auto &r : op->regions)
+      walkConst(*r, f);
+  }
+}
 
 /// About how many scalar ops one element of an elementwise op costs.
 unsigned elementCost(ir::OpKind k);

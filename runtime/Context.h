@@ -4,8 +4,10 @@
 #include "runtime/Kernels.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -34,11 +36,14 @@ struct CallPrepared {
 
 // A bump arena over a list of blocks. reset() rewinds every block; a call that makes the
 // same requests as the previous one walks the same blocks in the same order and so
-// allocates nothing new. Not thread-safe: one context serves one call at a time.
+// allocates nothing new. One context serves one call at a time; within the call, only
+// fail() and `failed` may be used from several threads at once (a loop over ranges of rows
+// runs on several, codegen/Loops.cpp).
 struct loom_rt_ctx {
   std::vector<loom::rt::detail::Block> blocks;
   size_t current = 0; // blocks before this one are full for this call
-  bool failed = false;
+  std::atomic<bool> failed{false};
+  std::mutex failing; // held while the first error is recorded
   std::string error;
   /// Where prepared weights are kept across calls (set by the host for one call), or null:
   /// then they are prepared in the arena for this call only (callPrepared).
@@ -72,13 +77,14 @@ struct loom_rt_ctx {
     return n;
   }
   void fail(const char *msg) noexcept {
+    std::lock_guard<std::mutex> lock(failing);
     if (failed)
       return; // the first error is the cause; later ones are usually its consequences
-    failed = true;
     try {
       error = msg ? msg : "unknown error";
     } catch (...) {
       // Out of memory while recording: `failed` alone still stops the call.
     }
+    failed = true;
   }
 };
