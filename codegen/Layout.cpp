@@ -7,10 +7,49 @@
 
 #include "ir/TypeInference.h"
 
+#include <optional>
+
 using namespace llvm;
 
 namespace loom::codegen {
 namespace {
+
+bool isUnit(const ir::Dim &d) { return d.isStatic() && d.value() == 1; }
+
+/// For a reshape that only drops or inserts dims of static size 1: for each result dim, the
+/// operand dim it is (-1 for an inserted 1); none when the reshape moves elements.
+std::optional<std::vector<int>> unitReshape(const ir::Type &from, const ir::Type &to) {
+  std::vector<int> kept;
+  for (unsigned k = 0; k < from.rank(); ++k)
+    if (!isUnit(from.shape[k]))
+      kept.push_back((int)k);
+  std::vector<int> map;
+  size_t next = 0;
+  for (const ir::Dim &d : to.shape) {
+    if (isUnit(d)) {
+      map.push_back(-1);
+      continue;
+    }
+    if (next == kept.size() || !(from.shape[kept[next]] == d))
+      return std::nullopt;
+    map.push_back(kept[next++]);
+  }
+  if (next != kept.size())
+    return std::nullopt;
+  return map;
+}
+
+/// The result's layout (View::denseFrom) for `map` over an operand of layout `denseFrom`:
+/// from the last dim back, dims that are inserted 1s or operand dims in its dense block.
+unsigned unitReshapeLayout(const std::vector<int> &map, unsigned denseFrom) {
+  unsigned r = (unsigned)map.size();
+  for (unsigned k = (unsigned)map.size(); k-- > 0;) {
+    if (map[k] >= 0 && (unsigned)map[k] < denseFrom)
+      break;
+    r = k;
+  }
+  return r;
+}
 
 Error fail(const Twine &msg) { return createStringError(inconvertibleErrorCode(), msg); }
 
@@ -165,7 +204,15 @@ Expected<bool> Lowerer::planSpecial(const ir::Op &op) {
     return true;
   case K::Reshape:
   case K::CheckRange:
-    // A dense operand is viewed in place; a strided one is copied to the result's buffer.
+    // A dense operand is viewed in place, and so is any operand when the reshape only drops
+    // or inserts 1s (a step [B, 1, H] of a sequence becoming [B, H]); otherwise a strided
+    // operand is copied to the result's buffer.
+    if (op.kind == K::Reshape && layoutOf(op.operands[0]) != 0) {
+      if (auto map = unitReshape(op.operands[0]->type, r->type)) {
+        alias(op.operands[0], unitReshapeLayout(*map, layoutOf(op.operands[0])));
+        return true;
+      }
+    }
     if (layoutOf(op.operands[0]) == 0)
       alias(op.operands[0], 0);
     else
@@ -232,10 +279,37 @@ Expected<bool> Lowerer::lowerSpecial(const ir::Op &op) {
     if (nIn != nOut)
       returnIf(b.CreateICmpNE(nIn, nOut),
                "reshape of " + from.str() + " to " + r->type.str() + ": element counts differ");
-    if (owned())
+    if (owned()) {
       copy(denseView(bufBase[bufOf.at(r)], from), view(op.operands[0]));
-    else
-      views[r] = denseView(view(op.operands[0]).base, r->type);
+      return true;
+    }
+    const View &in = view(op.operands[0]);
+    auto unit = unitReshape(from, r->type);
+    if (layoutOf(op.operands[0]) == 0 || !unit) {
+      views[r] = denseView(in.base, r->type);
+      return true;
+    }
+    const std::vector<int> &map = *unit;
+    // Dropped and inserted 1s: the operand's sizes and strides, a 1 where one is inserted
+    // with the stride that keeps the dense block dense.
+    View v;
+    v.base = in.base;
+    v.dtype = in.dtype;
+    v.shape.resize(map.size());
+    v.strides.resize(map.size());
+    for (unsigned k = (unsigned)map.size(); k-- > 0;) {
+      if (map[k] >= 0) {
+        v.shape[k] = in.shape[map[k]];
+        v.strides[k] = in.strides[map[k]];
+      } else {
+        v.shape[k] = i64c(1);
+        v.strides[k] = k + 1 == map.size()
+                           ? i64c(1)
+                           : b.CreateMul(v.strides[k + 1], v.shape[k + 1], "", true, true);
+      }
+    }
+    v.denseFrom = unitReshapeLayout(map, in.denseFrom);
+    views[r] = v;
     return true;
   }
   case K::CheckRange: {

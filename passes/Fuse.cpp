@@ -47,7 +47,8 @@ bool reads(Op &op, const std::unordered_set<const Value *> &vals) {
 }
 
 /// Forms one group starting at block.ops[start]; returns whether it fused anything.
-bool fuseFrom(Block &block, size_t start) {
+/// `allowed`, when given, limits the members to those ops.
+bool fuseFrom(Block &block, size_t start, const std::unordered_set<size_t> *allowed = nullptr) {
   Op &first = *block.ops[start];
   const std::vector<Dim> shape = first.result()->type.shape;
   std::vector<size_t> members{start};
@@ -57,7 +58,8 @@ bool fuseFrom(Block &block, size_t start) {
     Op &op = *block.ops[j];
     if (op.kind == OpKind::Yield || op.kind == OpKind::Return)
       break;
-    if (fusible(op) && op.result()->type.shape == shape && !reads(op, dependent)) {
+    if (fusible(op) && op.result()->type.shape == shape && !reads(op, dependent) &&
+        (!allowed || allowed->count(j))) {
       members.push_back(j);
       groupVals.insert(op.result());
       continue;
@@ -70,6 +72,33 @@ bool fuseFrom(Block &block, size_t start) {
   }
   if (members.size() < 2)
     return false;
+  if (!allowed) {
+    // Keep the members connected to the first one through their results: ops that merely
+    // do not depend on the group (in a fully unrolled loop, every later step's bias add)
+    // would otherwise make one kernel of hundreds of unrelated outputs instead of joining
+    // the kernels that read them.
+    std::unordered_map<const Value *, size_t> defOf;
+    for (size_t m : members)
+      defOf[block.ops[m]->result()] = m;
+    std::unordered_map<size_t, std::vector<size_t>> edges;
+    for (size_t m : members)
+      for (Value *v : block.ops[m]->operands)
+        if (auto it = defOf.find(v); it != defOf.end()) {
+          edges[m].push_back(it->second);
+          edges[it->second].push_back(m);
+        }
+    std::unordered_set<size_t> component{start};
+    std::vector<size_t> work{start};
+    while (!work.empty()) {
+      size_t m = work.back();
+      work.pop_back();
+      for (size_t n : edges[m])
+        if (component.insert(n).second)
+          work.push_back(n);
+    }
+    if (component.size() < members.size())
+      return component.size() >= 2 && fuseFrom(block, start, &component);
+  }
   size_t last = members.back();
 
   // Inputs: operands defined outside the group, in order of first use.

@@ -70,8 +70,9 @@ TEST(CodegenOps, ErfLessSelectIota) {
             kBT);
 }
 
+// Reshapes that only drop or insert 1s are views even of strided operands (%4, %9, %10).
 TEST(CodegenOps, SliceConcatReshapeViewsAndCopies) {
-  checkText(R"(func @layout(%x: f32[B,T,8], %h: f32[B,6]) -> (a, b, c, d, e, f, g) {
+  checkText(R"(func @layout(%x: f32[B,T,8], %h: f32[B,6]) -> (a, b, c, d, e, f, g, h, i) {
   %0 = slice %x {axis = 2, size = 3, start = 2} : f32[B,T,3]
   %1 = concat %0, %x {axis = 2} : f32[B,T,11]
   %2 = concat %h, %h, %h {axis = 1} : f32[B,18]
@@ -80,7 +81,12 @@ TEST(CodegenOps, SliceConcatReshapeViewsAndCopies) {
   %5 = tanh %3 : f32[B,T,2,4]
   %6 = slice %3 {axis = 3, size = 2, start = 1} : f32[B,T,2,2]
   %7 = reshape %6 : f32[B,T,4]
-  return %1, %2, %3, %4, %5, %7, %0
+  %8 = slice %3 {axis = 2, size = 1, start = 1} : f32[B,T,1,4]
+  %9 = reshape %8 : f32[B,T,4]
+  %10 = reshape %8 : f32[1,B,T,4,1]
+  %11 = tanh %9 : f32[B,T,4]
+  %12 = sigmoid %10 : f32[1,B,T,4,1]
+  return %1, %2, %3, %4, %5, %7, %0, %11, %12
 }
 )",
             kBT);
