@@ -6,6 +6,13 @@
 //   AVX2 kernel streams it at close to the L2 bandwidth, and the panels are split over the
 //   threads so that each core keeps its share of the weight in its own L2 across time
 //   steps (loom_rt_parallel_for gives thread t the same panels at every step);
+// - tiles, for a product of a few rows by a small weight in a loop (the recurrent step of
+//   S1-S3: [32, 100] x [100, 300]): dnnl_sgemm packs the weight again at every call, which
+//   at these sizes is a good part of the call; packed once into panels of 24 columns
+//   ([K][24], plain or from a transposed weight) an AVX2 kernel of 4 rows x 24 columns
+//   (12 accumulators) runs over them, the panels split over the threads. Each element is
+//   summed over k in order whatever the rows and the split, so the bits do not depend on
+//   how rows are split over threads;
 // - padded, for a weight whose rows are a multiple of 1 KiB: such rows map to the same
 //   cache sets, which slows sgemm on them (bench-anchors.md); a copy with 16 more floats
 //   per row does not.
@@ -27,16 +34,23 @@
 namespace {
 constexpr int64_t kPanel = 32;
 constexpr int64_t kPadFloats = 16;
+constexpr int64_t kTile = 24; // columns per panel of the tiled layout
+constexpr int64_t kTileRows = 4;
+// Tiles only for weights that stay in a core's L2 across steps, and products of at most
+// this many rows (beyond, sgemm's own blocking is as good).
+constexpr int64_t kTileMaxBytes = int64_t(512) << 10;
+constexpr int64_t kTileMaxRows = 128;
 
-enum Kind : int64_t { kNone = 0, kPanels = 1, kPadded = 2 };
+enum Kind : int64_t { kNone = 0, kPanels = 1, kPadded = 2, kTiles = 3 };
 
 // The header of a prepared layout; the data follows at a 64-byte boundary.
 struct Layout {
   int64_t kind;
   int64_t rows, cols; // the weight as stored
   int64_t ld;         // padded: the copy's row stride
-  int64_t panels;     // panels: how many
-  int64_t pad[3];
+  int64_t panels;     // panels, tiles: how many
+  int64_t trans;      // tiles: made from the transposed weight (K = cols, N = rows)
+  int64_t pad[2];
 };
 static_assert(sizeof(Layout) == 64, "the data starts on a cache line");
 
@@ -48,19 +62,31 @@ bool haveAvx2Fma() {
   return ok;
 }
 
-Kind chooseKind(int64_t M, int64_t cols, int32_t transB, int32_t reused) {
+Kind chooseKind(int64_t M, int64_t rows, int64_t cols, int32_t transB, int32_t reused) {
   // Panels only pay for a product done again and again (a recurrent step): packing costs
   // about what one product saves.
   if (M == 1 && !transB && reused && haveAvx2Fma())
     return kPanels;
+  if (M >= 2 && M <= kTileMaxRows && reused && rows * cols * 4 <= kTileMaxBytes && haveAvx2Fma())
+    return kTiles;
   if (cols % 256 == 0)
     return kPadded;
   return kNone;
 }
 
-int64_t layoutBytes(Kind kind, int64_t rows, int64_t cols) {
-  int64_t floats =
-      kind == kPanels ? (cols + kPanel - 1) / kPanel * kPanel * rows : rows * (cols + kPadFloats);
+/// The product's K and N for a weight stored as [rows, cols].
+int64_t tileK(const Layout *l) { return l->trans ? l->cols : l->rows; }
+int64_t tileN(const Layout *l) { return l->trans ? l->rows : l->cols; }
+
+int64_t layoutBytes(Kind kind, int64_t rows, int64_t cols, int32_t transB) {
+  int64_t floats;
+  if (kind == kPanels)
+    floats = (cols + kPanel - 1) / kPanel * kPanel * rows;
+  else if (kind == kTiles) {
+    int64_t K = transB ? cols : rows, N = transB ? rows : cols;
+    floats = (N + kTile - 1) / kTile * kTile * K;
+  } else
+    floats = rows * (cols + kPadFloats);
   return (int64_t)sizeof(Layout) + floats * (int64_t)sizeof(float);
 }
 
@@ -108,11 +134,118 @@ __attribute__((target("avx2,fma"))) void gemvPanels(void *argp, int64_t lo, int6
       c[j] = g.beta == 0.0f ? out[j] : out[j] + g.beta * c[j];
   }
 }
+// Four rows of A (a0..a3; a tail repeats a row and drops its result) times one panel:
+// out[r][0..24) = sum over k, in order. Twelve accumulators in registers.
+__attribute__((target("avx2,fma"))) inline void tileRows(int64_t K, const float *a0,
+                                                         const float *a1, const float *a2,
+                                                         const float *a3, const float *p,
+                                                         float *out, int64_t ldo) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
+  __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
+  for (int64_t k = 0; k < K; ++k, p += kTile) {
+    __m256 b0 = _mm256_load_ps(p), b1 = _mm256_load_ps(p + 8), b2 = _mm256_load_ps(p + 16);
+    __m256 x = _mm256_broadcast_ss(a0 + k);
+    c00 = _mm256_fmadd_ps(x, b0, c00);
+    c01 = _mm256_fmadd_ps(x, b1, c01);
+    c02 = _mm256_fmadd_ps(x, b2, c02);
+    x = _mm256_broadcast_ss(a1 + k);
+    c10 = _mm256_fmadd_ps(x, b0, c10);
+    c11 = _mm256_fmadd_ps(x, b1, c11);
+    c12 = _mm256_fmadd_ps(x, b2, c12);
+    x = _mm256_broadcast_ss(a2 + k);
+    c20 = _mm256_fmadd_ps(x, b0, c20);
+    c21 = _mm256_fmadd_ps(x, b1, c21);
+    c22 = _mm256_fmadd_ps(x, b2, c22);
+    x = _mm256_broadcast_ss(a3 + k);
+    c30 = _mm256_fmadd_ps(x, b0, c30);
+    c31 = _mm256_fmadd_ps(x, b1, c31);
+    c32 = _mm256_fmadd_ps(x, b2, c32);
+  }
+  _mm256_storeu_ps(out, c00);
+  _mm256_storeu_ps(out + 8, c01);
+  _mm256_storeu_ps(out + 16, c02);
+  _mm256_storeu_ps(out + ldo, c10);
+  _mm256_storeu_ps(out + ldo + 8, c11);
+  _mm256_storeu_ps(out + ldo + 16, c12);
+  _mm256_storeu_ps(out + 2 * ldo, c20);
+  _mm256_storeu_ps(out + 2 * ldo + 8, c21);
+  _mm256_storeu_ps(out + 2 * ldo + 16, c22);
+  _mm256_storeu_ps(out + 3 * ldo, c30);
+  _mm256_storeu_ps(out + 3 * ldo + 8, c31);
+  _mm256_storeu_ps(out + 3 * ldo + 16, c32);
+}
+
+struct TileArgs {
+  const Layout *l;
+  const float *a;
+  int64_t lda;
+  float *c;
+  int64_t ldc;
+  int64_t M;
+  float beta;
+};
+
+// Panels [lo, hi) of C = A * B (+ beta C): every row block of A against each panel, which
+// stays in L1 meanwhile.
+__attribute__((target("avx2,fma"))) void gemmTiles(void *argp, int64_t lo, int64_t hi) {
+  const TileArgs &g = *static_cast<const TileArgs *>(argp);
+  const int64_t K = tileK(g.l), N = tileN(g.l);
+  alignas(32) float out[kTileRows * kTile];
+  for (int64_t q = lo; q < hi; ++q) {
+    const float *p = dataOf(g.l) + q * K * kTile;
+    int64_t n0 = q * kTile, n = std::min(kTile, N - n0);
+    for (int64_t i = 0; i < g.M; i += kTileRows) {
+      int64_t rows = std::min(kTileRows, g.M - i);
+      const float *a = g.a + i * g.lda;
+      auto row = [&](int64_t r) { return a + std::min(r, rows - 1) * g.lda; };
+      float *c = g.c + i * g.ldc + n0;
+      if (rows == kTileRows && n == kTile && g.beta == 0.0f) {
+        tileRows(K, row(0), row(1), row(2), row(3), p, c, g.ldc); // straight into C
+        continue;
+      }
+      tileRows(K, row(0), row(1), row(2), row(3), p, out, kTile);
+      for (int64_t r = 0; r < rows; ++r, c += g.ldc) {
+        const float *o = out + r * kTile;
+        if (g.beta == 0.0f)
+          std::memcpy(c, o, (size_t)n * sizeof(float));
+        else
+          for (int64_t j = 0; j < n; ++j)
+            c[j] = o[j] + g.beta * c[j];
+      }
+    }
+  }
+}
+
 struct FillArgs {
   Layout *l;
   const float *B;
   int64_t ldb;
 };
+
+// Tile panels [lo, hi): panel q holds columns [24q, 24q + 24) of the product's B for every
+// k, read from the weight or from its transpose.
+void packTiles(void *argp, int64_t lo, int64_t hi) {
+  const FillArgs &a = *static_cast<const FillArgs *>(argp);
+  const int64_t K = tileK(a.l), N = tileN(a.l);
+  for (int64_t q = lo; q < hi; ++q) {
+    float *dst = dataOf(a.l) + q * K * kTile;
+    int64_t n0 = q * kTile, n = std::min(kTile, N - n0);
+    if (!a.l->trans) {
+      for (int64_t k = 0; k < K; ++k, dst += kTile) {
+        std::memcpy(dst, a.B + k * a.ldb + n0, (size_t)n * sizeof(float));
+        std::fill(dst + n, dst + kTile, 0.0f);
+      }
+      continue;
+    }
+    // From the transpose: column j of the panel is row n0 + j of the weight, read once.
+    std::fill(dst, dst + K * kTile, 0.0f);
+    for (int64_t j = 0; j < n; ++j) {
+      const float *src = a.B + (n0 + j) * a.ldb;
+      for (int64_t k = 0; k < K; ++k)
+        dst[k * kTile + j] = src[k];
+    }
+  }
+}
 
 // Panels [lo, hi): panel q holds columns [32q, 32q + 32) of every row.
 void packPanels(void *argp, int64_t lo, int64_t hi) {
@@ -141,11 +274,16 @@ void copyPadded(void *argp, int64_t lo, int64_t hi) {
 
 // Writes the layout into `mem` (layoutBytes long). Packed on the threads that will read the
 // panels (the products' split), so each share starts out in its core's cache.
-Layout *fill(void *mem, Kind kind, int64_t rows, int64_t cols, const float *B, int64_t ldb) {
+Layout *fill(void *mem, Kind kind, int64_t rows, int64_t cols, const float *B, int64_t ldb,
+             int32_t transB) {
   auto *l = static_cast<Layout *>(mem);
-  *l = Layout{kind, rows, cols, cols + kPadFloats, (cols + kPanel - 1) / kPanel, {}};
+  *l = Layout{kind, rows, cols, cols + kPadFloats, (cols + kPanel - 1) / kPanel, 0, {}};
   FillArgs args{l, B, ldb};
-  if (kind == kPanels)
+  if (kind == kTiles) {
+    l->trans = transB ? 1 : 0;
+    l->panels = (tileN(l) + kTile - 1) / kTile;
+    loom_rt_parallel_for(packTiles, &args, l->panels, 2 * tileK(l) * kTile, 1);
+  } else if (kind == kPanels)
     loom_rt_parallel_for(packPanels, &args, l->panels, 2 * rows * kPanel, 1);
   else
     loom_rt_parallel_for(copyPadded, &args, rows, 2 * cols, 1);
@@ -189,10 +327,12 @@ extern "C" const void *loom_rt_prepare_rhs(loom_rt_ctx *ctx, int64_t slot, int64
   if (!ctx || !B || slot < 0 || rows <= 0 || cols <= 0 || ldb < cols ||
       rows > (int64_t(1) << 40) / cols)
     return nullptr; // nothing to prepare (or nonsense): the product uses B as it is
-  Kind kind = chooseKind(M, cols, transB, reused);
+  Kind kind = chooseKind(M, rows, cols, transB, reused);
   if (kind == kNone)
     return nullptr;
-  const int64_t key = slot * 4 + kind, bytes = layoutBytes(kind, rows, cols);
+  // A tiled layout is made for one orientation; the other gets another key.
+  const int64_t key = slot * 8 + kind + (kind == kTiles && transB ? 4 : 0),
+                bytes = layoutBytes(kind, rows, cols, transB);
   if (loom::rt::PreparedWeights *pw = ctx->prepared) {
     auto &st = pw->state();
     std::lock_guard<std::mutex> lock(st.m);
@@ -207,7 +347,7 @@ extern "C" const void *loom_rt_prepare_rhs(loom_rt_ctx *ctx, int64_t slot, int64
         ctx->fail(msg);
         return nullptr;
       }
-      Layout *l = fill(mem, kind, rows, cols, B, ldb);
+      Layout *l = fill(mem, kind, rows, cols, B, ldb, transB);
       try {
         st.entries.emplace(key,
                            loom::rt::PreparedWeights::Impl::Entry{B, rows, cols, ldb, bytes, l});
@@ -230,7 +370,7 @@ extern "C" const void *loom_rt_prepare_rhs(loom_rt_ctx *ctx, int64_t slot, int64
   void *mem = loom_rt_alloc(ctx, bytes);
   if (!mem)
     return nullptr; // the error is recorded; the caller checks
-  Layout *l = fill(mem, kind, rows, cols, B, ldb);
+  Layout *l = fill(mem, kind, rows, cols, B, ldb, transB);
   try {
     ctx->callPrepared.push_back({key, B, l});
   } catch (...) {
@@ -247,6 +387,12 @@ extern "C" void loom_rt_sgemm_prepared(loom_rt_ctx *ctx, int32_t transB, int64_t
   if (l && l->kind == kPanels && !transB && M == 1 && l->rows == K && l->cols == N && ldc >= N) {
     GemvArgs g{l, A, C, beta};
     loom_rt_parallel_for(gemvPanels, &g, l->panels, 2 * K * kPanel, 1);
+    return;
+  }
+  if (l && l->kind == kTiles && (l->trans != 0) == (transB != 0) && tileK(l) == K &&
+      tileN(l) == N && M >= 1 && ldc >= N && lda >= K) {
+    TileArgs g{l, A, lda, C, ldc, M, beta};
+    loom_rt_parallel_for(gemmTiles, &g, l->panels, 2 * M * K * kTile, 1);
     return;
   }
   if (l && l->kind == kPadded && l->rows == (transB ? N : K) && l->cols == (transB ? K : N)) {

@@ -283,7 +283,6 @@ TEST(RuntimeSgemm, PackedBatchOneProductMatchesTheTripleLoop) {
             v = std::numeric_limits<float>::quiet_NaN();
         std::vector<float> want = g.naive(beta);
         CallContext ctx;
-        EXPECT_EQ(loom_rt_prepare_rhs(ctx.c(), 0, 2, c.K, c.N, g.B.data(), g.ldb, 0, 1), nullptr);
         EXPECT_EQ(loom_rt_prepare_rhs(ctx.c(), 0, 1, c.K, c.N, g.B.data(), g.ldb, 0, 0), nullptr)
             << "not in a loop: packing would cost what it saves";
         const void *packed = loom_rt_prepare_rhs(ctx.c(), 0, 1, c.K, c.N, g.B.data(), g.ldb, 0, 1);
@@ -293,6 +292,68 @@ TEST(RuntimeSgemm, PackedBatchOneProductMatchesTheTripleLoop) {
         ASSERT_FALSE(ctx.failed()) << ctx.error();
         expectNear(want, g.C, g.ldc, g.N);
       }
+  omp_set_num_threads(saved);
+}
+
+// A few rows by a small weight in a loop get the tiled layout (runtime/Prepared.cpp): panels
+// of 24 columns and a 4-row kernel, from the weight or its transpose, against the triple
+// loop: row counts that are not a multiple of 4 (one row too), columns not a multiple of 24,
+// padded strides, every beta, one and two threads. Each element is summed in one order, so
+// the bits are the same on any thread count and when the rows are done in two parts (as a
+// loop over ranges of rows does).
+TEST(RuntimeSgemm, TiledProductMatchesTheTripleLoop) {
+  int saved = omp_get_max_threads();
+  struct Case {
+    int64_t M, N, K, pad;
+    int32_t trans;
+  };
+  for (Case c : {Case{32, 300, 100, 0, 0}, Case{5, 24, 1, 3, 0}, Case{7, 25, 3, 1, 1},
+                 Case{16, 256, 64, 0, 1}, Case{1, 50, 9, 2, 0}, Case{130, 40, 8, 0, 0}})
+    for (float beta : {0.0f, 1.0f, 0.5f}) {
+      SCOPED_TRACE(testing::Message()
+                   << c.M << "x" << c.N << "x" << c.K << " trans " << c.trans << " beta " << beta);
+      Gemm g(c.M, c.N, c.K, c.pad, c.pad, c.pad, (unsigned)(c.N * 3 + c.K));
+      // The weight as the product stores it: [K, N] or, transposed, [N, K].
+      int64_t rows = c.trans ? c.N : c.K, cols = c.trans ? c.K : c.N, ldw = cols + c.pad;
+      std::vector<float> W((size_t)(rows * ldw), 7.0f);
+      for (int64_t k = 0; k < c.K; ++k)
+        for (int64_t j = 0; j < c.N; ++j)
+          W[(size_t)(c.trans ? j * ldw + k : k * ldw + j)] = g.B[(size_t)(k * g.ldb + j)];
+      std::vector<float> want = g.naive(beta);
+      std::vector<std::vector<float>> got;
+      for (int threads : {1, 2}) {
+        omp_set_num_threads(threads);
+        CallContext ctx;
+        // Prepared for 4 rows in a loop; the product may then have any number of rows.
+        const void *tiles =
+            loom_rt_prepare_rhs(ctx.c(), 0, 4, rows, cols, W.data(), ldw, c.trans, 1);
+        EXPECT_NE(tiles, nullptr) << "this machine has AVX2";
+        std::vector<float> C = g.C;
+        loom_rt_sgemm_prepared(ctx.c(), c.trans, c.M, c.N, c.K, g.A.data(), g.lda, W.data(), ldw,
+                               tiles, C.data(), g.ldc, beta);
+        ASSERT_FALSE(ctx.failed()) << ctx.error();
+        expectNear(want, C, g.ldc, g.N);
+        got.push_back(C);
+        if (threads == 2 && c.M >= 2) {
+          // The rows in two parts, as two threads of a loop over ranges of rows would.
+          std::vector<float> parts = g.C;
+          int64_t m0 = c.M / 2;
+          loom_rt_sgemm_prepared(ctx.c(), c.trans, m0, c.N, c.K, g.A.data(), g.lda, W.data(), ldw,
+                                 tiles, parts.data(), g.ldc, beta);
+          loom_rt_sgemm_prepared(ctx.c(), c.trans, c.M - m0, c.N, c.K, g.A.data() + m0 * g.lda,
+                                 g.lda, W.data(), ldw, tiles, parts.data() + m0 * g.ldc, g.ldc,
+                                 beta);
+          EXPECT_EQ(std::memcmp(parts.data(), C.data(), C.size() * 4), 0) << "rows in parts";
+        }
+      }
+      EXPECT_EQ(std::memcmp(got[0].data(), got[1].data(), got[0].size() * 4), 0)
+          << "1 and 2 threads";
+    }
+  // Not in a loop, or a weight beyond L2 (1.2 MB): no tiles, and no other layout here.
+  Gemm big(4, 500, 600, 0, 0, 0, 5);
+  CallContext ctx;
+  EXPECT_EQ(loom_rt_prepare_rhs(ctx.c(), 0, 4, 100, 300, big.B.data(), 300, 0, 0), nullptr);
+  EXPECT_EQ(loom_rt_prepare_rhs(ctx.c(), 0, 4, 600, 500, big.B.data(), 500, 0, 1), nullptr);
   omp_set_num_threads(saved);
 }
 
