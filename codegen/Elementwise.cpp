@@ -154,13 +154,20 @@ void Lowerer::emitKernel(const std::vector<View> &outs, const std::vector<View> 
     return;
   }
   // Work per outermost index, in about scalar ops; loom_rt_parallel_for decides from it
-  // whether splitting pays. Kernels known to be small when compiling are called directly.
-  Value *itemCost = b.CreateMul(inner, i64c(cost), "", true, true);
-  auto *co = dyn_cast<ConstantInt>(outer);
+  // whether splitting pays. A kernel over one merged dim splits at multiples of 16 elements
+  // (whole cache lines).
+  callRanged(kf, std::move(args), outer, b.CreateMul(inner, i64c(cost), "", true, true),
+             shape.size() == 1 ? 16 : 1);
+}
+
+void Lowerer::callRanged(Function *kf, std::vector<Value *> args, Value *n, Value *itemCost,
+                         int64_t align) {
+  // Known to be small when compiling: called directly.
+  auto *co = dyn_cast<ConstantInt>(n);
   auto *ci = dyn_cast<ConstantInt>(itemCost);
   if (co && ci && co->getSExtValue() * ci->getSExtValue() < kMinParallelCost) {
     args.push_back(i64c(0));
-    args.push_back(outer);
+    args.push_back(n);
     b.CreateCall(kf, args);
     return;
   }
@@ -172,9 +179,7 @@ void Lowerer::emitKernel(const std::vector<View> &outs, const std::vector<View> 
   Value *block = entry.CreateAlloca(argsTy, nullptr, "kargs");
   for (unsigned i = 0; i < args.size(); ++i)
     b.CreateStore(args[i], b.CreateStructGEP(argsTy, block, i));
-  // A kernel over one merged dim splits at multiples of 16 elements (whole cache lines).
-  Value *align = i64c(shape.size() == 1 ? 16 : 1);
-  b.CreateCall(parallelForFn, {rangeWrapper(kf, argsTy), block, outer, itemCost, align});
+  b.CreateCall(parallelForFn, {rangeWrapper(kf, argsTy), block, n, itemCost, i64c(align)});
 }
 
 Function *Lowerer::rangeWrapper(Function *k, StructType *argsTy) {

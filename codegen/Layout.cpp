@@ -394,37 +394,91 @@ void Lowerer::lowerReduce(const ir::Op &op) {
   View out = denseView(bufBase[bufOf.at(op.result())], withoutAxis(x->type, axis));
   bool fl = x->type.dtype == ir::DType::F32;
   K kind = op.kind;
+  unsigned m = out.rank();
+  // An f32 reduction over an axis other than the last accumulates into the output: the
+  // innermost loop runs over the last output dim (contiguous), so it is vectorised, and
+  // each element is still combined over the axis in order, as below. Otherwise (the last
+  // axis, or i32 sums, which accumulate in i64) one element at a time. Both split over
+  // the threads by the first output dim.
+  bool columns = fl && m >= 1 && axis + 1 < (int64_t)x->type.rank();
   std::vector<std::pair<Value **, ArgUse>> uses = {{&out.base, ArgUse::Out},
                                                    {&in.base, ArgUse::In},
                                                    {&n, ArgUse::Value},
                                                    {&step, ArgUse::Value}};
-  for (unsigned k = 0; k < out.rank(); ++k) {
+  for (unsigned k = 0; k < m; ++k) {
     uses.push_back({&out.shape[k], ArgUse::Value});
     uses.push_back({&out.strides[k], ArgUse::Value});
     uses.push_back({&in.strides[k], ArgUse::Value});
   }
-  outline(ir::opName(kind), uses, nullptr, [&]() -> Value * {
-    // Sums accumulate in the element type (i32 in i64); the interpreter adds in double.
-    Type *accTy = fl ? (Type *)f32 : kind == K::ReduceMax ? i32 : i64;
-    Value *acc = b.CreateAlloca(accTy);
+  // The caller's values, before outlining remaps the slots to the kernel's parameters.
+  Value *outer = m >= 1 ? out.shape[0] : nullptr;
+  Value *itemCost =
+      m >= 1 ? b.CreateMul(b.CreateAdd(n, i64c(1)), numel({out.shape.begin() + 1, out.shape.end()}),
+                           "", true, true)
+             : nullptr;
+  std::vector<Type *> extra;
+  if (m >= 1)
+    extra = {i64, i64};
+  // Sums accumulate in the element type (i32 in i64); the interpreter adds in double.
+  Type *accTy = fl ? (Type *)f32 : kind == K::ReduceMax ? i32 : i64;
+  auto initValue = [&]() -> Value * {
+    return kind != K::ReduceMax ? Constant::getNullValue(accTy)
+           : fl                 ? ConstantFP::getInfinity(f32, true)
+                                : (Value *)ConstantInt::get(i32, INT32_MIN, true);
+  };
+  auto combine = [&](Value *a, Value *v) -> Value * {
+    if (kind != K::ReduceMax)
+      return fl ? b.CreateFAdd(a, v) : b.CreateAdd(a, b.CreateSExt(v, i64));
+    if (fl) // NaN wins, as in the interpreter
+      return b.CreateSelect(b.CreateOr(b.CreateFCmpOGT(v, a), b.CreateFCmpUNO(v, v)), v, a);
+    return b.CreateBinaryIntrinsic(Intrinsic::smax, a, v);
+  };
+  auto [kf, args] = outlineFunction(ir::opName(kind), uses, nullptr, extra, [&]() -> Value * {
+    // The loop over output dim k: [lo, hi) for the first (the thread's part).
+    auto dimLoop = [&](unsigned k, const std::function<void(Value *)> &body, LoopHint hint) {
+      Value *lo = k == 0 ? outlineExtra[0] : nullptr;
+      forLoop(
+          k == 0 ? b.CreateSub(outlineExtra[1], lo, "", false, true) : out.shape[k],
+          [&](Value *i) { body(lo ? b.CreateAdd(i, lo, "", false, true) : i); }, hint, "i", 1);
+    };
+    Value *acc = columns ? nullptr : b.CreateAlloca(accTy);
     std::function<void(unsigned, Value *, Value *)> level = [&](unsigned k, Value *oo, Value *io) {
-      if (k == out.rank()) {
-        Value *init = kind != K::ReduceMax ? Constant::getNullValue(accTy)
-                      : fl                 ? ConstantFP::getInfinity(f32, true)
-                                           : (Value *)ConstantInt::get(i32, INT32_MIN, true);
-        b.CreateStore(init, acc);
+      auto outAt = [&](Value *i) {
+        return b.CreateInBoundsGEP(f32, out.base, b.CreateAdd(oo, b.CreateMul(i, out.strides[k])));
+      };
+      if (columns && k + 1 == m) {
+        dimLoop(
+            k, [&](Value *i) { b.CreateStore(initValue(), outAt(i)); }, LoopHint::Interleave);
+        forLoop(n, [&](Value *j) {
+          Value *ij = b.CreateAdd(io, b.CreateMul(j, step));
+          dimLoop(
+              k,
+              [&](Value *i) {
+                Value *v = b.CreateLoad(
+                    f32, b.CreateInBoundsGEP(f32, in.base,
+                                             b.CreateAdd(ij, b.CreateMul(i, in.strides[k]))));
+                Value *at = outAt(i);
+                b.CreateStore(combine(b.CreateLoad(f32, at), v), at);
+              },
+              LoopHint::Interleave);
+        });
+        if (kind == K::ReduceMean) // 0 / 0 = NaN for an empty axis
+          dimLoop(
+              k,
+              [&](Value *i) {
+                Value *at = outAt(i);
+                b.CreateStore(b.CreateFDiv(b.CreateLoad(f32, at), b.CreateSIToFP(n, f32)), at);
+              },
+              LoopHint::Interleave);
+        return;
+      }
+      if (k == m) {
+        b.CreateStore(initValue(), acc);
         forLoop(n, [&](Value *j) {
           Type *e = elemType(x->type.dtype);
           Value *v = b.CreateLoad(
               e, b.CreateInBoundsGEP(e, in.base, b.CreateAdd(io, b.CreateMul(j, step))));
-          Value *a = b.CreateLoad(accTy, acc), *next;
-          if (kind != K::ReduceMax)
-            next = fl ? b.CreateFAdd(a, v) : b.CreateAdd(a, b.CreateSExt(v, i64));
-          else if (fl) // NaN wins, as in the interpreter
-            next = b.CreateSelect(b.CreateOr(b.CreateFCmpOGT(v, a), b.CreateFCmpUNO(v, v)), v, a);
-          else
-            next = b.CreateBinaryIntrinsic(Intrinsic::smax, a, v);
-          b.CreateStore(next, acc);
+          b.CreateStore(combine(b.CreateLoad(accTy, acc), v), acc);
         });
         Value *res = b.CreateLoad(accTy, acc);
         if (kind == K::ReduceMean)
@@ -434,14 +488,22 @@ void Lowerer::lowerReduce(const ir::Op &op) {
         b.CreateStore(res, b.CreateInBoundsGEP(elemType(out.dtype), out.base, oo));
         return;
       }
-      forLoop(out.shape[k], [&](Value *i) {
-        level(k + 1, b.CreateAdd(oo, b.CreateMul(i, out.strides[k])),
-              b.CreateAdd(io, b.CreateMul(i, in.strides[k])));
-      });
+      dimLoop(
+          k,
+          [&](Value *i) {
+            level(k + 1, b.CreateAdd(oo, b.CreateMul(i, out.strides[k])),
+                  b.CreateAdd(io, b.CreateMul(i, in.strides[k])));
+          },
+          LoopHint::None);
     };
     level(0, i64c(0), i64c(0));
     return nullptr;
   });
+  if (m == 0) {
+    b.CreateCall(kf, args);
+    return;
+  }
+  callRanged(kf, std::move(args), outer, itemCost, 1);
 }
 
 Expected<bool> Lowerer::lowerWindow(const ir::Op &op) {

@@ -121,6 +121,11 @@ public:
   /// void w(ptr args, i64 lo, i64 hi): loads kernel `k`'s arguments from the struct at args
   /// and calls k(args..., lo, hi); what loom_rt_parallel_for runs. One per kernel.
   llvm::Function *rangeWrapper(llvm::Function *k, llvm::StructType *argsTy);
+  /// Runs `kf(args..., lo, hi)` over [0, n): directly when known to be small when compiling,
+  /// else through loom_rt_parallel_for with `itemCost` per index, split at multiples of
+  /// `align`.
+  void callRanged(llvm::Function *kf, std::vector<llvm::Value *> args, llvm::Value *n,
+                  llvm::Value *itemCost, int64_t align);
   std::map<llvm::Function *, llvm::Function *> rangeWrappers;
   llvm::Expected<ElementFn> elementFn(const ir::Op &op);
 

@@ -392,6 +392,29 @@ TEST(CodegenDiff, KernelsSplitOverThreadsGiveTheSameBits) {
     checkSameBitsOnOneAndTwoThreads(f, syms, 7, 1e-5);
 }
 
+// Reductions (codegen/Layout.cpp): over an axis other than the last, the output is the
+// accumulator and the innermost loop runs over its last dim (vectorised); over the last
+// axis, one element at a time. Both split over the threads by the first output dim, and each
+// element is combined over the axis in order, so the bits do not depend on the split.
+TEST(CodegenDiff, ReductionsSplitOverThreadsGiveTheSameBits) {
+  const char *text = R"(func @red(%x: f32[B,T,64]) -> (a, b, c, d, e, f) {
+  %0 = reduce_sum %x {axis = 0, keepdims = false} : f32[T,64]
+  %1 = reduce_sum %x {axis = 1, keepdims = true} : f32[B,1,64]
+  %2 = reduce_sum %x {axis = 2, keepdims = false} : f32[B,T]
+  %3 = reduce_mean %x {axis = 1, keepdims = false} : f32[B,64]
+  %4 = reduce_max %x {axis = 0, keepdims = false} : f32[T,64]
+  %5 = reduce_mean %2 {axis = 1, keepdims = false} : f32[B]
+  return %0, %1, %2, %3, %4, %5
+}
+)";
+  auto m = cgtest::parseIR(text);
+  ASSERT_TRUE(m != nullptr);
+  for (const ir::SymbolMap &syms :
+       {ir::SymbolMap{{"B", 150}, {"T", 41}}, ir::SymbolMap{{"B", 3}, {"T", 0}},
+        ir::SymbolMap{{"B", 0}, {"T", 5}}})
+    checkSameBitsOnOneAndTwoThreads(*m->main(), syms, 19, 1e-4);
+}
+
 // Batch 1: the recurrent products run on packed panels (runtime/Prepared.cpp),
 // split over the threads by columns; the sums must not depend on the thread count.
 TEST(CodegenDiff, BatchOneProductsGiveTheSameBitsOnOneAndTwoThreads) {
