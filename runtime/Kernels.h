@@ -42,8 +42,10 @@ int32_t loom_rt_num_threads(void);
 /// A weight B stored [rows, cols] (row stride ldb) that is the right-hand side of products
 /// with M rows (op(B) = B, or B transposed when transB), prepared into the layout those
 /// products run fastest on: for M == 1, not transposed, in a loop (`reused`), panels of 32
-/// columns for an AVX2 kernel split over the threads by columns; else, when rows are a
-/// multiple of 1 KiB (which map to the same cache sets and slow sgemm), a copy with rows
+/// columns for an AVX2 kernel split over the threads by columns; for 2 <= M <= 128 in a
+/// loop and a weight of at most 512 KiB, plain or transposed, panels of 24 columns for a
+/// 4-row AVX2 kernel (each element summed over k in order, whatever the rows it is given);
+/// else, when rows are a multiple of 1 KiB (which map to the same cache sets and slow sgemm), a copy with rows
 /// padded by 16 floats; else nothing (null: the plain weight is best). The choice depends
 /// only on these arguments, so results do not depend on where the layout is kept.
 ///
@@ -58,7 +60,7 @@ const void *loom_rt_prepare_rhs(loom_rt_ctx *ctx, int64_t slot, int64_t M, int64
 
 /// loom_rt_sgemm_t(ctx, 0, transB, ...) with B also given as loom_rt_prepare_rhs prepared
 /// it (which may be null): the same product on the prepared layout. A layout made for one
-/// row, used for more, falls back to the plain B.
+/// row, used for more, falls back to the plain B; a tiled layout serves any number of rows.
 void loom_rt_sgemm_prepared(loom_rt_ctx *ctx, int32_t transB, int64_t M, int64_t N, int64_t K,
                             const float *A, int64_t lda, const float *B, int64_t ldb,
                             const void *prepared, float *C, int64_t ldc, float beta);

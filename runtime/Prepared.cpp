@@ -1,5 +1,5 @@
 // Weights prepared for the products that read them, once instead of at every product.
-// loom_rt_prepare_rhs chooses one of two layouts:
+// loom_rt_prepare_rhs chooses one of three layouts (or none):
 // - panels, for the batch-1 recurrent product c[1, N] = a[1, K] * B[K, N]: dnnl_sgemm sends
 //   it to an SSE4.1 GEMV kernel that reads the row-major weight with a 1-4 KiB stride per
 //   row; packed into panels of 32 columns ([K][32] contiguous, the last one zero-padded) an
