@@ -372,6 +372,12 @@ private:
         int64_t inN = a.shape()[axis];
         int64_t count = op.kind == OpKind::Slice ? op.intAttr("size") : inN;
         int64_t from = op.kind == OpKind::Slice ? op.intAttr("start") : 0;
+        if (from < 0 || count < 0 || from + count > inN)
+          return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                         "slice [%lld, %lld) of axis %lld of %s: the axis has %lld",
+                                         (long long)from, (long long)(from + count),
+                                         (long long)axis, op.operands[0]->type.str().c_str(),
+                                         (long long)inN);
         for (int64_t o = 0; o < outer; ++o)
           std::memcpy((char *)t.data() + ((o * outN + offset) * inner) * 4,
                       (const char *)a.data() + ((o * inN + from) * inner) * 4, count * inner * 4);

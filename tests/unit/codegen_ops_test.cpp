@@ -325,3 +325,22 @@ TEST(CodegenOps, ReshapeWithDifferentSizesFails) {
 }
 
 } // namespace
+
+namespace {
+// The type rules reject a slice of an axis whose size is not static, but IR built without
+// them can still hold one: the interpreter reports the range instead of reading past the
+// operand.
+TEST(Interpreter, SliceBeyondTheAxisIsAnError) {
+  auto m = cgtest::parseIR(R"(func @f(%x: f32[B,T,4]) -> (y) {
+  %0 = slice %x {axis = 1, size = 1, start = 2} : f32[B,1,4]
+  return %0
+}
+)");
+  ASSERT_TRUE(m);
+  rt::Tensor x(rt::DType::F32, {2, 2, 4});
+  auto out = ir::interpret(*m->main(), {x}, {});
+  ASSERT_FALSE(bool(out));
+  EXPECT_EQ(llvm::toString(out.takeError()),
+            "slice [2, 3) of axis 1 of f32[B,T,4]: the axis has 2");
+}
+} // namespace
