@@ -38,6 +38,20 @@ Value *pow2(IRBuilder<> &b, Value *n, Type *fty) {
   return b.CreateBitCast(bits, fty);
 }
 
+/// e^(x - fn*ln2) for fn = round(x*log2(e)): r = x - fn*ln2 in Cody and Waite's two parts
+/// (the high part has 9 significant bits, so fn*C1 is exact), then Cephes' degree-5 minimax
+/// polynomial on |r| <= ln2/2.
+Value *expReduced(IRBuilder<> &b, Value *x, Value *fn) {
+  Type *ty = x->getType();
+  Value *r = fma(b, fn, fc(b, ty, -0.693359375), x);
+  r = fma(b, fn, fc(b, ty, 2.12194440e-4), r);
+  Value *z = b.CreateFMul(r, r);
+  Value *p = poly(b, r,
+                  {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2,
+                   1.6666665459E-1, 5.0000001201E-1});
+  return b.CreateFAdd(fma(b, p, z, r), fc(b, ty, 1.0));
+}
+
 /// x > hi ? hi : x, one vminps: an ordered compare, so a NaN x passes through.
 Value *clampAbove(IRBuilder<> &b, Value *x, double hi) {
   Value *h = fc(b, x->getType(), hi);
@@ -62,14 +76,7 @@ Value *expForActivation(IRBuilder<> &b, Value *x) {
   const double magic = 12582912.0 + 127.0;
   Value *xc = clampAbove(b, clampBelow(b, x, -87.0), 89.0);
   Value *t = fma(b, xc, fc(b, ty, 1.44269504088896341), fc(b, ty, magic));
-  Value *fn = b.CreateFSub(t, fc(b, ty, magic));
-  Value *r = fma(b, fn, fc(b, ty, -0.693359375), xc);
-  r = fma(b, fn, fc(b, ty, 2.12194440e-4), r);
-  Value *z = b.CreateFMul(r, r);
-  Value *p = poly(b, r,
-                  {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2,
-                   1.6666665459E-1, 5.0000001201E-1});
-  Value *y = b.CreateFAdd(fma(b, p, z, r), fc(b, ty, 1.0));
+  Value *y = expReduced(b, xc, b.CreateFSub(t, fc(b, ty, magic)));
   Value *scale = b.CreateBitCast(b.CreateShl(b.CreateBitCast(t, ity), ic(ity, 23)), ty);
   return b.CreateFMul(y, scale);
 }
@@ -89,13 +96,7 @@ Value *emitExp(IRBuilder<> &b, Value *x) {
   xc = b.CreateSelect(b.CreateFCmpOLT(xc, fc(b, ty, -104.0)), fc(b, ty, -104.0), xc);
   Value *fn =
       b.CreateUnaryIntrinsic(Intrinsic::rint, b.CreateFMul(xc, fc(b, ty, 1.44269504088896341)));
-  Value *r = fma(b, fn, fc(b, ty, -0.693359375), xc);
-  r = fma(b, fn, fc(b, ty, 2.12194440e-4), r);
-  Value *z = b.CreateFMul(r, r);
-  Value *p = poly(b, r,
-                  {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2,
-                   1.6666665459E-1, 5.0000001201E-1});
-  Value *y = b.CreateFAdd(fma(b, p, z, r), fc(b, ty, 1.0));
+  Value *y = expReduced(b, xc, fn);
   Value *n = b.CreateFPToSI(fn, ity); // |n| <= 150: always representable
   Value *n1 = b.CreateAShr(n, ic(ity, 1));
   Value *n2 = b.CreateSub(n, n1);
