@@ -6,8 +6,10 @@
 #include "ir/Bind.h"
 #include "runtime/Kernels.h"
 
+#include "llvm/ExecutionEngine/JITLink/JITLink.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/TargetSelect.h"
@@ -16,7 +18,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
+#include <unistd.h>
 
 using namespace llvm;
 
@@ -67,6 +72,35 @@ Error optimize(Module &m, unsigned opt, bool runPasses) {
   optimizeModule(m, **tm, opt, runPasses);
   return Error::success();
 }
+
+/// With LOOM_PERF_MAP set, every function the JIT links is appended to /tmp/perf-<pid>.map,
+/// the file `perf report` reads to name code that has no ELF file behind it: profiles then
+/// show loom's kernels (k3.fused, loop.rows, ...) instead of bare addresses.
+class PerfMapPlugin : public orc::ObjectLinkingLayer::Plugin {
+public:
+  void modifyPassConfig(orc::MaterializationResponsibility &, jitlink::LinkGraph &,
+                        jitlink::PassConfiguration &config) override {
+    config.PostFixupPasses.push_back([](jitlink::LinkGraph &g) -> Error {
+      static std::mutex m;
+      std::lock_guard<std::mutex> lock(m);
+      std::string path = "/tmp/perf-" + std::to_string(getpid()) + ".map";
+      if (FILE *f = std::fopen(path.c_str(), "a")) {
+        for (jitlink::Symbol *sym : g.defined_symbols())
+          if (sym->hasName() && (sym->getBlock().getSection().getMemProt() & orc::MemProt::Exec) ==
+                                    orc::MemProt::Exec)
+            std::fprintf(f, "%llx %llx %s\n", (unsigned long long)sym->getAddress().getValue(),
+                         (unsigned long long)sym->getSize(), sym->getName().str().c_str());
+        std::fclose(f);
+      }
+      return Error::success();
+    });
+  }
+  Error notifyFailed(orc::MaterializationResponsibility &) override { return Error::success(); }
+  Error notifyRemovingResources(orc::JITDylib &, orc::ResourceKey) override {
+    return Error::success();
+  }
+  void notifyTransferringResources(orc::JITDylib &, orc::ResourceKey, orc::ResourceKey) override {}
+};
 
 rt::DType toRt(ir::DType t) { return t == ir::DType::F32 ? rt::DType::F32 : rt::DType::I32; }
 
@@ -157,11 +191,27 @@ Expected<std::unique_ptr<CompiledFunction>> CompiledFunction::compile(const ir::
     return m.takeError();
   if (Error e = optimize(**m, opts.optLevel, true))
     return e;
+  if (std::getenv("LOOM_PERF_MAP"))
+    // The linker keeps names of global symbols only: after optimising, make the kernels
+    // hidden globals so that the perf map can name them.
+    for (Function &fn : **m)
+      if (!fn.isDeclaration() && fn.hasLocalLinkage()) {
+        fn.setLinkage(GlobalValue::ExternalLinkage);
+        fn.setVisibility(GlobalValue::HiddenVisibility);
+      }
 
   auto jtmb = hostBuilder(opts.optLevel);
   if (!jtmb)
     return jtmb.takeError();
-  auto jit = orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(*jtmb)).create();
+  orc::LLJITBuilder builder;
+  builder.setJITTargetMachineBuilder(std::move(*jtmb));
+  if (std::getenv("LOOM_PERF_MAP"))
+    builder.setObjectLinkingLayerCreator([](orc::ExecutionSession &es, const Triple &) {
+      auto layer = std::make_unique<orc::ObjectLinkingLayer>(es);
+      layer->addPlugin(std::make_unique<PerfMapPlugin>());
+      return Expected<std::unique_ptr<orc::ObjectLayer>>(std::move(layer));
+    });
+  auto jit = builder.create();
   if (!jit)
     return jit.takeError();
   // The runtime lives in a static library that the executable need not export, so its

@@ -7,8 +7,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
+#include <unistd.h>
 
 using namespace loom;
 
@@ -151,4 +155,35 @@ TEST(CodegenEmit, UnboundSymbolIsACompileError) {
   EXPECT_NE(llvm::toString(cf.takeError()).find("symbol 'N'"), std::string::npos);
 }
 
+} // namespace
+
+namespace {
+// LOOM_PERF_MAP: the JIT appends the functions it links to /tmp/perf-<pid>.map, kernels
+// included, for `perf report` to name them.
+TEST(CodegenEmit, PerfMapNamesTheKernels) {
+  auto m = cgtest::parseIR(R"(func @perfmap(%x: f32[B,8]) -> (y) {
+  %0 = tanh %x : f32[B,8]
+  return %0
+}
+)");
+  ASSERT_TRUE(m);
+  std::string path = "/tmp/perf-" + std::to_string(getpid()) + ".map";
+  std::remove(path.c_str());
+  setenv("LOOM_PERF_MAP", "1", 1);
+  auto cf = codegen::CompiledFunction::compile(*m->main());
+  unsetenv("LOOM_PERF_MAP");
+  ASSERT_TRUE(bool(cf)) << llvm::toString(cf.takeError());
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::remove(path.c_str());
+  EXPECT_NE(text.find(" loom_main\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(".tanh\n"), std::string::npos) << text;
+  // The kernel still runs.
+  rt::Tensor x(rt::DType::F32, {2, 8});
+  for (int i = 0; i < 16; ++i)
+    x.f32()[i] = 0.5f;
+  auto out = (*cf)->run({x}, {});
+  ASSERT_TRUE(bool(out)) << llvm::toString(out.takeError());
+  EXPECT_NEAR((*out)[0].f32()[15], std::tanh(0.5f), 1e-6);
+}
 } // namespace
