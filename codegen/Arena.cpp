@@ -40,18 +40,21 @@ std::vector<std::pair<int64_t, int64_t>> Lowerer::liveRanges() const {
       v = r->second;
     }
   };
+  // The loops around the current op: the buffers read inside each, and every buffer used
+  // inside it at all.
+  struct Frame {
+    int64_t start;
+    std::set<int> used, touched;
+  };
+  std::vector<Frame> loops;
   auto touch = [&](int buf, int64_t at) {
     if (buf < 0)
       return;
     live[buf].first = std::min(live[buf].first, at);
     live[buf].second = std::max(live[buf].second, at);
+    for (Frame &f : loops) // every loop around the current op
+      f.touched.insert(buf);
   };
-  // The loops around the current op, each with the buffers read inside it.
-  struct Frame {
-    int64_t start;
-    std::set<int> used;
-  };
-  std::vector<Frame> loops;
   auto use = [&](const ir::Value *v, int64_t at) {
     int buf = storageOf(v);
     touch(buf, at);
@@ -94,11 +97,19 @@ std::vector<std::pair<int64_t, int64_t>> Lowerer::liveRanges() const {
         stor[body.args[j].get()] = storageOf(op.operands[j]);
       for (auto &[v, k] : p.direct)
         stor[v] = p.stackBuf[k];
-      loops.push_back({start, {}});
+      loops.push_back({start, {}, {}});
       walk(body);
       int64_t end = pos++;
       Frame f = std::move(loops.back());
       loops.pop_back();
+      // A loop over ranges of rows runs its steps on several threads at once, each at its
+      // own step: a body buffer must not share bytes with another (their rows would differ
+      // in width), so each lives for the whole loop.
+      if (p.rows)
+        for (int buf : f.touched) {
+          touch(buf, start);
+          touch(buf, end);
+        }
       // Written before the loop and read in it: needed again by the next step.
       for (int buf : f.used)
         if (live[buf].first < f.start)

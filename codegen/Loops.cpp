@@ -61,6 +61,8 @@ std::optional<std::string> rowSymbol(const ir::Op &loop) {
   if (!first || first->rank() < 1 || !first->shape[0].isSymbol())
     return std::nullopt;
   std::string sym = first->shape[0].symbol();
+  if (mentions(loop.dimAttr("steps"), sym))
+    return std::nullopt; // each range would run its own row count of steps
   std::set<const ir::Value *> inside;
   for (auto &a : body.args)
     inside.insert(a.get());
@@ -91,11 +93,11 @@ std::optional<std::string> rowSymbol(const ir::Op &loop) {
     switch (op->kind) {
     case ir::OpKind::Yield:
       continue;
-    case ir::OpKind::Slice:
-    case ir::OpKind::Concat:
-      if (rowOut && op->intAttr("axis") == 0)
-        return std::nullopt;
-      continue; // a view or a copy of its operands' own rows
+    case ir::OpKind::Slice:  // a view
+    case ir::OpKind::Concat: // a copy of its operands' own rows, into its own buffer
+      if (rowOut ? op->intAttr("axis") == 0 : op->kind == ir::OpKind::Concat)
+        return std::nullopt; // a free concat: one buffer written by every range
+      continue;
     case ir::OpKind::MatMul:
       // Rows of the left-hand side times a weight; a product over the rows
       // (transpose_lhs) or with rows on the right sums over them.
@@ -165,6 +167,12 @@ Error Lowerer::planLoop(const ir::Op &op) {
   }
   if (Error e = plan(body))
     return e;
+  p.rows = rowSymbol(op);
+  walkConst(body, [&](const ir::Op &inner) {
+    auto it = matmulCopies.find(&inner);
+    if (it != matmulCopies.end() && it->second.second >= 0)
+      p.rows.reset(); // a copy of the weight: one buffer written by every range
+  });
   // After the body is planned, views are known: a yielded value whose storage is a carry
   // buffer (a carry's block argument, or a view of one) goes through a temporary unless it
   // is this carry itself, unchanged.
@@ -186,12 +194,7 @@ Error Lowerer::planLoop(const ir::Op &op) {
 // once over all rows on the caller's thread and its products and kernels split as usual.
 // Values of loom_main the loop's code uses are passed in a struct.
 Error Lowerer::lowerLoop(const ir::Op &op) {
-  std::optional<std::string> sym = rowSymbol(op);
-  walkConst(*op.regions[0], [&](const ir::Op &inner) {
-    auto it = matmulCopies.find(&inner);
-    if (it != matmulCopies.end() && it->second.second >= 0)
-      sym.reset(); // a copy of the weight: one buffer written by every range
-  });
+  const std::optional<std::string> &sym = loopPlans.at(&op).rows;
   if (!sym || window)
     return lowerLoopSteps(op);
 

@@ -49,6 +49,9 @@ using MultiElementFn = std::function<std::vector<llvm::Value *>(
 struct LoopPlan {
   std::vector<int> carryBuf, tempBuf, stackBuf; // buffer ids; tempBuf -1 when not needed
   std::map<const ir::Value *, unsigned> direct; // per-step value -> stack slot it writes
+  /// The row symbol when the loop runs over ranges of rows on several threads at once
+  /// (codegen/Loops.cpp); then its body's buffers live for the whole loop.
+  std::optional<std::string> rows;
 };
 
 class Lowerer {

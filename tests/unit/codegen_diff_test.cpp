@@ -447,6 +447,70 @@ TEST(CodegenDiff, LoopsWithIndependentRowsRunOverRangesOfRows) {
     checkSameBitsOnOneAndTwoThreads(f, {{"B", B}, {"T", 6}}, 13, 1e-4);
 }
 
+// Threads run their ranges of rows at different steps, so in a loop over ranges of rows two
+// body buffers must not share arena bytes: here the product's buffer (1 KiB a row) dies
+// within the step and a 256-byte-a-row buffer comes after it, which the planner would
+// otherwise put in the same slot (thread 1's rows of the one over thread 0's rows of the
+// other).
+TEST(CodegenDiff, LoopsOverRangesOfRowsKeepTheirBuffersApart) {
+  const char *text = R"(func @race(%x: f32[B,T,64]) -> (y)
+    params(%w: f32[64,256] "w" glorot_uniform) {
+  %0 = fill {value = 0.0} : f32[B,64]
+  %1, %2 = loop %0, %x {carries = 1, reverse = false, slices = 1, steps = dim<T>}
+      (%h: f32[B,64], %xt: f32[B,64]) {
+    %3 = matmul %h, %w : f32[B,256]
+    %4 = slice %3 {axis = 1, size = 64, start = 0} : f32[B,64]
+    %5 = tanh %4 : f32[B,64]
+    %6 = mul %5, %5 : f32[B,64]
+    %7 = add %6, %xt : f32[B,64]
+    %8 = tanh %7 : f32[B,64]
+    yield %8, %8
+  } : f32[B,64], f32[B,T,64]
+  return %2
+}
+)";
+  auto m = cgtest::parseIR(text);
+  ASSERT_TRUE(m != nullptr);
+  checkSameBitsOnOneAndTwoThreads(*m->main(), {{"B", 64}, {"T", 100}}, 23, 1e-3);
+}
+
+// A loop whose step count is the row symbol runs B steps on every range of rows, not the
+// range's own row count; and a concat without rows in the body (one buffer every range
+// would write) keeps the loop whole.
+TEST(CodegenDiff, LoopsOverRowsKeepTheirStepCountAndSharedBuffers) {
+  const char *steps = R"(func @steps(%x: f32[B,8]) -> (y) {
+  %one = fill {value = 1.0} : f32[B,8]
+  %1 = loop %x {carries = 1, reverse = false, slices = 0, steps = dim<B>}
+      (%h: f32[B,8]) {
+    %2 = add %h, %one : f32[B,8]
+    yield %2
+  } : f32[B,8]
+  return %1
+}
+)";
+  const char *concat = R"(func @cat(%x: f32[B,T,8], %w1: f32[4,8], %w2: f32[4,8]) -> (y) {
+  %0 = fill {value = 0.0} : f32[B,8]
+  %1, %2 = loop %0, %x {carries = 1, reverse = false, slices = 1, steps = dim<T>}
+      (%h: f32[B,8], %xt: f32[B,8]) {
+    %c = concat %w1, %w2 {axis = 0} : f32[8,8]
+    %3 = matmul %h, %c : f32[B,8]
+    %4 = add %3, %xt : f32[B,8]
+    %5 = tanh %4 : f32[B,8]
+    yield %5, %5
+  } : f32[B,8], f32[B,T,8]
+  return %2
+}
+)";
+  for (const char *text : {steps, concat}) {
+    auto m = cgtest::parseIR(text);
+    ASSERT_TRUE(m != nullptr);
+    auto ir = codegen::emitLLVMIR(*m->main(), /*optimized=*/false);
+    ASSERT_TRUE(bool(ir)) << llvm::toString(ir.takeError());
+    EXPECT_EQ(ir->find("@loop.rows"), std::string::npos) << m->main()->name;
+    checkSameBitsOnOneAndTwoThreads(*m->main(), {{"B", 40}, {"T", 5}}, 29, 1e-5);
+  }
+}
+
 // Each step of this loop reads the mean over all rows, so the rows are not independent: the
 // loop stays in loom_main, and two threads still give the interpreter's numbers.
 TEST(CodegenDiff, LoopsThatMixRowsAreNotSplit) {
