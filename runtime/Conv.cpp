@@ -581,6 +581,44 @@ void loom_rt_conv1d_grad_kernel(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t 
       fail);
 }
 
+namespace {
+struct PoolGradArgs {
+  int64_t T, C, size, stride, padL, Tout;
+  const float *x, *dy;
+  float *dx;
+};
+
+// Batch rows [lo, hi) of max_pool1d's gradient: dx is zeroed, then each window's gradient
+// goes to its first maximum.
+void poolGradRows(void *argp, int64_t lo, int64_t hi) {
+  const PoolGradArgs &a = *static_cast<const PoolGradArgs *>(argp);
+  const int64_t T = a.T, C = a.C;
+  std::memset(a.dx + lo * T * C, 0, sizeof(float) * (size_t)((hi - lo) * T * C));
+  for (int64_t b = lo; b < hi; ++b)
+    for (int64_t t = 0; t < a.Tout; ++t) {
+      int64_t w0 = std::max<int64_t>(t * a.stride - a.padL, 0);
+      int64_t w1 = std::min<int64_t>(t * a.stride - a.padL + a.size, T);
+      if (w0 >= w1)
+        continue; // only padding: the forward call refuses such a window
+      const float *xb = a.x + b * T * C;
+      float *dxb = a.dx + b * T * C;
+      const float *g = a.dy + (b * a.Tout + t) * C;
+      for (int64_t c = 0; c < C; ++c) {
+        int64_t best = w0;
+        float bv = xb[w0 * C + c];
+        for (int64_t s = w0 + 1; s < w1; ++s) {
+          float v = xb[s * C + c];
+          if (v > bv || (v != v && bv == bv)) {
+            best = s;
+            bv = v;
+          }
+        }
+        dxb[best * C + c] += g[c];
+      }
+    }
+}
+} // namespace
+
 void loom_rt_max_pool1d_grad(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, int64_t size,
                              int64_t stride, int64_t padL, int64_t padR, int64_t Tout,
                              const float *x, const float *dy, float *dx) {
@@ -595,30 +633,11 @@ void loom_rt_max_pool1d_grad(loom_rt_ctx *ctx, int64_t B, int64_t T, int64_t C, 
   // Plain loops rather than oneDNN's pooling_backward, which needs the forward pass's
   // workspace (the argmax of every window) and so a forward_training run first: finding the
   // argmax again costs as much, and here ties are certain to go to the first maximum (as
-  // in PyTorch and TensorFlow, and the interpreter). A NaN counts as the maximum.
-  std::memset(dx, 0, sizeof(float) * (size_t)(B * T * C));
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < Tout; ++t) {
-      int64_t lo = std::max<int64_t>(t * stride - padL, 0);
-      int64_t hi = std::min<int64_t>(t * stride - padL + size, T);
-      if (lo >= hi)
-        continue; // only padding: the forward call refuses such a window
-      const float *xb = x + b * T * C;
-      float *dxb = dx + b * T * C;
-      const float *g = dy + (b * Tout + t) * C;
-      for (int64_t c = 0; c < C; ++c) {
-        int64_t best = lo;
-        float bv = xb[lo * C + c];
-        for (int64_t s = lo + 1; s < hi; ++s) {
-          float v = xb[s * C + c];
-          if (v > bv || (v != v && bv == bv)) {
-            best = s;
-            bv = v;
-          }
-        }
-        dxb[best * C + c] += g[c];
-      }
-    }
+  // in PyTorch and TensorFlow, and the interpreter). A NaN counts as the maximum. Each
+  // batch row writes only its own rows of dx, so the rows split over the threads (same
+  // bits: every element adds its windows' gradients in window order either way).
+  PoolGradArgs args{T, C, size, stride, padL, Tout, x, dy, dx};
+  loom_rt_parallel_for(poolGradRows, &args, B, 2 * Tout * C * size + T * C, 1);
 }
 
 void loom_rt_range_error(loom_rt_ctx *ctx, const char *what, int64_t value, int64_t flatIndex,

@@ -3,6 +3,7 @@
 #include "runtime/Kernels.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <atomic>
 #include <chrono>
@@ -572,6 +573,31 @@ TEST(RuntimeMaxPool1d, EmptyAndBadArguments) {
     EXPECT_NE(ctx.error().find("loom_rt_max_pool1d: "), std::string::npos) << ctx.error();
     EXPECT_NE(ctx.error().find(c.expect), std::string::npos) << ctx.error();
   }
+}
+
+// Enough rows to be split over the threads (each batch row writes its own rows of dx):
+// the same values as the naive loop on 1 and 2 threads.
+TEST(RuntimeMaxPool1dGrad, SplitOverThreadsMatchesTheNaiveLoop) {
+  int saved = omp_get_max_threads();
+  std::mt19937 rng(79);
+  std::uniform_int_distribution<int> small(-3, 1);
+  PoolShape s{64, 200, 32, 3, 2, 1, 1};
+  int64_t Tout = s.tout();
+  std::vector<float> x((size_t)(s.B * s.T * s.C));
+  for (float &v : x)
+    v = (float)small(rng);
+  auto dy = randomVector(rng, (size_t)(s.B * Tout * s.C));
+  std::vector<float> want = naivePoolGrad(s, x, dy);
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    CallContext ctx;
+    std::vector<float> dx(x.size(), kNaN);
+    loom_rt_max_pool1d_grad(ctx.c(), s.B, s.T, s.C, s.size, s.stride, s.padL, s.padR, Tout,
+                            x.data(), dy.data(), dx.data());
+    ASSERT_FALSE(ctx.failed()) << ctx.error();
+    EXPECT_EQ(dx, want) << threads << " threads";
+  }
+  omp_set_num_threads(saved);
 }
 
 TEST(RuntimeMaxPool1dGrad, FirstMaximumGetsTheGradient) {
