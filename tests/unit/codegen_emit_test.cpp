@@ -59,7 +59,7 @@ TEST(CodegenEmit, TranscendentalsAreVectorLoopsWithoutCalls) {
   EXPECT_EQ(count(ir, "call ptr @loom_rt_alloc"), 1u);
 }
 
-TEST(CodegenEmit, KernelsWithTranscendentalsInterleaveTwoVectors) {
+TEST(CodegenEmit, KernelsWithTranscendentalsInterleaveFourVectors) {
   auto m = cgtest::parseIR(R"(func @two(%x: f32[B,64], %y: f32[B,64]) -> (a, b) {
   %0 = add %x, %y : f32[B,64]
   %1 = tanh %x : f32[B,64]
@@ -69,8 +69,8 @@ TEST(CodegenEmit, KernelsWithTranscendentalsInterleaveTwoVectors) {
   ASSERT_TRUE(m);
   auto ir = codegen::emitLLVMIR(*m->main(), /*optimized=*/false);
   ASSERT_TRUE(bool(ir)) << llvm::toString(ir.takeError());
-  // The tanh kernel's inner loop asks for two vectors per iteration, the add's for one.
-  EXPECT_EQ(count(*ir, "!\"llvm.loop.interleave.count\", i32 2}"), 1u) << *ir;
+  // The tanh kernel's inner loop asks for four vectors per iteration, the add's for one.
+  EXPECT_EQ(count(*ir, "!\"llvm.loop.interleave.count\", i32 4}"), 1u) << *ir;
   EXPECT_EQ(count(*ir, "!\"llvm.loop.interleave.count\", i32 1}"), 1u) << *ir;
 }
 
