@@ -54,18 +54,14 @@ RowUse rowUse(const ir::Type &t, const std::string &sym) {
 /// the loop out.
 std::optional<std::string> rowSymbol(const ir::Op &loop) {
   const ir::Block &body = *loop.regions[0];
-  const ir::Type *first = nullptr;
-  for (const ir::Value *v : loop.operands)
-    if (!first)
-      first = &v->type;
-  if (!first || first->rank() < 1 || !first->shape[0].isSymbol())
+  if (loop.operands.empty())
     return std::nullopt;
-  std::string sym = first->shape[0].symbol();
+  const ir::Type &first = loop.operands[0]->type;
+  if (first.rank() < 1 || !first.shape[0].isSymbol())
+    return std::nullopt;
+  std::string sym = first.shape[0].symbol();
   if (mentions(loop.dimAttr("steps"), sym))
     return std::nullopt; // each range would run its own row count of steps
-  std::set<const ir::Value *> inside;
-  for (auto &a : body.args)
-    inside.insert(a.get());
   for (const ir::Value *v : loop.operands)
     if (rowUse(v->type, sym) != RowUse::Row)
       return std::nullopt;

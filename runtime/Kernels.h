@@ -45,9 +45,9 @@ int32_t loom_rt_num_threads(void);
 /// columns for an AVX2 kernel split over the threads by columns; for 2 <= M <= 128 in a
 /// loop and a weight of at most 512 KiB, plain or transposed, panels of 24 columns for a
 /// 4-row AVX2 kernel (each element summed over k in order, whatever the rows it is given);
-/// else, when rows are a multiple of 1 KiB (which map to the same cache sets and slow sgemm), a copy with rows
-/// padded by 16 floats; else nothing (null: the plain weight is best). The choice depends
-/// only on these arguments, so results do not depend on where the layout is kept.
+/// else, when rows are a multiple of 1 KiB (which map to the same cache sets and slow sgemm), a
+/// copy with rows padded by 16 floats; else nothing (null: the plain weight is best). The choice
+/// depends only on these arguments, so results do not depend on where the layout is kept.
 ///
 /// `slot` names the weight within the compiled function (its parameter index). With a
 /// PreparedWeights on the context (CallContext::setPrepared: the host's weights did not
