@@ -89,6 +89,7 @@ std::vector<std::pair<int64_t, int64_t>> Lowerer::liveRanges() const {
       std::vector<int> own = p.carryBuf;
       own.insert(own.end(), p.stackBuf.begin(), p.stackBuf.end());
       own.insert(own.end(), p.tempBuf.begin(), p.tempBuf.end());
+      own.insert(own.end(), p.nextBuf.begin(), p.nextBuf.end());
       for (int buf : own)
         touch(buf, start);
       for (size_t i = 0; i < nc; ++i)
@@ -97,6 +98,9 @@ std::vector<std::pair<int64_t, int64_t>> Lowerer::liveRanges() const {
         stor[body.args[j].get()] = storageOf(op.operands[j]);
       for (auto &[v, k] : p.direct)
         stor[v] = p.stackBuf[k];
+      for (size_t i = 0; i < nc; ++i)
+        if (p.nextBuf[i] >= 0 && !p.direct.count(body.terminator()->operands[i]))
+          stor[body.terminator()->operands[i]] = p.nextBuf[i];
       loops.push_back({start, {}, {}});
       walk(body);
       int64_t end = pos++;

@@ -12,6 +12,7 @@
 #include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
@@ -191,6 +192,13 @@ Expected<std::unique_ptr<CompiledFunction>> CompiledFunction::compile(const ir::
     return m.takeError();
   if (Error e = optimize(**m, opts.optLevel, true))
     return e;
+  if (const char *dump = std::getenv("LOOM_DUMP_LLVM")) {
+    // A developer's aid: the optimised module of every compile, appended to that file.
+    std::error_code ec;
+    raw_fd_ostream os(dump, ec, sys::fs::OF_Append);
+    if (!ec)
+      (*m)->print(os, nullptr);
+  }
   if (std::getenv("LOOM_PERF_MAP"))
     // The linker keeps names of global symbols only: after optimising, make the kernels
     // hidden globals so that the perf map can name them.

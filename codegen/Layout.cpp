@@ -179,6 +179,49 @@ void Lowerer::rangeCheck(const View &dense, Value *lo, Value *hi, const std::str
   returnIf(bad);
 }
 
+// A concat's operand computed by an op of the same block that can write through a view
+// (elementwise and fused kernels, products, other concats) is written straight into its
+// slice of the concat's storage, which the concat then leaves alone: the gate gradients of
+// a recurrent layer's adjoint step go straight into the one matrix its product reads.
+// Later concats are planned first, so that one written into another knows its layout.
+void Lowerer::planConcatsInPlace(const ir::Block &blk) {
+  for (auto it = blk.ops.rbegin(); it != blk.ops.rend(); ++it) {
+    const ir::Op &op = **it;
+    if (op.kind != ir::OpKind::Concat)
+      continue;
+    const ir::Value *c = op.result();
+    unsigned axis = (unsigned)op.intAttr("axis");
+    auto d = directDenseFrom.find(c);
+    unsigned lay = std::max(d == directDenseFrom.end() ? 0u : d->second, axis);
+    for (unsigned k = 0; k < op.operands.size(); ++k) {
+      const ir::Value *u = op.operands[k];
+      if (!u->def || u->def->parent != &blk || !writesThroughView(*u->def) ||
+          directDenseFrom.count(u) || std::count(op.operands.begin(), op.operands.end(), u) != 1)
+        continue;
+      directDenseFrom[u] = lay;
+      concatSlots[u] = {&op, k};
+      viewRoot[u] = rootOf(c);
+    }
+  }
+}
+
+View Lowerer::concatSlotView(const ir::Value *v) {
+  const ConcatSlot &s = concatSlots.at(v);
+  const ir::Value *c = s.concat->result();
+  View whole;
+  if (concatSlots.count(c))
+    whole = concatSlotView(c);
+  else if (auto it = bufOf.find(c); it != bufOf.end())
+    whole = bufferView(it->second);
+  else
+    whole = view(c); // a stack slot, bound when the step began
+  unsigned axis = (unsigned)s.concat->intAttr("axis");
+  Value *offset = i64c(0);
+  for (unsigned k = 0; k < s.index; ++k)
+    offset = b.CreateAdd(offset, dim(s.concat->operands[k]->type.shape[axis]));
+  return sliceAxisView(whole, axis, offset, dim(v->type.shape[axis]));
+}
+
 Expected<bool> Lowerer::planSpecial(const ir::Op &op) {
   using K = ir::OpKind;
   if (op.results.size() != 1)
@@ -361,7 +404,9 @@ Expected<bool> Lowerer::lowerSpecial(const ir::Op &op) {
     Value *offset = i64c(0);
     for (const ir::Value *v : op.operands) {
       const View &in = view(v);
-      copy(sliceAxisView(view(r), axis, offset, in.shape[axis]), in);
+      auto slot = concatSlots.find(v);
+      if (slot == concatSlots.end() || slot->second.concat != &op) // else written in place
+        copy(sliceAxisView(view(r), axis, offset, in.shape[axis]), in);
       offset = b.CreateAdd(offset, in.shape[axis]);
     }
     return true;

@@ -16,16 +16,6 @@ namespace {
 
 Error fail(const Twine &msg) { return createStringError(inconvertibleErrorCode(), msg); }
 
-/// Ops that can write their result through the view of a stack slot at t. A GEMM needs a
-/// unit column stride, which a stacked rank-1 value does not have.
-bool writesThroughView(const ir::Op &op) {
-  ir::FusionKind k = ir::opInfo(op.kind).kind;
-  if (op.kind == ir::OpKind::MatMul)
-    return op.result()->type.rank() >= 2;
-  return k == ir::FusionKind::Elementwise || k == ir::FusionKind::Source ||
-         op.kind == ir::OpKind::Reverse;
-}
-
 bool mentions(const ir::Dim &d, const std::string &sym) {
   std::vector<std::string> used;
   ir::collectSymbols(d, used);
@@ -124,6 +114,17 @@ std::optional<std::string> rowSymbol(const ir::Op &loop) {
 
 } // namespace
 
+// A GEMM needs a unit column stride, which a rank-1 view into other storage does not have;
+// one over the rows (transpose_lhs) writes its result with the row stride of the view.
+bool writesThroughView(const ir::Op &op) {
+  ir::FusionKind k = ir::opInfo(op.kind).kind;
+  if (op.kind == ir::OpKind::MatMul)
+    return op.result()->type.rank() >= 2;
+  return k == ir::FusionKind::Elementwise || k == ir::FusionKind::Source ||
+         op.kind == ir::OpKind::Reverse || op.kind == ir::OpKind::Fused ||
+         op.kind == ir::OpKind::Concat;
+}
+
 Error Lowerer::planLoop(const ir::Op &op) {
   if (!op.hasAttr("carries") || !op.hasAttr("slices"))
     return fail("loop: missing 'carries' or 'slices' attribute");
@@ -161,6 +162,28 @@ Error Lowerer::planLoop(const ir::Op &op) {
       directDenseFrom[v] = sliceDenseFrom(0, (unsigned)v->type.rank() + 1);
     }
   }
+  // A carry whose next value an op of the body computes gets a second buffer, and the two
+  // alternate: each step reads one and writes the other, so no copy ends the step. A value
+  // stacked directly too is stored into both by its kernel (an elementwise op or a fused
+  // one); other such values are copied to the carry as before.
+  for (int64_t i = 0; i < nc; ++i) {
+    p.nextBuf.push_back(-1);
+    const ir::Value *v = y->operands[i];
+    if (!v->def || v->def->parent != &body || !writesThroughView(*v->def) ||
+        v->type != body.args[i]->type ||
+        std::count(y->operands.begin(), y->operands.begin() + nc, v) != 1)
+      continue;
+    bool stacked = p.direct.count(v) != 0;
+    bool kernel = v->def->kind == ir::OpKind::Fused ||
+                  ir::opInfo(v->def->kind).kind == ir::FusionKind::Elementwise;
+    if (stacked && !kernel)
+      continue;
+    p.nextBuf.back() = newBuffer(body.args[i]->type);
+    if (stacked)
+      p.alsoCarry[v] = (unsigned)i;
+    else
+      directDenseFrom[v] = 0;
+  }
   if (Error e = plan(body))
     return e;
   p.rows = rowSymbol(op);
@@ -175,7 +198,8 @@ Error Lowerer::planLoop(const ir::Op &op) {
   for (int64_t i = 0; i < nc; ++i) {
     const ir::Value *v = y->operands[i], *root = rootOf(v);
     bool inCarry = !root->def && root->owner == &body && (int64_t)root->index < nc;
-    p.tempBuf.push_back(inCarry && v != body.args[i].get() ? newBuffer(v->type) : -1);
+    p.tempBuf.push_back(inCarry && v != body.args[i].get() && p.nextBuf[i] < 0 ? newBuffer(v->type)
+                                                                               : -1);
   }
   return Error::success();
 }
@@ -289,11 +313,13 @@ Error Lowerer::lowerLoopSteps(const ir::Op &op) {
   unsigned nstack = op.results.size() - nc;
   const ir::Block &body = *op.regions[0];
   const ir::Op *y = body.terminator();
-  std::vector<View> carries, stacks;
+  std::vector<View> carries, nexts(nc), stacks;
   for (unsigned i = 0; i < nc; ++i) {
     carries.push_back(bufferView(p.carryBuf[i]));
     copy(carries[i], view(op.operands[i]));
     views[body.args[i].get()] = carries[i];
+    if (p.nextBuf[i] >= 0)
+      nexts[i] = bufferView(p.nextBuf[i]);
   }
   for (unsigned k = 0; k < nstack; ++k)
     stacks.push_back(bufferView(p.stackBuf[k]));
@@ -311,6 +337,22 @@ Error Lowerer::lowerLoopSteps(const ir::Op &op) {
           views[body.args[nc + j].get()] = sliceView(view(op.operands[nc + j]), t);
         for (auto &[v, k] : p.direct)
           views[v] = sliceView(stacks[k], t);
+        // Alternating carries: even steps read the first buffer and write the second.
+        Value *odd = b.CreateTrunc(s, b.getInt1Ty(), "odd");
+        std::vector<View> cur(nc), next(nc);
+        for (unsigned i = 0; i < nc; ++i) {
+          if (p.nextBuf[i] < 0)
+            continue;
+          cur[i] = next[i] = carries[i];
+          cur[i].base = b.CreateSelect(odd, nexts[i].base, carries[i].base, "carry.cur");
+          next[i].base = b.CreateSelect(odd, carries[i].base, nexts[i].base, "carry.next");
+          views[body.args[i].get()] = cur[i];
+          const ir::Value *v = y->operands[i];
+          if (p.alsoCarry.count(v))
+            extraOut[v] = next[i];
+          else
+            views[v] = next[i];
+        }
         if (Error e = lowerBlock(body)) {
           bodyErr = toString(std::move(e));
           return;
@@ -330,9 +372,10 @@ Error Lowerer::lowerLoopSteps(const ir::Op &op) {
           }
         for (unsigned i = 0; i < nc; ++i) {
           const ir::Value *v = y->operands[i];
-          if (p.tempBuf[i] < 0 && v != body.args[i].get())
+          if (p.tempBuf[i] < 0 && v != body.args[i].get() && p.nextBuf[i] < 0)
             copy(carries[i], view(v));
         }
+        extraOut.clear();
         for (unsigned i = 0; i < nc; ++i)
           if (p.tempBuf[i] >= 0)
             copy(carries[i], temps[i]);
@@ -340,6 +383,10 @@ Error Lowerer::lowerLoopSteps(const ir::Op &op) {
       unroll >= 2 ? LoopHint::UnrollCount : LoopHint::NoUnroll, "t", (unsigned)unroll);
   if (!bodyErr.empty())
     return fail(bodyErr);
+  // After an odd number of steps an alternating carry's value is in its second buffer.
+  for (unsigned i = 0; i < nc; ++i)
+    if (p.nextBuf[i] >= 0)
+      ifThen(b.CreateTrunc(steps, b.getInt1Ty()), [&] { copy(carries[i], nexts[i]); });
   for (unsigned i = 0; i < nc; ++i)
     views[op.result(i)] = carries[i];
   for (unsigned k = 0; k < nstack; ++k)

@@ -187,6 +187,7 @@ int Lowerer::newBuffer(const ir::Type &t) {
 }
 
 Error Lowerer::plan(const ir::Block &blk) {
+  planConcatsInPlace(blk);
   for (auto &opp : blk.ops) {
     const ir::Op &op = *opp;
     switch (op.kind) {
@@ -274,6 +275,8 @@ Error Lowerer::lowerOp(const ir::Op &op) {
     auto it = bufOf.find(r.get());
     if (it != bufOf.end())
       views[r.get()] = bufferView(it->second);
+    else if (concatSlots.count(r.get()))
+      views[r.get()] = concatSlotView(r.get());
   }
   Expected<bool> special = lowerSpecial(op);
   if (!special)
@@ -303,11 +306,14 @@ Error Lowerer::lowerOp(const ir::Op &op) {
   std::vector<View> ins;
   for (const ir::Value *v : op.operands)
     ins.push_back(view(v));
-  View out = view(op.result());
+  std::vector<View> outs{view(op.result())};
+  if (auto e = extraOut.find(op.result()); e != extraOut.end())
+    outs.push_back(e->second); // also a carry's next value
   emitKernel(
-      std::vector<View>{out}, ins,
+      outs, ins,
       [&](IRBuilder<> &ib, const std::vector<Value *> &v) {
-        return std::vector<Value *>{(*f)(ib, v)};
+        Value *r = (*f)(ib, v);
+        return std::vector<Value *>(outs.size(), r);
       },
       ir::opName(op.kind), elementCost(op.kind) + (unsigned)op.operands.size() + 1);
   return Error::success();
@@ -349,6 +355,12 @@ Error Lowerer::lowerFused(const ir::Op &op) {
     ins.push_back(view(v));
   for (auto &r : op.results)
     outs.push_back(view(r.get()));
+  std::vector<unsigned> twice; // results also stored into a carry's next buffer
+  for (unsigned i = 0; i < op.results.size(); ++i)
+    if (auto e = extraOut.find(op.result(i)); e != extraOut.end()) {
+      outs.push_back(e->second);
+      twice.push_back(i);
+    }
   unsigned cost = (unsigned)(ins.size() + outs.size());
   for (auto &bop : body.ops)
     cost += elementCost(bop->kind);
@@ -370,6 +382,8 @@ Error Lowerer::lowerFused(const ir::Op &op) {
         std::vector<Value *> res;
         for (const ir::Value *v : body.terminator()->operands)
           res.push_back(env.lookup(v));
+        for (unsigned i : twice)
+          res.push_back(res[i]);
         return res;
       },
       "fused", cost);
@@ -400,8 +414,9 @@ Error Lowerer::lowerMatMul(const ir::Op &op) {
     Value *K = L.shape.back(), *N = R.shape.back(), *rows = i64c(1);
     for (unsigned k = 0; k + 1 < rl; ++k)
       rows = b.CreateMul(rows, L.shape[k], "", true, true);
+    // The result may be a view into other storage (a stack slot): its row stride.
     b.CreateCall(sgemmFn, {rtCtx, b.getInt32(1), b.getInt32(0), K, N, rows, L.base, K, R.base, N,
-                           O.base, N, ConstantFP::get(f32, 0.0)});
+                           O.base, O.strides[O.rank() - 2], ConstantFP::get(f32, 0.0)});
     returnIfFailed();
     return Error::success();
   }

@@ -49,6 +49,12 @@ using MultiElementFn = std::function<std::vector<llvm::Value *>(
 struct LoopPlan {
   std::vector<int> carryBuf, tempBuf, stackBuf; // buffer ids; tempBuf -1 when not needed
   std::map<const ir::Value *, unsigned> direct; // per-step value -> stack slot it writes
+  /// Per carry, the buffer it alternates with when the body computes its next value in
+  /// place (step s reads one buffer and writes the other; no copy per step), else -1.
+  std::vector<int> nextBuf;
+  /// Values stacked directly that are also a carry's next value: their kernel stores them
+  /// into both places. Value -> carry.
+  std::map<const ir::Value *, unsigned> alsoCarry;
   /// The row symbol when the loop runs over ranges of rows on several threads at once
   /// (codegen/Loops.cpp); then its body's buffers live for the whole loop.
   std::optional<std::string> rows;
@@ -190,7 +196,23 @@ public:
   /// Layout of a value known when compiling: its View::denseFrom.
   std::map<const ir::Value *, unsigned> layout;
   std::map<const ir::Value *, int> bufOf;
-  std::map<const ir::Value *, unsigned> directDenseFrom; // values written into stack slots
+  /// Values written straight into storage that is not their own (a stack slot, a carry's
+  /// next buffer, a concat's slice), with that view's layout.
+  std::map<const ir::Value *, unsigned> directDenseFrom;
+  /// Concat operands written in place: the concat and the operand's index.
+  struct ConcatSlot {
+    const ir::Op *concat;
+    unsigned index;
+  };
+  std::map<const ir::Value *, ConcatSlot> concatSlots;
+  /// Plans the operands of the block's concats that can be written into their slice of the
+  /// concat's storage (before the block's ops are planned).
+  void planConcatsInPlace(const ir::Block &blk);
+  /// The view of a concat operand written in place: its slice of the concat's storage.
+  View concatSlotView(const ir::Value *v);
+  /// Second destinations of values while a loop step is lowered (alsoCarry): the kernel
+  /// computing the value stores it there too.
+  std::map<const ir::Value *, View> extraOut;
   std::map<const ir::Op *, LoopPlan> loopPlans;
   std::map<const ir::Op *, std::pair<int, int>> matmulCopies; // dense copies of lhs / rhs
   std::vector<ir::Type> bufTypes;
@@ -218,6 +240,10 @@ template <typename F> void walkConst(const ir::Block &b, F &&f) {
       walkConst(*r, f);
   }
 }
+
+/// Ops that can write their result through a strided view of storage that is not their
+/// own (a stack slot at t, a slice of a concat).
+bool writesThroughView(const ir::Op &op);
 
 /// About how many scalar ops one element of an elementwise op costs.
 unsigned elementCost(ir::OpKind k);

@@ -560,3 +560,76 @@ TEST(CodegenArena, BuffersThatDoNotLiveAtOnceShareTheArena) {
   ASSERT_TRUE(bool(got)) << llvm::toString(got.takeError());
   EXPECT_EQ((*cf)->scratchBytes(), 2 * 64 * 200 * 4);
 }
+
+// Nothing of a step is copied that a kernel could write in place (codegen/Loops.cpp,
+// codegen/Layout.cpp):
+// - a carry whose next value the body computes alternates between two buffers, each step
+//   reading one and writing the other (here c, computed by the fused kernel, and the
+//   product's carry p); after an odd step count the value is copied back once;
+// - a carry whose next value is also stacked (h) is stored by its kernel into both;
+// - a concat's operands computed in the step (%12, %13) are written into their slices of
+//   the concat's storage, here its stack slot.
+// Odd and even step counts, forward and reverse, one range of rows and several (B = 37 on
+// two threads) give the interpreter's numbers.
+TEST(CodegenDiff, LoopStepsWriteCarriesStacksAndConcatsInPlace) {
+  const char *text = R"(func @inplace(%x: f32[B,T,8]) -> (h, c, p, ys, cs, cat)
+    params(%w: f32[8,16] "w" glorot_uniform, %u: f32[8,8] "u" orthogonal) {
+  %0 = fill {value = 0.0} : f32[B,8]
+  %1 = fill {value = 0.5} : f32[B,8]
+  %h, %c, %p, %ys, %cs, %cat = loop %0, %1, %1, %x {carries = 3, reverse = REV, slices = 1, steps = dim<T>}
+      (%hp: f32[B,8], %cp: f32[B,8], %pp: f32[B,8], %xt: f32[B,8]) {
+    %2 = matmul %hp, %w : f32[B,16]
+    %3 = slice %2 {axis = 1, size = 8, start = 0} : f32[B,8]
+    %4 = slice %2 {axis = 1, size = 8, start = 8} : f32[B,8]
+    %5, %6 = fused %3, %4, %cp, %xt
+        (%a: f32[B,8], %b: f32[B,8], %cc: f32[B,8], %xx: f32[B,8]) {
+      %7 = sigmoid %a : f32[B,8]
+      %8 = mul %7, %cc : f32[B,8]
+      %9 = add %8, %xx : f32[B,8]
+      %10 = tanh %9 : f32[B,8]
+      %11 = mul %10, %b : f32[B,8]
+      yield %11, %9
+    } : f32[B,8], f32[B,8]
+    %12 = mul %5, %6 : f32[B,8]
+    %13 = sub %cp, %5 : f32[B,8]
+    %14 = concat %12, %13 {axis = 1} : f32[B,16]
+    %15 = matmul %pp, %u : f32[B,8]
+    %16 = tanh %15 : f32[B,8]
+    yield %5, %6, %15, %5, %cp, %14
+  } : f32[B,8], f32[B,8], f32[B,8], f32[B,T,8], f32[B,T,8], f32[B,T,16]
+  %17 = tanh %p : f32[B,8]
+  return %h, %c, %17, %ys, %cs, %cat
+}
+)";
+  for (const char *rev : {"false", "true"}) {
+    std::string t = text;
+    t.replace(t.find("REV"), 3, rev);
+    auto m = cgtest::parseIR(t);
+    ASSERT_TRUE(m != nullptr);
+    const ir::Function &f = *m->main();
+    auto ir = codegen::emitLLVMIR(f, /*optimized=*/false);
+    ASSERT_TRUE(bool(ir)) << llvm::toString(ir.takeError());
+    // The three carries alternate (h's kernel stores it twice). In the function over
+    // ranges of rows: the carries are copied in before the loop and back after an odd step
+    // count, and in each step only the stacked carry argument %cp is copied (into its stack
+    // slot); the concat copies nothing.
+    size_t selects = 0;
+    for (size_t at = ir->find("%carry.next"); at != std::string::npos;
+         at = ir->find("%carry.next", at + 1))
+      selects += ir->compare(at - 2, 2, "  ") == 0; // definitions, not uses
+    EXPECT_EQ(selects, 3u);
+    size_t begin = ir->find("define internal void @loop.rows");
+    ASSERT_NE(begin, std::string::npos);
+    std::string rows = ir->substr(begin, ir->find("\n}\n", begin) - begin);
+    size_t copies = 0;
+    for (size_t at = 0, end; at < rows.size(); at = end + 1) {
+      end = std::min(rows.find('\n', at), rows.size());
+      std::string line = rows.substr(at, end - at);
+      copies += line.find("call") != std::string::npos && line.find(".copy") != std::string::npos;
+    }
+    EXPECT_EQ(copies, 3u + 1u + 3u) << rows;
+    for (int64_t T : {5, 6})
+      for (int64_t B : {37, 3})
+        checkSameBitsOnOneAndTwoThreads(f, {{"B", B}, {"T", T}}, 29 + T, 1e-4);
+  }
+}
