@@ -184,10 +184,12 @@ void gradient(GradContext &c, const Op &op, const std::vector<Value *> &dres) {
     const Type &t = op.operands[0]->type;
     const Dim &n = t.shape[op.intAttr("axis")];
     Value *gk = keepDims(c, op, g);
+    // A symbolic count is the sum of n ones (n only: the ones of the whole operand would
+    // cost a pass over it at run time).
     Value *scale = n.isStatic()
                        ? c.constant(n.value() ? 1.0 / (double)n.value() : 0.0, kScalar)
-                       : e(K::Div, {one(), e(K::ReduceSum, {c.constant(1.0, t)},
-                                             {{"axis", op.intAttr("axis")}, {"keepdims", true}})});
+                       : e(K::Div, {one(), e(K::ReduceSum, {c.constant(1.0, Type{t.dtype, {n}})},
+                                             {{"axis", int64_t(0)}, {"keepdims", false}})});
     c.addGrad(op.operands[0], c.emitTyped(K::Broadcast, {e(K::Mul, {gk, scale})}, t));
     return;
   }
