@@ -5,7 +5,9 @@
 //   row; packed into panels of 32 columns ([K][32] contiguous, the last one zero-padded) an
 //   AVX2 kernel streams it at close to the L2 bandwidth, and the panels are split over the
 //   threads so that each core keeps its share of the weight in its own L2 across time
-//   steps (loom_rt_parallel_for gives thread t the same panels at every step);
+//   steps (loom_rt_parallel_for gives thread t the same panels at every step); every other
+//   product runs its panels backwards, so that a share larger than the L2 still finds
+//   the panels it read last in the cache;
 // - tiles, for a product of a few rows by a small weight in a loop (the recurrent step of
 //   S1-S3: [32, 100] x [100, 300]): dnnl_sgemm packs the weight again at every call, which
 //   at these sizes is a good part of the call; packed once into panels of 24 columns
@@ -50,7 +52,7 @@ struct Layout {
   int64_t ld;         // padded: the copy's row stride
   int64_t panels;     // panels, tiles: how many
   int64_t trans;      // tiles: made from the transposed weight (K = cols, N = rows)
-  int64_t pad[2];
+  int64_t pad[2];     // panels: pad[0] counts the products (atomically; see gemvPanels)
 };
 static_assert(sizeof(Layout) == 64, "the data starts on a cache line");
 
@@ -95,12 +97,14 @@ struct GemvArgs {
   const float *a;
   float *c;
   float beta;
+  bool backwards; // this call runs its panels last to first
 };
 
 __attribute__((target("avx2,fma"))) void gemvPanels(void *argp, int64_t lo, int64_t hi) {
   const GemvArgs &g = *static_cast<const GemvArgs *>(argp);
   const int64_t K = g.p->rows, N = g.p->cols;
-  for (int64_t q = lo; q < hi; ++q) {
+  for (int64_t i = lo; i < hi; ++i) {
+    int64_t q = g.backwards ? hi - 1 - (i - lo) : i;
     const float *p = dataOf(g.p) + q * K * kPanel;
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
@@ -385,7 +389,12 @@ extern "C" void loom_rt_sgemm_prepared(loom_rt_ctx *ctx, int32_t transB, int64_t
                                        float beta) {
   const auto *l = static_cast<const Layout *>(prepared);
   if (l && l->kind == kPanels && !transB && M == 1 && l->rows == K && l->cols == N && ldc >= N) {
-    GemvArgs g{l, A, C, beta};
+    // A core's share of a large weight fills its L2 or more: read in the same order every
+    // step, each panel has been evicted by the time it comes round again. Every other call
+    // runs the panels backwards, so the panels read last, still in the cache, are the first
+    // read next. The order of the panels changes nothing in the sums.
+    int64_t calls = __atomic_fetch_add(&const_cast<Layout *>(l)->pad[0], 1, __ATOMIC_RELAXED);
+    GemvArgs g{l, A, C, beta, (calls & 1) != 0};
     loom_rt_parallel_for(gemvPanels, &g, l->panels, 2 * K * kPanel, 1);
     return;
   }
