@@ -1,9 +1,12 @@
 // The `loop` op (semantics in ir/IR.h). Carries live in their own buffers: inits are
-// copied in before the loop, yielded values copied in after the whole body of a step has
-// run. A yielded value that is another carry's block argument goes through a temporary, so
-// permutations of the carries (a, b) -> (b, a) are right. Slices are views into the
-// sequence at t (no copy). A stacked value defined by a simple op of the body is written by
-// that op straight into the stacked result at t; any other stacked value is copied there.
+// copied in before the loop. A carry whose next value an op of the body computes has a
+// second buffer and the two alternate, each step reading one and writing the other; other
+// yielded values are copied in after the whole body of a step has run, and one that is
+// another carry's block argument goes through a temporary, so permutations of the carries
+// (a, b) -> (b, a) are right. Slices are views into the sequence at t (no copy). A stacked
+// value defined by an op of the body that can write through a view is written by that op
+// straight into the stacked result at t (and, if it is also a carry's next value, into
+// that carry's buffer too); any other stacked value is copied there.
 #include "codegen/Lowering.h"
 
 #include <algorithm>
