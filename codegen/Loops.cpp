@@ -378,7 +378,8 @@ Error Lowerer::lowerLoopSteps(const ir::Op &op) {
           if (p.tempBuf[i] < 0 && v != body.args[i].get() && p.nextBuf[i] < 0)
             copy(carries[i], view(v));
         }
-        extraOut.clear();
+        for (unsigned i = 0; i < nc; ++i) // this loop's entries only: it may be nested
+          extraOut.erase(y->operands[i]);
         for (unsigned i = 0; i < nc; ++i)
           if (p.tempBuf[i] >= 0)
             copy(carries[i], temps[i]);

@@ -633,3 +633,29 @@ TEST(CodegenDiff, LoopStepsWriteCarriesStacksAndConcatsInPlace) {
         checkSameBitsOnOneAndTwoThreads(f, {{"B", B}, {"T", T}}, 29 + T, 1e-4);
   }
 }
+
+// A carried and stacked value computed after a nested loop in the step: the inner loop's
+// step must leave the outer loop's second destination of that value alone.
+TEST(CodegenDiff, NestedLoopKeepsTheOuterCarryInPlace) {
+  const char *text = R"(func @nested(%x: f32[B,T,8]) -> (h, ys) {
+  %0 = fill {value = 0.25} : f32[B,8]
+  %h, %ys = loop %0, %x {carries = 1, reverse = false, slices = 1, steps = dim<T>}
+      (%hp: f32[B,8], %xt: f32[B,8]) {
+    %g = loop %hp {carries = 1, reverse = false, slices = 0, steps = dim<3>}
+        (%gp: f32[B,8]) {
+      %1 = tanh %gp : f32[B,8]
+      %2 = add %1, %gp : f32[B,8]
+      yield %2
+    } : f32[B,8]
+    %3 = add %g, %xt : f32[B,8]
+    %4 = tanh %3 : f32[B,8]
+    yield %4, %4
+  } : f32[B,8], f32[B,T,8]
+  return %h, %ys
+}
+)";
+  auto m = cgtest::parseIR(text);
+  ASSERT_TRUE(m != nullptr);
+  for (int64_t T : {4, 5})
+    checkSameBitsOnOneAndTwoThreads(*m->main(), {{"B", 5}, {"T", T}}, 41 + T, 1e-4);
+}
