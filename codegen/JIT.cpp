@@ -193,9 +193,10 @@ Expected<std::unique_ptr<CompiledFunction>> CompiledFunction::compile(const ir::
   if (Error e = optimize(**m, opts.optLevel, true))
     return e;
   if (const char *dump = std::getenv("LOOM_DUMP_LLVM")) {
-    // A developer's aid: the optimised module of every compile, appended to that file.
+    // A developer's aid: the optimised module of every compile, appended to
+    // <dir>/<function>.ll (the unit tests' emitted IR goes to the same directory).
     std::error_code ec;
-    raw_fd_ostream os(dump, ec, sys::fs::OF_Append);
+    raw_fd_ostream os(std::string(dump) + "/" + f.name + ".ll", ec, sys::fs::OF_Append);
     if (!ec)
       (*m)->print(os, nullptr);
   }

@@ -182,9 +182,7 @@ Error Lowerer::planLoop(const ir::Op &op) {
     if (stacked && !kernel)
       continue;
     p.nextBuf.back() = newBuffer(body.args[i]->type);
-    if (stacked)
-      p.alsoCarry[v] = (unsigned)i;
-    else
+    if (!stacked)
       directDenseFrom[v] = 0;
   }
   if (Error e = plan(body))
@@ -342,19 +340,18 @@ Error Lowerer::lowerLoopSteps(const ir::Op &op) {
           views[v] = sliceView(stacks[k], t);
         // Alternating carries: even steps read the first buffer and write the second.
         Value *odd = b.CreateTrunc(s, b.getInt1Ty(), "odd");
-        std::vector<View> cur(nc), next(nc);
         for (unsigned i = 0; i < nc; ++i) {
           if (p.nextBuf[i] < 0)
             continue;
-          cur[i] = next[i] = carries[i];
-          cur[i].base = b.CreateSelect(odd, nexts[i].base, carries[i].base, "carry.cur");
-          next[i].base = b.CreateSelect(odd, carries[i].base, nexts[i].base, "carry.next");
-          views[body.args[i].get()] = cur[i];
+          View cur = carries[i], next = carries[i];
+          cur.base = b.CreateSelect(odd, nexts[i].base, carries[i].base, "carry.cur");
+          next.base = b.CreateSelect(odd, carries[i].base, nexts[i].base, "carry.next");
+          views[body.args[i].get()] = cur;
           const ir::Value *v = y->operands[i];
-          if (p.alsoCarry.count(v))
-            extraOut[v] = next[i];
+          if (p.direct.count(v)) // stacked too: its kernel stores it into both
+            extraOut[v] = next;
           else
-            views[v] = next[i];
+            views[v] = next;
         }
         if (Error e = lowerBlock(body)) {
           bodyErr = toString(std::move(e));
@@ -387,10 +384,14 @@ Error Lowerer::lowerLoopSteps(const ir::Op &op) {
       unroll >= 2 ? LoopHint::UnrollCount : LoopHint::NoUnroll, "t", (unsigned)unroll);
   if (!bodyErr.empty())
     return fail(bodyErr);
-  // After an odd number of steps an alternating carry's value is in its second buffer.
-  for (unsigned i = 0; i < nc; ++i)
-    if (p.nextBuf[i] >= 0)
-      ifThen(b.CreateTrunc(steps, b.getInt1Ty()), [&] { copy(carries[i], nexts[i]); });
+  // After an odd number of steps the alternating carries' values are in their second
+  // buffers.
+  if (std::any_of(p.nextBuf.begin(), p.nextBuf.end(), [](int buf) { return buf >= 0; }))
+    ifThen(b.CreateTrunc(steps, b.getInt1Ty()), [&] {
+      for (unsigned i = 0; i < nc; ++i)
+        if (p.nextBuf[i] >= 0)
+          copy(carries[i], nexts[i]);
+    });
   for (unsigned i = 0; i < nc; ++i)
     views[op.result(i)] = carries[i];
   for (unsigned k = 0; k < nstack; ++k)

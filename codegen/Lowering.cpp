@@ -103,7 +103,7 @@ View Lowerer::bufferView(int buf) {
   View v = denseView(bufBase[buf], bufTypes[buf]);
   const ir::Type &t = bufTypes[buf];
   if (window && t.rank() >= 1 && t.shape[0].isSymbol() && t.shape[0].symbol() == window->sym)
-    v.base = b.CreateGEP(elemType(v.dtype), v.base, b.CreateMul(window->lo, v.strides[0]), "rows");
+    return windowed(v);
   return v;
 }
 
@@ -307,8 +307,7 @@ Error Lowerer::lowerOp(const ir::Op &op) {
   for (const ir::Value *v : op.operands)
     ins.push_back(view(v));
   std::vector<View> outs{view(op.result())};
-  if (auto e = extraOut.find(op.result()); e != extraOut.end())
-    outs.push_back(e->second); // also a carry's next value
+  addExtraOuts(op, outs); // the one result stored twice: the kernel's value for both
   emitKernel(
       outs, ins,
       [&](IRBuilder<> &ib, const std::vector<Value *> &v) {
@@ -337,6 +336,16 @@ unsigned elementCost(ir::OpKind k) {
   }
 }
 
+std::vector<unsigned> Lowerer::addExtraOuts(const ir::Op &op, std::vector<View> &outs) {
+  std::vector<unsigned> twice;
+  for (unsigned i = 0; i < op.results.size(); ++i)
+    if (auto e = extraOut.find(op.result(i)); e != extraOut.end()) {
+      outs.push_back(e->second);
+      twice.push_back(i);
+    }
+  return twice;
+}
+
 // A fused op is one kernel: its body's elementwise ops are evaluated per element, in
 // registers, and only the yielded values are stored.
 Error Lowerer::lowerFused(const ir::Op &op) {
@@ -355,12 +364,7 @@ Error Lowerer::lowerFused(const ir::Op &op) {
     ins.push_back(view(v));
   for (auto &r : op.results)
     outs.push_back(view(r.get()));
-  std::vector<unsigned> twice; // results also stored into a carry's next buffer
-  for (unsigned i = 0; i < op.results.size(); ++i)
-    if (auto e = extraOut.find(op.result(i)); e != extraOut.end()) {
-      outs.push_back(e->second);
-      twice.push_back(i);
-    }
+  std::vector<unsigned> twice = addExtraOuts(op, outs);
   unsigned cost = (unsigned)(ins.size() + outs.size());
   for (auto &bop : body.ops)
     cost += elementCost(bop->kind);

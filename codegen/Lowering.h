@@ -51,10 +51,9 @@ struct LoopPlan {
   std::map<const ir::Value *, unsigned> direct; // per-step value -> stack slot it writes
   /// Per carry, the buffer it alternates with when the body computes its next value in
   /// place (step s reads one buffer and writes the other; no copy per step), else -1.
+  /// A carry's next value that is also stacked directly is stored into both by its kernel
+  /// (extraOut); otherwise it is computed straight into the buffer.
   std::vector<int> nextBuf;
-  /// Values stacked directly that are also a carry's next value: their kernel stores them
-  /// into both places. Value -> carry.
-  std::map<const ir::Value *, unsigned> alsoCarry;
   /// The row symbol when the loop runs over ranges of rows on several threads at once
   /// (codegen/Loops.cpp); then its body's buffers live for the whole loop.
   std::optional<std::string> rows;
@@ -210,9 +209,13 @@ public:
   void planConcatsInPlace(const ir::Block &blk);
   /// The view of a concat operand written in place: its slice of the concat's storage.
   View concatSlotView(const ir::Value *v);
-  /// Second destinations of values while a loop step is lowered (alsoCarry): the kernel
-  /// computing the value stores it there too.
+  /// Second destinations of values while a loop step is lowered (a carry's next value that
+  /// is also stacked, see LoopPlan::nextBuf): the kernel computing the value stores it
+  /// there too.
   std::map<const ir::Value *, View> extraOut;
+  /// Appends the second destinations of `op`'s results to its kernel's `outs`; returns the
+  /// results they repeat, in that order.
+  std::vector<unsigned> addExtraOuts(const ir::Op &op, std::vector<View> &outs);
   std::map<const ir::Op *, LoopPlan> loopPlans;
   std::map<const ir::Op *, std::pair<int, int>> matmulCopies; // dense copies of lhs / rhs
   std::vector<ir::Type> bufTypes;
