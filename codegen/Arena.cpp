@@ -108,8 +108,9 @@ std::vector<std::pair<int64_t, int64_t>> Lowerer::liveRanges() const {
       loops.pop_back();
       // A loop over ranges of rows runs its steps on several threads at once, each at its
       // own step: a body buffer must not share bytes with another (their rows would differ
-      // in width), so each lives for the whole loop.
-      if (p.rows)
+      // in width), so each lives for the whole loop. So do those of a loop over units,
+      // whose threads are at different ops of one step.
+      if (p.rows || p.units)
         for (int buf : f.touched) {
           touch(buf, start);
           touch(buf, end);

@@ -119,6 +119,10 @@ void Lowerer::emitKernel(const std::vector<View> &outs, const std::vector<View> 
   // 2-4% faster with four than with two, for about 10 ms more compile time). Cheap kernels
   // are bound by memory and keep one, which keeps the code small.
   unsigned interleave = cost >= kInterleaveCost ? 4 : 1;
+  // In a loop over units a kernel runs on one row of a thread's columns (a few hundred
+  // elements, a count known only at run time) and is compiled besides the same kernel for
+  // whole rows: the smallest code that vectorises, which halves its compile time.
+  LoopHint innermost = unitWindow ? LoopHint::FoldTail : LoopHint::Interleave;
   auto [kf, args] = outlineFunction(name, uses, nullptr, extra, [&]() -> Value * {
     unsigned depth = shape.size();
     std::function<void(unsigned, std::vector<Value *>)> level = [&](unsigned k,
@@ -145,7 +149,7 @@ void Lowerer::emitKernel(const std::vector<View> &outs, const std::vector<View> 
                   offs[j], b.CreateMul(i, ops[j].strides[k], "", false, true), "", false, true));
             level(k + 1, next);
           },
-          k + 1 == depth ? LoopHint::Interleave : LoopHint::None, "i", interleave);
+          k + 1 == depth ? innermost : LoopHint::None, "i", interleave);
     };
     level(0, std::vector<Value *>(ops.size(), i64c(0)));
     return nullptr;

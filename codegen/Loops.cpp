@@ -115,6 +115,119 @@ std::optional<std::string> rowSymbol(const ir::Op &loop) {
   return sym;
 }
 
+/// Whether a loop can run split over its units, as a batch-1 recurrent layer wants it: its
+/// carries are [rows, S] (S static, at least 64 units), the body's one product multiplies
+/// a carry by a weight from outside, every other op is elementwise (a fused kernel) on
+/// values whose last dim is S, or a slice of S columns of a wider value (the product's
+/// result, a step's input projection, a bias). Then column j of every per-unit value depends
+/// only on column j of the others and on columns o + j of the product, for the offsets o of
+/// its slices: a thread can compute its units' columns of the product from the whole carry,
+/// then its units of every value, and one barrier per step makes the new carry whole for
+/// the next product. The carry the product reads must alternate between two buffers
+/// (nextBuf), so that a thread writing its columns of the next value never overwrites what
+/// another still reads. Nothing in the body can fail (a thread returning early would leave
+/// the others at a barrier).
+constexpr int64_t kUnitSplitMinWeightBytes = int64_t(256) << 10;
+constexpr int64_t kUnitSplitMaxWeightBytes = int64_t(2) << 20;
+
+std::optional<LoopPlan::UnitSplit> unitSplit(const ir::Op &loop, const LoopPlan &p) {
+  const ir::Block &body = *loop.regions[0];
+  unsigned nc = (unsigned)loop.intAttr("carries");
+  if (nc == 0)
+    return std::nullopt;
+  const ir::Type &ct = body.args[0]->type;
+  if (ct.rank() != 2 || !ct.shape[1].isStatic() || ct.shape[1].value() < 64)
+    return std::nullopt;
+  const int64_t S = ct.shape[1].value();
+  for (unsigned i = 0; i < nc; ++i)
+    if (body.args[i]->type != ct)
+      return std::nullopt;
+  auto width = [](const ir::Type &t) -> int64_t {
+    if (t.rank() == 0)
+      return 1;
+    return t.shape.back().isStatic() ? t.shape.back().value() : -1;
+  };
+  // A value of the units' width has at most one row when the loop has one: [S], [1, S] or
+  // [rows, S] (codegen sees its columns of it as contiguous as the row).
+  auto oneRow = [&](const ir::Type &t) {
+    return t.rank() == 1 || (t.rank() == 2 && (t.shape[0] == ct.shape[0] ||
+                                               (t.shape[0].isStatic() && t.shape[0].value() == 1)));
+  };
+  LoopPlan::UnitSplit u{S, nullptr, {}};
+  const ir::Value *product = nullptr;
+  for (auto &op : body.ops)
+    if (op->kind == ir::OpKind::MatMul) {
+      if (u.matmul)
+        return std::nullopt;
+      u.matmul = op.get();
+      product = op->result();
+    }
+  if (!u.matmul)
+    return std::nullopt;
+  const ir::Op &mm = *u.matmul;
+  const ir::Value *lhs = mm.operands[0], *rhs = mm.operands[1];
+  int carry = -1;
+  for (unsigned i = 0; i < nc; ++i)
+    if (lhs == body.args[i].get())
+      carry = (int)i;
+  if (carry < 0 || p.nextBuf[carry] < 0 || mm.boolAttr("transpose_lhs") ||
+      mm.boolAttr("transpose_rhs") || rhs->type.rank() != 2 || rhs->type.dtype != ir::DType::F32 ||
+      (rhs->def && rhs->def->parent == &body) || product->type.rank() != 2 ||
+      width(product->type) < S)
+    return std::nullopt;
+  for (unsigned j = nc; j < body.args.size(); ++j)
+    if (rhs == body.args[j].get())
+      return std::nullopt;
+  const int64_t N = width(product->type);
+  // Worth compiling the loop a second time only for a weight of 256 KiB to 2 MiB. A smaller
+  // one's product takes a microsecond or two on one core, as long as synchronising the
+  // threads at every step (the whole loop on one thread is as fast). A larger one makes
+  // each step's product long enough (beyond the cores' L2, from L3) that a fork and join
+  // per step costs a few percent at most.
+  if (!rhs->type.shape[0].isStatic())
+    return std::nullopt;
+  const int64_t bytes = rhs->type.shape[0].value() * N * 4;
+  if (bytes < kUnitSplitMinWeightBytes || bytes > kUnitSplitMaxWeightBytes)
+    return std::nullopt;
+  for (auto &op : body.ops) {
+    if (op.get() == u.matmul)
+      continue;
+    if (op->kind == ir::OpKind::Yield) {
+      for (const ir::Value *v : op->operands)
+        if (v == product || width(v->type) != S || !oneRow(v->type))
+          return std::nullopt;
+      continue;
+    }
+    for (auto &r : op->results)
+      if (width(r->type) != S || !oneRow(r->type))
+        return std::nullopt;
+    if (op->kind == ir::OpKind::Slice) {
+      const ir::Value *from = op->operands[0];
+      int64_t w = width(from->type);
+      if (op->intAttr("axis") != (int64_t)from->type.rank() - 1 || op->intAttr("size") != S ||
+          w <= S || op->intAttr("start") < 0 || op->intAttr("start") + S > w)
+        return std::nullopt;
+      if (from == product)
+        u.offsets.push_back(op->intAttr("start"));
+      continue;
+    }
+    if (op->kind != ir::OpKind::Fused && ir::opInfo(op->kind).kind != ir::FusionKind::Elementwise)
+      return std::nullopt;
+    for (const ir::Value *v : op->operands) {
+      int64_t w = width(v->type);
+      if ((w != S && w != 1) || (w == S && !oneRow(v->type)))
+        return std::nullopt;
+      if (v == product)
+        u.offsets.push_back(0); // N == S: the product itself, column for column
+    }
+  }
+  if (u.offsets.empty() || N < S)
+    return std::nullopt;
+  std::sort(u.offsets.begin(), u.offsets.end());
+  u.offsets.erase(std::unique(u.offsets.begin(), u.offsets.end()), u.offsets.end());
+  return u;
+}
+
 } // namespace
 
 // A GEMM needs a unit column stride, which a rank-1 view into other storage does not have;
@@ -188,10 +301,13 @@ Error Lowerer::planLoop(const ir::Op &op) {
   if (Error e = plan(body))
     return e;
   p.rows = rowSymbol(op);
+  p.units = unitSplit(op, p);
   walkConst(body, [&](const ir::Op &inner) {
     auto it = matmulCopies.find(&inner);
     if (it != matmulCopies.end() && it->second.second >= 0)
       p.rows.reset(); // a copy of the weight: one buffer written by every range
+    if (it != matmulCopies.end() && (it->second.first >= 0 || it->second.second >= 0))
+      p.units.reset(); // a copy written by every thread
   });
   // After the body is planned, views are known: a yielded value whose storage is a carry
   // buffer (a carry's block argument, or a view of one) goes through a temporary unless it
@@ -205,75 +321,44 @@ Error Lowerer::planLoop(const ir::Op &op) {
   return Error::success();
 }
 
-// A loop whose rows are independent (rowSymbol) is emitted into its own function over a
-// range of rows, [lo, hi), and handed to loom_rt_parallel_for: each thread runs every step
-// for its rows, with no synchronisation per step, its products on its own rows of the
-// carries and its share of the weights' reads in its own cache. Inside, dim() gives the
-// range's row count for the row symbol, buffers and outside values whose first dim is that
-// symbol start at row lo, and kernels and products run on the calling thread (they are
-// inside a parallel region). With one thread, or too few rows to split, the function runs
-// once over all rows on the caller's thread and its products and kernels split as usual.
-// Values of loom_main the loop's code uses are passed in a struct.
+// A loop that can run split over its units (LoopPlan::units) does so when its rows are one
+// row (a batch of one, where rows cannot be split) and there are threads to share: the
+// choice is made at run time, and both versions are compiled. Otherwise, a loop whose rows
+// are independent (rowSymbol) runs over ranges of rows (lowerLoopRows).
 Error Lowerer::lowerLoop(const ir::Op &op) {
-  const std::optional<std::string> &sym = loopPlans.at(&op).rows;
-  if (!sym || window)
-    return lowerLoopSteps(op);
-
-  Function *caller = fn;
-  Function *lf = Function::Create(FunctionType::get(b.getVoidTy(), {ptr, i64, i64}, false),
-                                  GlobalValue::InternalLinkage, "loop.rows", mod);
-  lf->addFnAttr(Attribute::NoUnwind);
-  lf->addFnAttr(Attribute::NoInline);
-  IRBuilderBase::InsertPoint callerIP = b.saveIP();
-  fn = lf;
-  b.SetInsertPoint(BasicBlock::Create(ctx, "entry", lf));
-  window = RowWindow{*sym, lf->getArg(1), b.CreateSub(lf->getArg(2), lf->getArg(1), "rows.n")};
-  // Outside values with rows (the initial carries, the sliced sequences, anything the
-  // body reads) are seen through their rows of the range while the loop is lowered.
-  std::map<const ir::Value *, View> outside;
-  std::set<const ir::Value *> defined;
-  walkConst(*op.regions[0], [&](const ir::Op &inner) {
-    for (auto &r : inner.results)
-      defined.insert(r.get());
-    for (auto &rg : inner.regions)
-      for (auto &a : rg->args)
-        defined.insert(a.get());
-  });
-  for (auto &a : op.regions[0]->args)
-    defined.insert(a.get());
-  auto bindOutside = [&](const ir::Value *v) {
-    if (defined.count(v) || outside.count(v) || rowUse(v->type, *sym) != RowUse::Row)
-      return;
-    outside[v] = view(v);
-    views[v] = windowed(outside[v]);
-  };
-  for (const ir::Value *v : op.operands)
-    bindOutside(v);
-  walkConst(*op.regions[0], [&](const ir::Op &inner) {
-    for (const ir::Value *v : inner.operands)
-      bindOutside(v);
-  });
-  Error err = lowerLoopSteps(op);
-  b.CreateRetVoid();
-  window.reset();
-  for (auto &[v, full] : outside)
-    views[v] = full;
-  fn = caller;
-  b.restoreIP(callerIP);
-  if (err) {
-    lf->eraseFromParent();
-    return err;
-  }
-  // The results are the whole buffers.
   const LoopPlan &p = loopPlans.at(&op);
+  if (window || unitWindow)
+    return lowerLoopSteps(op); // nested: the outer loop's thread runs it
+  if (!p.units)
+    return lowerLoopRows(op);
+  Value *oneRow = b.CreateICmpEQ(dim(op.regions[0]->args[0]->type.shape[0]), i64c(1));
+  Value *split =
+      b.CreateAnd(oneRow, b.CreateICmpSGE(b.CreateCall(numThreadsFn), b.getInt32(2)), "units");
+  BasicBlock *units = BasicBlock::Create(ctx, "loop.units", fn);
+  BasicBlock *other = BasicBlock::Create(ctx, "loop.whole", fn);
+  BasicBlock *join = BasicBlock::Create(ctx, "loop.done", fn);
+  b.CreateCondBr(split, units, other);
+  b.SetInsertPoint(units);
+  if (Error e = lowerLoopUnits(op))
+    return e;
+  b.CreateBr(join);
+  b.SetInsertPoint(other);
+  if (Error e = lowerLoopRows(op))
+    return e;
+  b.CreateBr(join);
+  b.SetInsertPoint(join);
+  // The results are the whole buffers (views made here, where both ways have run).
   unsigned nc = (unsigned)op.intAttr("carries");
   for (unsigned i = 0; i < nc; ++i)
     views[op.result(i)] = bufferView(p.carryBuf[i]);
   for (unsigned k = 0; k < p.stackBuf.size(); ++k)
     views[op.result(nc + k)] = bufferView(p.stackBuf[k]);
+  return Error::success();
+}
 
-  // Every value of loom_main the function's code uses becomes a field of its argument
-  // struct, loaded on entry.
+// Every value of the caller that the code now in `lf` uses becomes a field of its argument
+// struct, loaded on entry to lf.
+Value *Lowerer::captureArgs(Function *lf, Function *caller) {
   std::vector<Value *> captured;
   DenseMap<Value *, unsigned> field;
   for (BasicBlock &bb : *lf)
@@ -296,16 +381,154 @@ Error Lowerer::lowerLoop(const ir::Op &op) {
     captured[i]->replaceUsesWithIf(
         loaded, [&](Use &u) { return cast<Instruction>(u.getUser())->getFunction() == lf; });
   }
-  IRBuilder<> callerEntry(&fn->getEntryBlock(), fn->getEntryBlock().begin());
+  IRBuilder<> callerEntry(&caller->getEntryBlock(), caller->getEntryBlock().begin());
   Value *block = callerEntry.CreateAlloca(argsTy, nullptr, "loop.args");
   for (unsigned i = 0; i < captured.size(); ++i)
     b.CreateStore(captured[i], b.CreateStructGEP(argsTy, block, i));
+  return block;
+}
+
+namespace {
+/// The values a loop's code reads from outside it: operands of the loop and of its body's
+/// ops that neither the body defines nor the loop passes in as block arguments.
+std::vector<const ir::Value *> outsideValues(const ir::Op &loop) {
+  std::set<const ir::Value *> defined, seen;
+  walkConst(*loop.regions[0], [&](const ir::Op &inner) {
+    for (auto &r : inner.results)
+      defined.insert(r.get());
+    for (auto &rg : inner.regions)
+      for (auto &a : rg->args)
+        defined.insert(a.get());
+  });
+  for (auto &a : loop.regions[0]->args)
+    defined.insert(a.get());
+  std::vector<const ir::Value *> out;
+  auto add = [&](const ir::Value *v) {
+    if (!defined.count(v) && seen.insert(v).second)
+      out.push_back(v);
+  };
+  for (const ir::Value *v : loop.operands)
+    add(v);
+  walkConst(*loop.regions[0], [&](const ir::Op &inner) {
+    for (const ir::Value *v : inner.operands)
+      add(v);
+  });
+  return out;
+}
+} // namespace
+
+// A loop whose rows are independent (rowSymbol) is emitted into its own function over a
+// range of rows, [lo, hi), and handed to loom_rt_parallel_for: each thread runs every step
+// for its rows, with no synchronisation per step, its products on its own rows of the
+// carries and its share of the weights' reads in its own cache. Inside, dim() gives the
+// range's row count for the row symbol, buffers and outside values whose first dim is that
+// symbol start at row lo, and kernels and products run on the calling thread (they are
+// inside a parallel region). With one thread, or too few rows to split, the function runs
+// once over all rows on the caller's thread and its products and kernels split as usual.
+// Values of loom_main the loop's code uses are passed in a struct.
+Error Lowerer::lowerLoopRows(const ir::Op &op) {
+  const std::optional<std::string> &sym = loopPlans.at(&op).rows;
+  if (!sym)
+    return lowerLoopSteps(op);
+
+  Function *caller = fn;
+  Function *lf = Function::Create(FunctionType::get(b.getVoidTy(), {ptr, i64, i64}, false),
+                                  GlobalValue::InternalLinkage, "loop.rows", mod);
+  lf->addFnAttr(Attribute::NoUnwind);
+  lf->addFnAttr(Attribute::NoInline);
+  IRBuilderBase::InsertPoint callerIP = b.saveIP();
+  fn = lf;
+  b.SetInsertPoint(BasicBlock::Create(ctx, "entry", lf));
+  window = RowWindow{*sym, lf->getArg(1), b.CreateSub(lf->getArg(2), lf->getArg(1), "rows.n")};
+  // Outside values with rows (the initial carries, the sliced sequences, anything the
+  // body reads) are seen through their rows of the range while the loop is lowered.
+  std::map<const ir::Value *, View> outside;
+  for (const ir::Value *v : outsideValues(op))
+    if (rowUse(v->type, *sym) == RowUse::Row) {
+      outside[v] = view(v);
+      views[v] = windowed(outside[v]);
+    }
+  Error err = lowerLoopSteps(op);
+  b.CreateRetVoid();
+  window.reset();
+  for (auto &[v, full] : outside)
+    views[v] = full;
+  fn = caller;
+  b.restoreIP(callerIP);
+  if (err) {
+    lf->eraseFromParent();
+    return err;
+  }
+  // The results are the whole buffers.
+  const LoopPlan &p = loopPlans.at(&op);
+  unsigned nc = (unsigned)op.intAttr("carries");
+  for (unsigned i = 0; i < nc; ++i)
+    views[op.result(i)] = bufferView(p.carryBuf[i]);
+  for (unsigned k = 0; k < p.stackBuf.size(); ++k)
+    views[op.result(nc + k)] = bufferView(p.stackBuf[k]);
+
+  Value *block = captureArgs(lf, caller);
   // Each range is at least 8 rows (a thread's product stays a product, not a row or two);
   // every row is worth a thread, whatever the rest of the split rules.
   b.CreateCall(parallelForFn,
                {lf, block, dim(ir::Dim::symbol(*sym)), i64c(int64_t(1) << 20), i64c(8)});
   returnIfFailed();
   return Error::success();
+}
+
+// A loop over units (LoopPlan::units) is emitted into its own function over a range of
+// units, [lo, hi), that every thread of a team runs (loom_rt_parallel_team). Inside, every
+// value whose last dim is the units' width, buffers and outside values alike, is seen
+// through its columns [lo, hi); the product computes this thread's columns of each of its
+// slices from the whole carry (fullViews), with the weight's panels of those columns read
+// by this core only, step after step. A barrier after the initial carries are copied and
+// one after each step make each step's carry whole before the next product reads it.
+Error Lowerer::lowerLoopUnits(const ir::Op &op) {
+  const LoopPlan::UnitSplit &u = *loopPlans.at(&op).units;
+  Function *caller = fn;
+  Function *lf = Function::Create(FunctionType::get(b.getVoidTy(), {ptr, i64, i64}, false),
+                                  GlobalValue::InternalLinkage, "loop.units", mod);
+  lf->addFnAttr(Attribute::NoUnwind);
+  lf->addFnAttr(Attribute::NoInline);
+  // Calls and address arithmetic only (its kernels are functions of their own): not worth
+  // the optimiser's time, which the JIT would spend on every model with such a loop.
+  lf->addFnAttr(Attribute::OptimizeNone);
+  IRBuilderBase::InsertPoint callerIP = b.saveIP();
+  fn = lf;
+  b.SetInsertPoint(BasicBlock::Create(ctx, "entry", lf));
+  Error err = withUnitWindow(
+      op, UnitWindow{u.width, lf->getArg(1), b.CreateSub(lf->getArg(2), lf->getArg(1), "units.n")},
+      [&] { return lowerLoopSteps(op); });
+  b.CreateRetVoid();
+  fn = caller;
+  b.restoreIP(callerIP);
+  if (err) {
+    lf->eraseFromParent();
+    return err;
+  }
+  Value *block = captureArgs(lf, caller);
+  // Ranges of whole panels of the weight's layout (32 columns) when the units allow.
+  b.CreateCall(teamFn, {lf, block, i64c(u.width), i64c(32)});
+  return Error::success();
+}
+
+Error Lowerer::withUnitWindow(const ir::Op &op, UnitWindow w, const std::function<Error()> &lower) {
+  unitWindow = w;
+  std::map<const ir::Value *, View> outside;
+  for (const ir::Value *v : outsideValues(op)) {
+    const ir::Type &t = v->type;
+    if (t.rank() >= 1 && t.shape.back().isStatic() && t.shape.back().value() == w.width) {
+      outside[v] = view(v);
+      fullViews[v] = outside[v];
+      views[v] = unitWindowed(outside[v]);
+    }
+  }
+  Error err = lower();
+  unitWindow.reset();
+  fullViews.clear();
+  for (auto &[v, full] : outside)
+    views[v] = full;
+  return err;
 }
 
 Error Lowerer::lowerLoopSteps(const ir::Op &op) {
@@ -315,15 +538,26 @@ Error Lowerer::lowerLoopSteps(const ir::Op &op) {
   const ir::Block &body = *op.regions[0];
   const ir::Op *y = body.terminator();
   std::vector<View> carries, nexts(nc), stacks;
+  // In a loop over units: the carries' whole buffers too, which the product reads.
+  std::vector<View> fullCarries(nc), fullNexts(nc);
   for (unsigned i = 0; i < nc; ++i) {
     carries.push_back(bufferView(p.carryBuf[i]));
     copy(carries[i], view(op.operands[i]));
     views[body.args[i].get()] = carries[i];
     if (p.nextBuf[i] >= 0)
       nexts[i] = bufferView(p.nextBuf[i]);
+    if (unitWindow) {
+      fullCarries[i] = bufferView(p.carryBuf[i], true);
+      fullViews[body.args[i].get()] = fullCarries[i];
+      if (p.nextBuf[i] >= 0)
+        fullNexts[i] = bufferView(p.nextBuf[i], true);
+    }
   }
   for (unsigned k = 0; k < nstack; ++k)
     stacks.push_back(bufferView(p.stackBuf[k]));
+  bool split = unitWindow.has_value();
+  if (split)
+    b.CreateCall(barrierFn); // every thread's columns of the initial carries
 
   Value *steps = dim(op.dimAttr("steps"));
   bool reverse = op.boolAttr("reverse");
@@ -340,6 +574,8 @@ Error Lowerer::lowerLoopSteps(const ir::Op &op) {
           views[v] = sliceView(stacks[k], t);
         // Alternating carries: even steps read the first buffer and write the second.
         Value *odd = b.CreateTrunc(s, b.getInt1Ty(), "odd");
+        if (split)
+          unitWindow->odd = odd;
         for (unsigned i = 0; i < nc; ++i) {
           if (p.nextBuf[i] < 0)
             continue;
@@ -347,6 +583,11 @@ Error Lowerer::lowerLoopSteps(const ir::Op &op) {
           cur.base = b.CreateSelect(odd, nexts[i].base, carries[i].base, "carry.cur");
           next.base = b.CreateSelect(odd, carries[i].base, nexts[i].base, "carry.next");
           views[body.args[i].get()] = cur;
+          if (split) {
+            View whole = fullCarries[i];
+            whole.base = b.CreateSelect(odd, fullNexts[i].base, fullCarries[i].base, "whole.cur");
+            fullViews[body.args[i].get()] = whole;
+          }
           const ir::Value *v = y->operands[i];
           if (p.direct.count(v)) // stacked too: its kernel stores it into both
             extraOut[v] = next;
@@ -380,6 +621,8 @@ Error Lowerer::lowerLoopSteps(const ir::Op &op) {
         for (unsigned i = 0; i < nc; ++i)
           if (p.tempBuf[i] >= 0)
             copy(carries[i], temps[i]);
+        if (split)
+          b.CreateCall(barrierFn); // the next step's product reads every thread's columns
       },
       unroll >= 2 ? LoopHint::UnrollCount : LoopHint::NoUnroll, "t", (unsigned)unroll);
   if (!bodyErr.empty())

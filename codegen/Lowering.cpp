@@ -99,11 +99,29 @@ View &Lowerer::view(const ir::Value *v) {
   return it->second;
 }
 
-View Lowerer::bufferView(int buf) {
+View Lowerer::bufferView(int buf, bool full) {
   View v = denseView(bufBase[buf], bufTypes[buf]);
   const ir::Type &t = bufTypes[buf];
   if (window && t.rank() >= 1 && t.shape[0].isSymbol() && t.shape[0].symbol() == window->sym)
-    return windowed(v);
+    v = windowed(v);
+  if (unitWindow && !full && t.rank() >= 1 && t.shape.back().isStatic() &&
+      t.shape.back().value() == unitWindow->width)
+    v = unitWindowed(v);
+  return v;
+}
+
+View Lowerer::unitWindowed(const View &src) {
+  View v = src;
+  unsigned last = v.rank() - 1;
+  v.base =
+      b.CreateGEP(elemType(v.dtype), v.base, b.CreateMul(unitWindow->lo, v.strides[last]), "units");
+  v.shape[last] = unitWindow->n;
+  // A loop runs over units only for one row (lowerLoop), and its values of rank 2 are
+  // [rows, S] or [1, S] (unitSplit): one row of columns [lo, hi) is as contiguous as the
+  // whole row was, so the kernels are the same as for the loop over whole rows (and
+  // compiled once). Beyond rank 2 (a stack) only the last dim stays contiguous.
+  if (v.rank() > 2 && v.denseFrom < last)
+    v.denseFrom = last;
   return v;
 }
 
@@ -155,9 +173,17 @@ void Lowerer::forLoop(Value *n, const std::function<void(Value *)> &body, LoopHi
   else if (hint == LoopHint::UnrollCount) // a time loop with unroll = N (--unroll=N)
     props.push_back(MDNode::get(ctx, {MDString::get(ctx, "llvm.loop.unroll.count"),
                                       ConstantAsMetadata::get(b.getInt32(count))}));
-  else if (hint == LoopHint::Interleave) // kernels: vectorise, and keep the code small
+  else if (hint == LoopHint::Interleave) { // kernels: vectorise, and keep the code small
     props.push_back(MDNode::get(ctx, {MDString::get(ctx, "llvm.loop.interleave.count"),
                                       ConstantAsMetadata::get(b.getInt32(count))}));
+  } else if (hint == LoopHint::FoldTail) { // one vector loop, its last vector masked
+    props.push_back(MDNode::get(ctx, {MDString::get(ctx, "llvm.loop.interleave.count"),
+                                      ConstantAsMetadata::get(b.getInt32(1))}));
+    props.push_back(MDNode::get(ctx, {MDString::get(ctx, "llvm.loop.vectorize.predicate.enable"),
+                                      ConstantAsMetadata::get(b.getTrue())}));
+    props.push_back(MDNode::get(ctx, {MDString::get(ctx, "llvm.loop.vectorize.enable"),
+                                      ConstantAsMetadata::get(b.getTrue())}));
+  }
   if (props.size() > 1) {
     MDNode *loopID = MDNode::getDistinct(ctx, props);
     loopID->replaceOperandWith(0, loopID);
@@ -281,8 +307,16 @@ Error Lowerer::lowerOp(const ir::Op &op) {
   Expected<bool> special = lowerSpecial(op);
   if (!special)
     return special.takeError();
-  if (*special)
+  if (*special) {
+    // A slice of a wider value to the units' width (a gate of the product, of the input's
+    // projection, of a bias): its columns of the units.
+    if (unitWindow && op.kind == ir::OpKind::Slice) {
+      const ir::Type &t = op.result()->type;
+      if (t.rank() >= 1 && t.shape.back().isStatic() && t.shape.back().value() == unitWindow->width)
+        views[op.result()] = unitWindowed(views[op.result()]);
+    }
     return Error::success();
+  }
   if (op.kind == ir::OpKind::MatMul)
     return lowerMatMul(op);
   if (op.kind == ir::OpKind::Fused)
@@ -395,6 +429,36 @@ Error Lowerer::lowerFused(const ir::Op &op) {
 }
 
 Error Lowerer::lowerMatMul(const ir::Op &op) {
+  if (unitWindow) {
+    // The product of a loop over units (LoopPlan::units): this thread's columns of every
+    // gate, from the whole carry, on this thread.
+    auto full = [&](const ir::Value *v) {
+      auto it = fullViews.find(v);
+      return it != fullViews.end() ? it->second : view(v);
+    };
+    View L = full(op.operands[0]), R = full(op.operands[1]);
+    View O = bufferView(bufOf.at(op.result()), true);
+    const LoopPlan::UnitSplit *u = nullptr;
+    for (auto &[loop, p] : loopPlans)
+      if (p.units && p.units->matmul == &op)
+        u = &*p.units;
+    assert(u && "a loop over units has one product, its plan's");
+    std::vector<Constant *> offs;
+    for (int64_t o : u->offsets)
+      offs.push_back(ConstantInt::get(i64, o));
+    auto *arrTy = ArrayType::get(i64, offs.size());
+    auto *table = new GlobalVariable(mod, arrTy, true, GlobalValue::PrivateLinkage,
+                                     ConstantArray::get(arrTy, offs), "unit.offsets");
+    auto prepared = preparedRhs.find(&op);
+    Value *prep = prepared != preparedRhs.end() ? prepared->second
+                                                : ConstantPointerNull::get(cast<PointerType>(ptr));
+    b.CreateCall(sgemmColsFn,
+                 {rtCtx, L.shape[0], R.shape[1], L.shape[1], L.base, L.strides[0], R.base,
+                  R.strides[0], prep, O.base, O.strides[0], table, i64c((int64_t)offs.size()),
+                  unitWindow->lo, b.CreateAdd(unitWindow->lo, unitWindow->n),
+                  b.CreateZExt(unitWindow->odd, i32)});
+    return Error::success();
+  }
   View L = view(op.operands[0]), R = view(op.operands[1]);
   View O = view(op.result());
   if (L.dtype != ir::DType::F32 || R.dtype != ir::DType::F32)
@@ -584,6 +648,15 @@ Error Lowerer::run() {
       "loom_rt_sgemm_prepared",
       FunctionType::get(b.getVoidTy(),
                         {ptr, i32, i64, i64, i64, ptr, i64, ptr, i64, ptr, ptr, i64, f32}, false));
+  teamFn = mod.getOrInsertFunction("loom_rt_parallel_team",
+                                   FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64}, false));
+  barrierFn = mod.getOrInsertFunction("loom_rt_barrier", FunctionType::get(b.getVoidTy(), false));
+  numThreadsFn = mod.getOrInsertFunction("loom_rt_num_threads", FunctionType::get(i32, false));
+  sgemmColsFn = mod.getOrInsertFunction("loom_rt_sgemm_cols",
+                                        FunctionType::get(b.getVoidTy(),
+                                                          {ptr, i64, i64, i64, ptr, i64, ptr, i64,
+                                                           ptr, ptr, i64, ptr, i64, i64, i64, i32},
+                                                          false));
   parallelForFn = mod.getOrInsertFunction(
       "loom_rt_parallel_for", FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64, i64}, false));
   rangeErrorFn = mod.getOrInsertFunction(
@@ -591,7 +664,8 @@ Error Lowerer::run() {
       FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64, ptr, i64, i64, i64}, false));
   for (FunctionCallee c :
        {allocFn, sgemmFn, failFn, failedFn, conv1dFn, maxPoolFn, rangeErrorFn, conv1dGradInputFn,
-        conv1dGradKernelFn, maxPoolGradFn, parallelForFn, prepareRhsFn, sgemmPreparedFn})
+        conv1dGradKernelFn, maxPoolGradFn, parallelForFn, prepareRhsFn, sgemmPreparedFn, teamFn,
+        barrierFn, numThreadsFn, sgemmColsFn})
     cast<Function>(c.getCallee())->addFnAttr(Attribute::NoUnwind);
 
   b.SetInsertPoint(BasicBlock::Create(ctx, "entry", fn));

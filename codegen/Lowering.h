@@ -57,6 +57,15 @@ struct LoopPlan {
   /// The row symbol when the loop runs over ranges of rows on several threads at once
   /// (codegen/Loops.cpp); then its body's buffers live for the whole loop.
   std::optional<std::string> rows;
+  /// When the loop can also run split over its units (codegen/Loops.cpp, unitSplit): every
+  /// thread runs every step for its range of the carries' columns, with a barrier per step.
+  /// Its body's buffers live for the whole loop too.
+  struct UnitSplit {
+    int64_t width;                // the carries' last dim: the units
+    const ir::Op *matmul;         // the one product, of a carry by a weight
+    std::vector<int64_t> offsets; // the columns of its result read: o + [lo, hi) for each
+  };
+  std::optional<UnitSplit> units;
 };
 
 class Lowerer {
@@ -84,12 +93,16 @@ public:
   View sliceView(const View &seq, llvm::Value *t);
   /// `v` with the order along `axis` reversed (a negative stride).
   View reversedView(const View &v, unsigned axis);
-  View bufferView(int buf);
+  /// Buffer `buf` as a value of the code being emitted sees it: the rows of the range in a
+  /// loop over rows, the units' columns in a loop over units (unless `full`).
+  View bufferView(int buf, bool full = false);
 
-  enum class LoopHint { None, NoUnroll, Interleave, UnrollCount };
+  enum class LoopHint { None, NoUnroll, Interleave, UnrollCount, FoldTail };
   /// for (i = 0; i < n; ++i) body(i); the builder ends after the loop. UnrollCount: LLVM
   /// unrolls it `count` times (with a remainder loop when n is not a multiple). Interleave:
-  /// the vectoriser interleaves `count` vectors per iteration (1: none).
+  /// the vectoriser interleaves `count` vectors per iteration (1: none). FoldTail: one
+  /// vector per iteration and no scalar remainder loop (the last vector is masked): the
+  /// least code, for short loops whose count is not known when compiling.
   void forLoop(llvm::Value *n, const std::function<void(llvm::Value *)> &body,
                LoopHint hint = LoopHint::None, const char *name = "i", unsigned count = 0);
   /// if (cond) then(); the builder ends after it.
@@ -168,6 +181,9 @@ public:
   llvm::Error lowerOp(const ir::Op &op);
   llvm::Error lowerMatMul(const ir::Op &op);
   llvm::Error lowerLoop(const ir::Op &op);
+  /// The loop over ranges of rows when its rows are independent (LoopPlan::rows), else in
+  /// the current function.
+  llvm::Error lowerLoopRows(const ir::Op &op);
   /// The loop itself, in the current function (lowerLoop calls it directly or inside a
   /// function over a range of rows).
   llvm::Error lowerLoopSteps(const ir::Op &op);
@@ -181,6 +197,31 @@ public:
   std::optional<RowWindow> window;
   /// Rows [lo, lo + n) of `v`, whose first dim is the window's symbol.
   View windowed(const View &v);
+  /// While a loop is lowered for a range of units (see lowerLoop and LoopPlan::units): the
+  /// width of a value split by units (its last dim), the first unit, the unit count, and
+  /// whether the step is odd. Every value of that width is seen through its columns
+  /// [lo, lo + n) (bufferView, slices and the loop's outside values); the product reads
+  /// fullViews and computes its columns of the result.
+  struct UnitWindow {
+    int64_t width;
+    llvm::Value *lo = nullptr, *n = nullptr, *odd = nullptr;
+  };
+  std::optional<UnitWindow> unitWindow;
+  /// Columns [lo, lo + n) of `v`, whose last dim is the unit window's width.
+  View unitWindowed(const View &v);
+  std::map<const ir::Value *, View> fullViews;
+  /// The loop over units' function: every step for the units [lo, hi).
+  llvm::Error lowerLoopUnits(const ir::Op &op);
+  /// Runs `lower` with `w` as the unit window, the loop's outside values of its width seen
+  /// through it (their whole views in fullViews).
+  llvm::Error withUnitWindow(const ir::Op &op, UnitWindow w,
+                             const std::function<llvm::Error()> &lower);
+
+  /// Moves the loop body's code emitted into `lf` (a function (ptr args, i64 lo, i64 hi))
+  /// out of the caller: every caller value it uses becomes a field of a struct that the
+  /// caller fills; returns that struct.
+  llvm::Value *captureArgs(llvm::Function *lf, llvm::Function *caller);
+  llvm::FunctionCallee teamFn, barrierFn, numThreadsFn, sgemmColsFn;
 
   // --- planning (before code) ---
   llvm::Error plan(const ir::Block &blk);

@@ -39,6 +39,17 @@ void loom_rt_parallel_for(loom_rt_range_fn fn, void *args, int64_t n, int64_t co
 /// How many threads loom_rt_parallel_for may use from here (1 inside a parallel region).
 int32_t loom_rt_num_threads(void);
 
+/// Runs fn(args, lo, hi) once on every thread of a team (the OpenMP threads, at most one per
+/// `align`-sized chunk of [0, n)), thread t with its contiguous range of [0, n) (starts at
+/// multiples of `align`; a range may be empty, fn is called all the same), so that fn can
+/// synchronise with loom_rt_barrier. With one thread, or inside a parallel region,
+/// fn(args, 0, n) on the calling thread. The ranges depend only on n and the thread count.
+void loom_rt_parallel_team(loom_rt_range_fn fn, void *args, int64_t n, int64_t align);
+
+/// Waits until every thread of the team running the caller (loom_rt_parallel_team) has
+/// reached it; nothing with a team of one.
+void loom_rt_barrier(void);
+
 /// A weight B stored [rows, cols] (row stride ldb) that is the right-hand side of products
 /// with M rows (op(B) = B, or B transposed when transB), prepared into the layout those
 /// products run fastest on: for M == 1, not transposed, in a loop (`reused`), panels of 32
@@ -64,6 +75,16 @@ const void *loom_rt_prepare_rhs(loom_rt_ctx *ctx, int64_t slot, int64_t M, int64
 void loom_rt_sgemm_prepared(loom_rt_ctx *ctx, int32_t transB, int64_t M, int64_t N, int64_t K,
                             const float *A, int64_t lda, const float *B, int64_t ldb,
                             const void *prepared, float *C, int64_t ldc, float beta);
+
+/// Columns of C[M, N] = A[M, K] * B[K, N] (B as loom_rt_prepare_rhs prepared it, or null),
+/// on the calling thread: for each of the `noff` offsets o, columns [o + c0, o + c1) (clipped
+/// to [0, N)); the offsets in reverse order and each range's panels last to first when
+/// `backwards`. Each column is summed over k in the order loom_rt_sgemm_prepared sums it, so
+/// the bits are the same. What a loop split over its units runs at each step.
+void loom_rt_sgemm_cols(loom_rt_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A,
+                        int64_t lda, const float *B, int64_t ldb, const void *prepared, float *C,
+                        int64_t ldc, const int64_t *offsets, int64_t noff, int64_t c0, int64_t c1,
+                        int32_t backwards);
 
 /// Channels-last 1-D convolution by oneDNN: y[B, Tout, F] = x[B, T, C] (*) w[K, C, F], with
 /// stride, dilation (1 = none) and zero padding padL / padR; Tout is

@@ -48,3 +48,29 @@ extern "C" void loom_rt_parallel_for(loom_rt_range_fn fn, void *args, int64_t n,
       fn(args, lo, hi);
   }
 }
+
+extern "C" void loom_rt_parallel_team(loom_rt_range_fn fn, void *args, int64_t n, int64_t align) {
+  if (n <= 0)
+    return;
+  align = std::max<int64_t>(align, 1);
+  int64_t chunks = (n + align - 1) / align;
+  int64_t nt = std::min<int64_t>(loom_rt_num_threads(), chunks);
+  if (nt < 2) {
+    fn(args, 0, n);
+    return;
+  }
+  // Every thread of the team calls fn, even with an empty range: fn meets the others at its
+  // barriers.
+#pragma omp parallel num_threads((int)nt)
+  {
+    int64_t t = omp_get_thread_num(), got = omp_get_num_threads();
+    int64_t lo = std::min(n, chunks * t / got * align);
+    int64_t hi = std::min(n, chunks * (t + 1) / got * align);
+    fn(args, lo, std::max(lo, hi));
+  }
+}
+
+extern "C" void loom_rt_barrier(void) {
+  // Outside a parallel region (a team of one) this is no barrier at all.
+#pragma omp barrier
+}

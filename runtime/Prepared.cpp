@@ -100,42 +100,64 @@ struct GemvArgs {
   bool backwards; // this call runs its panels last to first
 };
 
+// Panel q of the product: out[0..32) = sum over k of a[k] * panel[k][0..32), in order.
+__attribute__((target("avx2,fma"))) inline void panelDot(const Layout *l, const float *a, int64_t q,
+                                                         float *out) {
+  const int64_t K = l->rows;
+  const float *p = dataOf(l) + q * K * kPanel;
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+  int64_t k = 0;
+  for (; k + 2 <= K; k += 2, p += 2 * kPanel) {
+    __m256 x = _mm256_broadcast_ss(a + k), y = _mm256_broadcast_ss(a + k + 1);
+    a0 = _mm256_fmadd_ps(x, _mm256_load_ps(p), a0);
+    a1 = _mm256_fmadd_ps(x, _mm256_load_ps(p + 8), a1);
+    a2 = _mm256_fmadd_ps(x, _mm256_load_ps(p + 16), a2);
+    a3 = _mm256_fmadd_ps(x, _mm256_load_ps(p + 24), a3);
+    b0 = _mm256_fmadd_ps(y, _mm256_load_ps(p + 32), b0);
+    b1 = _mm256_fmadd_ps(y, _mm256_load_ps(p + 40), b1);
+    b2 = _mm256_fmadd_ps(y, _mm256_load_ps(p + 48), b2);
+    b3 = _mm256_fmadd_ps(y, _mm256_load_ps(p + 56), b3);
+  }
+  if (k < K) {
+    __m256 x = _mm256_broadcast_ss(a + k);
+    a0 = _mm256_fmadd_ps(x, _mm256_load_ps(p), a0);
+    a1 = _mm256_fmadd_ps(x, _mm256_load_ps(p + 8), a1);
+    a2 = _mm256_fmadd_ps(x, _mm256_load_ps(p + 16), a2);
+    a3 = _mm256_fmadd_ps(x, _mm256_load_ps(p + 24), a3);
+  }
+  _mm256_store_ps(out, _mm256_add_ps(a0, b0));
+  _mm256_store_ps(out + 8, _mm256_add_ps(a1, b1));
+  _mm256_store_ps(out + 16, _mm256_add_ps(a2, b2));
+  _mm256_store_ps(out + 24, _mm256_add_ps(a3, b3));
+}
+
+// Columns [c0, c1) of panel q into c (the row of the result): beta as BLAS.
+inline void storePanel(const float *out, int64_t q, int64_t c0, int64_t c1, float *c, float beta) {
+  for (int64_t j = std::max(c0, q * kPanel), e = std::min(c1, (q + 1) * kPanel); j < e; ++j)
+    c[j] = beta == 0.0f ? out[j - q * kPanel] : out[j - q * kPanel] + beta * c[j];
+}
+
+// Columns [lo, hi) of c[1, N] = a * B from the panels that hold them (a panel the range
+// only partly covers is computed whole and stored in part), last to first when backwards.
+__attribute__((target("avx2,fma"))) void gemvPanelColumns(const Layout *l, const float *a, float *c,
+                                                          int64_t lo, int64_t hi, bool backwards) {
+  int64_t q0 = lo / kPanel, q1 = (hi + kPanel - 1) / kPanel;
+  for (int64_t j = 0; j < q1 - q0; ++j) {
+    int64_t q = backwards ? q1 - 1 - j : q0 + j;
+    alignas(32) float out[kPanel];
+    panelDot(l, a, q, out);
+    storePanel(out, q, lo, hi, c, 0.0f);
+  }
+}
+
 __attribute__((target("avx2,fma"))) void gemvPanels(void *argp, int64_t lo, int64_t hi) {
   const GemvArgs &g = *static_cast<const GemvArgs *>(argp);
-  const int64_t K = g.p->rows, N = g.p->cols;
   for (int64_t i = lo; i < hi; ++i) {
     int64_t q = g.backwards ? hi - 1 - (i - lo) : i;
-    const float *p = dataOf(g.p) + q * K * kPanel;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-    int64_t k = 0;
-    for (; k + 2 <= K; k += 2, p += 2 * kPanel) {
-      __m256 x = _mm256_broadcast_ss(g.a + k), y = _mm256_broadcast_ss(g.a + k + 1);
-      a0 = _mm256_fmadd_ps(x, _mm256_load_ps(p), a0);
-      a1 = _mm256_fmadd_ps(x, _mm256_load_ps(p + 8), a1);
-      a2 = _mm256_fmadd_ps(x, _mm256_load_ps(p + 16), a2);
-      a3 = _mm256_fmadd_ps(x, _mm256_load_ps(p + 24), a3);
-      b0 = _mm256_fmadd_ps(y, _mm256_load_ps(p + 32), b0);
-      b1 = _mm256_fmadd_ps(y, _mm256_load_ps(p + 40), b1);
-      b2 = _mm256_fmadd_ps(y, _mm256_load_ps(p + 48), b2);
-      b3 = _mm256_fmadd_ps(y, _mm256_load_ps(p + 56), b3);
-    }
-    if (k < K) {
-      __m256 x = _mm256_broadcast_ss(g.a + k);
-      a0 = _mm256_fmadd_ps(x, _mm256_load_ps(p), a0);
-      a1 = _mm256_fmadd_ps(x, _mm256_load_ps(p + 8), a1);
-      a2 = _mm256_fmadd_ps(x, _mm256_load_ps(p + 16), a2);
-      a3 = _mm256_fmadd_ps(x, _mm256_load_ps(p + 24), a3);
-    }
     alignas(32) float out[kPanel];
-    _mm256_store_ps(out, _mm256_add_ps(a0, b0));
-    _mm256_store_ps(out + 8, _mm256_add_ps(a1, b1));
-    _mm256_store_ps(out + 16, _mm256_add_ps(a2, b2));
-    _mm256_store_ps(out + 24, _mm256_add_ps(a3, b3));
-    int64_t n0 = q * kPanel, n = std::min(kPanel, N - n0);
-    float *c = g.c + n0;
-    for (int64_t j = 0; j < n; ++j)
-      c[j] = g.beta == 0.0f ? out[j] : out[j] + g.beta * c[j];
+    panelDot(g.p, g.a, q, out);
+    storePanel(out, q, 0, g.p->cols, g.c, g.beta);
   }
 }
 // Four rows of A (a0..a3; a tail repeats a row and drops its result) times one panel:
@@ -409,4 +431,24 @@ extern "C" void loom_rt_sgemm_prepared(loom_rt_ctx *ctx, int32_t transB, int64_t
     return;
   }
   loom_rt_sgemm_t(ctx, 0, transB, M, N, K, A, lda, B, ldb, C, ldc, beta);
+}
+
+extern "C" void loom_rt_sgemm_cols(loom_rt_ctx *ctx, int64_t M, int64_t N, int64_t K,
+                                   const float *A, int64_t lda, const float *B, int64_t ldb,
+                                   const void *prepared, float *C, int64_t ldc,
+                                   const int64_t *offsets, int64_t noff, int64_t c0, int64_t c1,
+                                   int32_t backwards) {
+  const auto *l = static_cast<const Layout *>(prepared);
+  bool panels = l && l->kind == kPanels && M == 1 && l->rows == K && l->cols == N;
+  for (int64_t i = 0; i < noff; ++i) {
+    int64_t o = offsets[backwards ? noff - 1 - i : i];
+    int64_t lo = std::clamp<int64_t>(o + c0, 0, N), hi = std::clamp<int64_t>(o + c1, lo, N);
+    if (lo == hi)
+      continue;
+    if (!panels) {
+      loom_rt_sgemm_t(ctx, 0, 0, M, hi - lo, K, A, lda, B + lo, ldb, C + lo, ldc, 0.0f);
+      continue;
+    }
+    gemvPanelColumns(l, A, C, lo, hi, backwards != 0);
+  }
 }

@@ -659,3 +659,75 @@ TEST(CodegenDiff, NestedLoopKeepsTheOuterCarryInPlace) {
   for (int64_t T : {4, 5})
     checkSameBitsOnOneAndTwoThreads(*m->main(), {{"B", 5}, {"T", T}}, 41 + T, 1e-4);
 }
+
+// A batch-1 recurrent loop runs split over its units on two threads (loop.units): each
+// thread computes its columns of the product's four gates from the whole carry, then its
+// units of the gate math, with a barrier per step. 100 units: the threads' ranges are not
+// whole panels of the weight's layout. `%q` is the carry used elementwise too (as a GRU
+// uses h); `%v` is a weight that is computed, not prepared (the product's plain fallback).
+// The same bits on one thread (whole loop, products split by panels) and on two, as the
+// interpreter's numbers; a batch of 3 takes the other way.
+TEST(CodegenDiff, BatchOneLoopSplitsOverUnits) {
+  const char *text = R"(func @units(%x: f32[B,T,800]) -> (h, c, ys, g)
+    params(%w: f32[200,800] "w" glorot_uniform, %bias: f32[800] "bias" glorot_uniform,
+           %u: f32[256,256] "u" orthogonal) {
+  %0 = fill {value = 0.0} : f32[B,200]
+  %1 = fill {value = 0.5} : f32[B,200]
+  %h, %c, %ys = loop %0, %1, %x {carries = 2, reverse = REV, slices = 1, steps = dim<T>}
+      (%hp: f32[B,200], %cp: f32[B,200], %xt: f32[B,800]) {
+    %2 = matmul %hp, %w : f32[B,800]
+    %3 = slice %2 {axis = 1, size = 200, start = 0} : f32[B,200]
+    %4 = slice %2 {axis = 1, size = 200, start = 200} : f32[B,200]
+    %5 = slice %2 {axis = 1, size = 200, start = 400} : f32[B,200]
+    %6 = slice %2 {axis = 1, size = 200, start = 600} : f32[B,200]
+    %7 = slice %xt {axis = 1, size = 200, start = 200} : f32[B,200]
+    %8 = slice %bias {axis = 0, size = 200, start = 600} : f32[200]
+    %9, %10 = fused %3, %4, %5, %6, %7, %8, %cp, %hp
+        (%a: f32[B,200], %b: f32[B,200], %g: f32[B,200], %o: f32[B,200], %xx: f32[B,200],
+         %bb: f32[200], %cc: f32[B,200], %hh: f32[B,200]) {
+      %11 = sigmoid %a : f32[B,200]
+      %12 = add %b, %xx : f32[B,200]
+      %13 = sigmoid %12 : f32[B,200]
+      %14 = tanh %g : f32[B,200]
+      %15 = mul %13, %cc : f32[B,200]
+      %16 = mul %11, %14 : f32[B,200]
+      %17 = add %15, %16 : f32[B,200]
+      %18 = add %o, %bb : f32[B,200]
+      %19 = sigmoid %18 : f32[B,200]
+      %20 = tanh %17 : f32[B,200]
+      %21 = mul %19, %20 : f32[B,200]
+      %22 = mul %21, %hh : f32[B,200]
+      %23 = add %21, %22 : f32[B,200]
+      yield %23, %17
+    } : f32[B,200], f32[B,200]
+    yield %9, %10, %9
+  } : f32[B,200], f32[B,200], f32[B,T,200]
+  %v = mul %u, %u : f32[256,256]
+  %g0 = fill {value = 0.25} : f32[B,256]
+  %g = loop %g0 {carries = 1, reverse = false, slices = 0, steps = dim<T>}
+      (%gp: f32[B,256]) {
+    %24 = matmul %gp, %v : f32[B,256]
+    %25 = tanh %24 : f32[B,256]
+    yield %25
+  } : f32[B,256]
+  return %h, %c, %ys, %g
+}
+)";
+  for (const char *rev : {"false", "true"}) {
+    std::string t = text;
+    t.replace(t.find("REV"), 3, rev);
+    auto m = cgtest::parseIR(t);
+    ASSERT_TRUE(m != nullptr);
+    const ir::Function &f = *m->main();
+    auto ir = codegen::emitLLVMIR(f, /*optimized=*/false);
+    ASSERT_TRUE(bool(ir)) << llvm::toString(ir.takeError());
+    size_t units = 0;
+    for (size_t at = ir->find("define internal void @loop.units"); at != std::string::npos;
+         at = ir->find("define internal void @loop.units", at + 1))
+      ++units;
+    EXPECT_EQ(units, 2u); // both loops
+    for (int64_t T : {5, 6})
+      for (int64_t B : {1, 3})
+        checkSameBitsOnOneAndTwoThreads(f, {{"B", B}, {"T", T}}, 53 + T, 1e-4);
+  }
+}
