@@ -136,8 +136,11 @@ std::optional<LoopPlan::UnitSplit> unitSplit(const ir::Op &loop, const LoopPlan 
   if (nc == 0)
     return std::nullopt;
   const ir::Type &ct = body.args[0]->type;
-  if (ct.rank() != 2 || !ct.shape[1].isStatic() || ct.shape[1].value() < 64)
+  if (ct.rank() != 2 || ct.dtype != ir::DType::F32 || !ct.shape[1].isStatic() ||
+      ct.shape[1].value() < 64)
     return std::nullopt;
+  if (ct.shape[0].isStatic() && ct.shape[0].value() != 1)
+    return std::nullopt; // never one row: the loop over units would never run
   const int64_t S = ct.shape[1].value();
   for (unsigned i = 0; i < nc; ++i)
     if (body.args[i]->type != ct)
@@ -175,8 +178,11 @@ std::optional<LoopPlan::UnitSplit> unitSplit(const ir::Op &loop, const LoopPlan 
       (rhs->def && rhs->def->parent == &body) || product->type.rank() != 2 ||
       width(product->type) < S)
     return std::nullopt;
+  // A sliced sequence is [rows, T, W]: its step's last dim is a feature axis (of a
+  // rank-2 sequence it would be time, which a window of the units must not cut).
   for (unsigned j = nc; j < body.args.size(); ++j)
-    if (rhs == body.args[j].get())
+    if (rhs == body.args[j].get() || loop.operands[j]->type.rank() != 3 ||
+        body.args[j]->type.shape[0] != ct.shape[0])
       return std::nullopt;
   const int64_t N = width(product->type);
   // Worth compiling the loop a second time only for a weight of 256 KiB to 2 MiB. A smaller
@@ -194,8 +200,8 @@ std::optional<LoopPlan::UnitSplit> unitSplit(const ir::Op &loop, const LoopPlan 
       continue;
     if (op->kind == ir::OpKind::Yield) {
       for (const ir::Value *v : op->operands)
-        if (v == product || width(v->type) != S || !oneRow(v->type))
-          return std::nullopt;
+        if (v == product || width(v->type) != S || v->type.rank() != 2 || !oneRow(v->type))
+          return std::nullopt; // (a stacked [S] would be stacked as [S, T])
       continue;
     }
     for (auto &r : op->results)
@@ -225,6 +231,10 @@ std::optional<LoopPlan::UnitSplit> unitSplit(const ir::Op &loop, const LoopPlan 
     return std::nullopt;
   std::sort(u.offsets.begin(), u.offsets.end());
   u.offsets.erase(std::unique(u.offsets.begin(), u.offsets.end()), u.offsets.end());
+  // Slices that overlap would have two threads computing the same columns of the product.
+  for (size_t i = 1; i < u.offsets.size(); ++i)
+    if (u.offsets[i] - u.offsets[i - 1] < S)
+      return std::nullopt;
   return u;
 }
 
@@ -509,6 +519,7 @@ Error Lowerer::lowerLoopUnits(const ir::Op &op) {
   Value *block = captureArgs(lf, caller);
   // Ranges of whole panels of the weight's layout (32 columns) when the units allow.
   b.CreateCall(teamFn, {lf, block, i64c(u.width), i64c(32)});
+  returnIfFailed(); // a product's fallback to sgemm can fail; no thread returns early
   return Error::success();
 }
 

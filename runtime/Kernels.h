@@ -41,8 +41,8 @@ int32_t loom_rt_num_threads(void);
 
 /// Runs fn(args, lo, hi) once on every thread of a team (the OpenMP threads, at most one per
 /// `align`-sized chunk of [0, n)), thread t with its contiguous range of [0, n) (starts at
-/// multiples of `align`; a range may be empty, fn is called all the same), so that fn can
-/// synchronise with loom_rt_barrier. With one thread, or inside a parallel region,
+/// multiples of `align`), so that fn can synchronise with loom_rt_barrier: every thread
+/// calls fn, whatever its range. With one thread, or inside a parallel region,
 /// fn(args, 0, n) on the calling thread. The ranges depend only on n and the thread count.
 void loom_rt_parallel_team(loom_rt_range_fn fn, void *args, int64_t n, int64_t align);
 
@@ -76,11 +76,13 @@ void loom_rt_sgemm_prepared(loom_rt_ctx *ctx, int32_t transB, int64_t M, int64_t
                             const float *A, int64_t lda, const float *B, int64_t ldb,
                             const void *prepared, float *C, int64_t ldc, float beta);
 
-/// Columns of C[M, N] = A[M, K] * B[K, N] (B as loom_rt_prepare_rhs prepared it, or null),
-/// on the calling thread: for each of the `noff` offsets o, columns [o + c0, o + c1) (clipped
-/// to [0, N)); the offsets in reverse order and each range's panels last to first when
-/// `backwards`. Each column is summed over k in the order loom_rt_sgemm_prepared sums it, so
-/// the bits are the same. What a loop split over its units runs at each step.
+/// Columns of C[M, N] = A[M, K] * B[K, N] on the calling thread (`prepared` is B's layout
+/// from loom_rt_prepare_rhs, or null): for each of the `noff` offsets o, columns
+/// [o + c0, o + c1) (clipped to [0, N)); the offsets in reverse order and each range's panels
+/// last to first when `backwards`. On the batch-1 panels each column is summed over k in the
+/// order loom_rt_sgemm_prepared sums it, so the bits are the same; otherwise (no panels) it
+/// is sgemm on the columns, whose bits may differ from sgemm on all of them in the last
+/// place. What a loop split over its units runs at each step.
 void loom_rt_sgemm_cols(loom_rt_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A,
                         int64_t lda, const float *B, int64_t ldb, const void *prepared, float *C,
                         int64_t ldc, const int64_t *offsets, int64_t noff, int64_t c0, int64_t c1,

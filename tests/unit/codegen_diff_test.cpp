@@ -662,8 +662,8 @@ TEST(CodegenDiff, NestedLoopKeepsTheOuterCarryInPlace) {
 
 // A batch-1 recurrent loop runs split over its units on two threads (loop.units): each
 // thread computes its columns of the product's four gates from the whole carry, then its
-// units of the gate math, with a barrier per step. 100 units: the threads' ranges are not
-// whole panels of the weight's layout. `%q` is the carry used elementwise too (as a GRU
+// units of the gate math, with a barrier per step. 200 units: the gates' columns do not
+// start on panels of the weight's layout. `%hp` is the carry used elementwise too (as a GRU
 // uses h); `%v` is a weight that is computed, not prepared (the product's plain fallback).
 // The same bits on one thread (whole loop, products split by panels) and on two, as the
 // interpreter's numbers; a batch of 3 takes the other way.
@@ -730,4 +730,32 @@ TEST(CodegenDiff, BatchOneLoopSplitsOverUnits) {
       for (int64_t B : {1, 3})
         checkSameBitsOnOneAndTwoThreads(f, {{"B", B}, {"T", T}}, 53 + T, 1e-4);
   }
+}
+
+// A loop a split over units would get wrong stays whole: it stacks a value of one row's
+// width as [S, T] (its stack's last dim is time, not the units).
+TEST(CodegenDiff, LoopsThatCannotSplitOverUnitsStayWhole) {
+  const char *text = R"(func @whole(%x: f32[B,T,256]) -> (h, bs)
+    params(%u: f32[256,256] "u" orthogonal, %bias: f32[512] "bias" glorot_uniform) {
+  %0 = fill {value = 0.5} : f32[B,256]
+  %h, %bs = loop %0, %x {carries = 1, reverse = false, slices = 1, steps = dim<T>}
+      (%hp: f32[B,256], %xt: f32[B,256]) {
+    %1 = matmul %hp, %u : f32[B,256]
+    %2 = slice %bias {axis = 0, size = 256, start = 256} : f32[256]
+    %3 = add %1, %xt : f32[B,256]
+    %4 = tanh %3 : f32[B,256]
+    %5 = sigmoid %2 : f32[256]
+    yield %4, %5
+  } : f32[B,256], f32[256,T]
+  return %h, %bs
+}
+)";
+  auto m = cgtest::parseIR(text);
+  ASSERT_TRUE(m != nullptr);
+  const ir::Function &f = *m->main();
+  auto ir = codegen::emitLLVMIR(f, /*optimized=*/false);
+  ASSERT_TRUE(bool(ir)) << llvm::toString(ir.takeError());
+  EXPECT_EQ(ir->find("@loop.units"), std::string::npos);
+  for (int64_t B : {1, 2})
+    checkSameBitsOnOneAndTwoThreads(f, {{"B", B}, {"T", 5}}, 71, 1e-4);
 }
