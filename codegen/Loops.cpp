@@ -357,18 +357,40 @@ Error Lowerer::lowerLoop(const ir::Op &op) {
     return e;
   b.CreateBr(join);
   b.SetInsertPoint(join);
-  // The results are the whole buffers (views made here, where both ways have run).
+  bindLoopResults(op); // views made here, where both ways have run
+  return Error::success();
+}
+
+void Lowerer::bindLoopResults(const ir::Op &op) {
+  const LoopPlan &p = loopPlans.at(&op);
   unsigned nc = (unsigned)op.intAttr("carries");
   for (unsigned i = 0; i < nc; ++i)
     views[op.result(i)] = bufferView(p.carryBuf[i]);
   for (unsigned k = 0; k < p.stackBuf.size(); ++k)
     views[op.result(nc + k)] = bufferView(p.stackBuf[k]);
-  return Error::success();
 }
 
-// Every value of the caller that the code now in `lf` uses becomes a field of its argument
-// struct, loaded on entry to lf.
-Value *Lowerer::captureArgs(Function *lf, Function *caller) {
+// Emits lower(lo, hi) into a new function name(ptr args, i64 lo, i64 hi). Every value of
+// the caller that its code uses becomes a field of the argument struct, loaded on entry;
+// the caller fills the struct.
+Expected<std::pair<Function *, Value *>>
+Lowerer::rangeFunction(const char *name, const std::function<Error(Value *, Value *)> &lower) {
+  Function *caller = fn;
+  Function *lf = Function::Create(FunctionType::get(b.getVoidTy(), {ptr, i64, i64}, false),
+                                  GlobalValue::InternalLinkage, name, mod);
+  lf->addFnAttr(Attribute::NoUnwind);
+  lf->addFnAttr(Attribute::NoInline);
+  IRBuilderBase::InsertPoint callerIP = b.saveIP();
+  fn = lf;
+  b.SetInsertPoint(BasicBlock::Create(ctx, "entry", lf));
+  Error err = lower(lf->getArg(1), lf->getArg(2));
+  b.CreateRetVoid();
+  fn = caller;
+  b.restoreIP(callerIP);
+  if (err) {
+    lf->eraseFromParent();
+    return std::move(err);
+  }
   std::vector<Value *> captured;
   DenseMap<Value *, unsigned> field;
   for (BasicBlock &bb : *lf)
@@ -395,7 +417,7 @@ Value *Lowerer::captureArgs(Function *lf, Function *caller) {
   Value *block = callerEntry.CreateAlloca(argsTy, nullptr, "loop.args");
   for (unsigned i = 0; i < captured.size(); ++i)
     b.CreateStore(captured[i], b.CreateStructGEP(argsTy, block, i));
-  return block;
+  return std::make_pair(lf, block);
 }
 
 namespace {
@@ -440,48 +462,29 @@ Error Lowerer::lowerLoopRows(const ir::Op &op) {
   const std::optional<std::string> &sym = loopPlans.at(&op).rows;
   if (!sym)
     return lowerLoopSteps(op);
-
-  Function *caller = fn;
-  Function *lf = Function::Create(FunctionType::get(b.getVoidTy(), {ptr, i64, i64}, false),
-                                  GlobalValue::InternalLinkage, "loop.rows", mod);
-  lf->addFnAttr(Attribute::NoUnwind);
-  lf->addFnAttr(Attribute::NoInline);
-  IRBuilderBase::InsertPoint callerIP = b.saveIP();
-  fn = lf;
-  b.SetInsertPoint(BasicBlock::Create(ctx, "entry", lf));
-  window = RowWindow{*sym, lf->getArg(1), b.CreateSub(lf->getArg(2), lf->getArg(1), "rows.n")};
-  // Outside values with rows (the initial carries, the sliced sequences, anything the
-  // body reads) are seen through their rows of the range while the loop is lowered.
-  std::map<const ir::Value *, View> outside;
-  for (const ir::Value *v : outsideValues(op))
-    if (rowUse(v->type, *sym) == RowUse::Row) {
-      outside[v] = view(v);
-      views[v] = windowed(outside[v]);
-    }
-  Error err = lowerLoopSteps(op);
-  b.CreateRetVoid();
-  window.reset();
-  for (auto &[v, full] : outside)
-    views[v] = full;
-  fn = caller;
-  b.restoreIP(callerIP);
-  if (err) {
-    lf->eraseFromParent();
+  auto made = rangeFunction("loop.rows", [&](Value *lo, Value *hi) {
+    window = RowWindow{*sym, lo, b.CreateSub(hi, lo, "rows.n")};
+    // Outside values with rows (the initial carries, the sliced sequences, anything the
+    // body reads) are seen through their rows of the range while the loop is lowered.
+    std::map<const ir::Value *, View> outside;
+    for (const ir::Value *v : outsideValues(op))
+      if (rowUse(v->type, *sym) == RowUse::Row) {
+        outside[v] = view(v);
+        views[v] = windowed(outside[v]);
+      }
+    Error err = lowerLoopSteps(op);
+    window.reset();
+    for (auto &[v, full] : outside)
+      views[v] = full;
     return err;
-  }
-  // The results are the whole buffers.
-  const LoopPlan &p = loopPlans.at(&op);
-  unsigned nc = (unsigned)op.intAttr("carries");
-  for (unsigned i = 0; i < nc; ++i)
-    views[op.result(i)] = bufferView(p.carryBuf[i]);
-  for (unsigned k = 0; k < p.stackBuf.size(); ++k)
-    views[op.result(nc + k)] = bufferView(p.stackBuf[k]);
-
-  Value *block = captureArgs(lf, caller);
+  });
+  if (!made)
+    return made.takeError();
+  bindLoopResults(op);
   // Each range is at least 8 rows (a thread's product stays a product, not a row or two);
   // every row is worth a thread, whatever the rest of the split rules.
-  b.CreateCall(parallelForFn,
-               {lf, block, dim(ir::Dim::symbol(*sym)), i64c(int64_t(1) << 20), i64c(8)});
+  b.CreateCall(parallelForFn, {made->first, made->second, dim(ir::Dim::symbol(*sym)),
+                               i64c(int64_t(1) << 20), i64c(8)});
   returnIfFailed();
   return Error::success();
 }
@@ -495,30 +498,17 @@ Error Lowerer::lowerLoopRows(const ir::Op &op) {
 // one after each step make each step's carry whole before the next product reads it.
 Error Lowerer::lowerLoopUnits(const ir::Op &op) {
   const LoopPlan::UnitSplit &u = *loopPlans.at(&op).units;
-  Function *caller = fn;
-  Function *lf = Function::Create(FunctionType::get(b.getVoidTy(), {ptr, i64, i64}, false),
-                                  GlobalValue::InternalLinkage, "loop.units", mod);
-  lf->addFnAttr(Attribute::NoUnwind);
-  lf->addFnAttr(Attribute::NoInline);
+  auto made = rangeFunction("loop.units", [&](Value *lo, Value *hi) {
+    return withUnitWindow(op, UnitWindow{&u, lo, b.CreateSub(hi, lo, "units.n")},
+                          [&] { return lowerLoopSteps(op); });
+  });
+  if (!made)
+    return made.takeError();
   // Calls and address arithmetic only (its kernels are functions of their own): not worth
   // the optimiser's time, which the JIT would spend on every model with such a loop.
-  lf->addFnAttr(Attribute::OptimizeNone);
-  IRBuilderBase::InsertPoint callerIP = b.saveIP();
-  fn = lf;
-  b.SetInsertPoint(BasicBlock::Create(ctx, "entry", lf));
-  Error err = withUnitWindow(
-      op, UnitWindow{u.width, lf->getArg(1), b.CreateSub(lf->getArg(2), lf->getArg(1), "units.n")},
-      [&] { return lowerLoopSteps(op); });
-  b.CreateRetVoid();
-  fn = caller;
-  b.restoreIP(callerIP);
-  if (err) {
-    lf->eraseFromParent();
-    return err;
-  }
-  Value *block = captureArgs(lf, caller);
+  made->first->addFnAttr(Attribute::OptimizeNone);
   // Ranges of whole panels of the weight's layout (32 columns) when the units allow.
-  b.CreateCall(teamFn, {lf, block, i64c(u.width), i64c(32)});
+  b.CreateCall(teamFn, {made->first, made->second, i64c(u.width), i64c(32)});
   returnIfFailed(); // a product's fallback to sgemm can fail; no thread returns early
   return Error::success();
 }
@@ -526,14 +516,12 @@ Error Lowerer::lowerLoopUnits(const ir::Op &op) {
 Error Lowerer::withUnitWindow(const ir::Op &op, UnitWindow w, const std::function<Error()> &lower) {
   unitWindow = w;
   std::map<const ir::Value *, View> outside;
-  for (const ir::Value *v : outsideValues(op)) {
-    const ir::Type &t = v->type;
-    if (t.rank() >= 1 && t.shape.back().isStatic() && t.shape.back().value() == w.width) {
+  for (const ir::Value *v : outsideValues(op))
+    if (w.splits(v->type)) {
       outside[v] = view(v);
       fullViews[v] = outside[v];
       views[v] = unitWindowed(outside[v]);
     }
-  }
   Error err = lower();
   unitWindow.reset();
   fullViews.clear();

@@ -104,8 +104,7 @@ View Lowerer::bufferView(int buf, bool full) {
   const ir::Type &t = bufTypes[buf];
   if (window && t.rank() >= 1 && t.shape[0].isSymbol() && t.shape[0].symbol() == window->sym)
     v = windowed(v);
-  if (unitWindow && !full && t.rank() >= 1 && t.shape.back().isStatic() &&
-      t.shape.back().value() == unitWindow->width)
+  if (unitWindow && !full && unitWindow->splits(t))
     v = unitWindowed(v);
   return v;
 }
@@ -310,11 +309,8 @@ Error Lowerer::lowerOp(const ir::Op &op) {
   if (*special) {
     // A slice of a wider value to the units' width (a gate of the product, of the input's
     // projection, of a bias): its columns of the units.
-    if (unitWindow && op.kind == ir::OpKind::Slice) {
-      const ir::Type &t = op.result()->type;
-      if (t.rank() >= 1 && t.shape.back().isStatic() && t.shape.back().value() == unitWindow->width)
-        views[op.result()] = unitWindowed(views[op.result()]);
-    }
+    if (unitWindow && op.kind == ir::OpKind::Slice && unitWindow->splits(op.result()->type))
+      views[op.result()] = unitWindowed(views[op.result()]);
     return Error::success();
   }
   if (op.kind == ir::OpKind::MatMul)
@@ -438,11 +434,8 @@ Error Lowerer::lowerMatMul(const ir::Op &op) {
     };
     View L = full(op.operands[0]), R = full(op.operands[1]);
     View O = bufferView(bufOf.at(op.result()), true);
-    const LoopPlan::UnitSplit *u = nullptr;
-    for (auto &[loop, p] : loopPlans)
-      if (p.units && p.units->matmul == &op)
-        u = &*p.units;
-    assert(u && "a loop over units has one product, its plan's");
+    const LoopPlan::UnitSplit *u = unitWindow->split;
+    assert(u->matmul == &op && "a loop over units has one product, its plan's");
     std::vector<Constant *> offs;
     for (int64_t o : u->offsets)
       offs.push_back(ConstantInt::get(i64, o));

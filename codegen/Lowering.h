@@ -198,13 +198,18 @@ public:
   /// Rows [lo, lo + n) of `v`, whose first dim is the window's symbol.
   View windowed(const View &v);
   /// While a loop is lowered for a range of units (see lowerLoop and LoopPlan::units): the
-  /// width of a value split by units (its last dim), the first unit, the unit count, and
-  /// whether the step is odd. Every value of that width is seen through its columns
-  /// [lo, lo + n) (bufferView, slices and the loop's outside values); the product reads
-  /// fullViews and computes its columns of the result.
+  /// loop's split (the units' width, its product and the product's offsets), the first
+  /// unit, the unit count, and whether the step is odd. Every value whose last dim is the
+  /// width is seen through its columns [lo, lo + n) (bufferView, slices and the loop's
+  /// outside values); the product reads fullViews and computes its columns of the result.
   struct UnitWindow {
-    int64_t width;
+    const LoopPlan::UnitSplit *split;
     llvm::Value *lo = nullptr, *n = nullptr, *odd = nullptr;
+    int64_t width() const { return split->width; }
+    /// Whether a value of type `t` is split by units (its last dim is the width).
+    bool splits(const ir::Type &t) const {
+      return t.rank() >= 1 && t.shape.back().isStatic() && t.shape.back().value() == width();
+    }
   };
   std::optional<UnitWindow> unitWindow;
   /// Columns [lo, lo + n) of `v`, whose last dim is the unit window's width.
@@ -217,10 +222,14 @@ public:
   llvm::Error withUnitWindow(const ir::Op &op, UnitWindow w,
                              const std::function<llvm::Error()> &lower);
 
-  /// Moves the loop body's code emitted into `lf` (a function (ptr args, i64 lo, i64 hi))
-  /// out of the caller: every caller value it uses becomes a field of a struct that the
-  /// caller fills; returns that struct.
-  llvm::Value *captureArgs(llvm::Function *lf, llvm::Function *caller);
+  /// Emits lower(lo, hi) into a new internal function name(ptr args, i64 lo, i64 hi); the
+  /// caller's values its code uses are passed in a struct that the caller fills here.
+  /// Returns the function and the struct (what loom_rt_parallel_for or the team runs).
+  llvm::Expected<std::pair<llvm::Function *, llvm::Value *>>
+  rangeFunction(const char *name,
+                const std::function<llvm::Error(llvm::Value *, llvm::Value *)> &lower);
+  /// The loop's results are its carries' and stacks' whole buffers.
+  void bindLoopResults(const ir::Op &op);
   llvm::FunctionCallee teamFn, barrierFn, numThreadsFn, sgemmColsFn;
 
   // --- planning (before code) ---

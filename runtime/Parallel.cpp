@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace {
 // Work below this many cost units (about one scalar arithmetic op each; the caller counts
@@ -16,6 +17,13 @@ namespace {
 constexpr int64_t kMinParallelCost = int64_t(1) << 16;
 // Each thread gets at least half of that, or the region costs more than it saves.
 constexpr int64_t kMinCostPerThread = kMinParallelCost / 2;
+
+// This thread's range of [0, n) in a parallel region: whole chunks of `align`, the same
+// range for the same n and thread count.
+std::pair<int64_t, int64_t> rangeOfThisThread(int64_t n, int64_t chunks, int64_t align) {
+  int64_t t = omp_get_thread_num(), got = omp_get_num_threads();
+  return {std::min(n, chunks * t / got * align), std::min(n, chunks * (t + 1) / got * align)};
+}
 } // namespace
 
 extern "C" int32_t loom_rt_num_threads(void) {
@@ -41,9 +49,7 @@ extern "C" void loom_rt_parallel_for(loom_rt_range_fn fn, void *args, int64_t n,
   // step (a carry, a slice of the weights) stays in that core's cache.
 #pragma omp parallel num_threads((int)nt)
   {
-    int64_t t = omp_get_thread_num(), got = omp_get_num_threads();
-    int64_t lo = std::min(n, chunks * t / got * align);
-    int64_t hi = std::min(n, chunks * (t + 1) / got * align);
+    auto [lo, hi] = rangeOfThisThread(n, chunks, align);
     if (lo < hi)
       fn(args, lo, hi);
   }
@@ -59,14 +65,11 @@ extern "C" void loom_rt_parallel_team(loom_rt_range_fn fn, void *args, int64_t n
     fn(args, 0, n);
     return;
   }
-  // Every thread of the team calls fn, even with an empty range: fn meets the others at its
-  // barriers.
+  // Every thread of the team calls fn: fn meets the others at its barriers.
 #pragma omp parallel num_threads((int)nt)
   {
-    int64_t t = omp_get_thread_num(), got = omp_get_num_threads();
-    int64_t lo = std::min(n, chunks * t / got * align);
-    int64_t hi = std::min(n, chunks * (t + 1) / got * align);
-    fn(args, lo, std::max(lo, hi));
+    auto [lo, hi] = rangeOfThisThread(n, chunks, align);
+    fn(args, lo, hi);
   }
 }
 

@@ -132,33 +132,27 @@ __attribute__((target("avx2,fma"))) inline void panelDot(const Layout *l, const 
   _mm256_store_ps(out + 24, _mm256_add_ps(a3, b3));
 }
 
-// Columns [c0, c1) of panel q into c (the row of the result): beta as BLAS.
-inline void storePanel(const float *out, int64_t q, int64_t c0, int64_t c1, float *c, float beta) {
-  for (int64_t j = std::max(c0, q * kPanel), e = std::min(c1, (q + 1) * kPanel); j < e; ++j)
-    c[j] = beta == 0.0f ? out[j - q * kPanel] : out[j - q * kPanel] + beta * c[j];
-}
-
-// Columns [lo, hi) of c[1, N] = a * B from the panels that hold them (a panel the range
-// only partly covers is computed whole and stored in part), last to first when backwards.
+// Columns [lo, hi) of c[1, N] = a * B (+ beta c) from the panels that hold them (a panel the
+// range only partly covers is computed whole and stored in part), last to first when
+// backwards.
 __attribute__((target("avx2,fma"))) void gemvPanelColumns(const Layout *l, const float *a, float *c,
-                                                          int64_t lo, int64_t hi, bool backwards) {
+                                                          int64_t lo, int64_t hi, bool backwards,
+                                                          float beta) {
   int64_t q0 = lo / kPanel, q1 = (hi + kPanel - 1) / kPanel;
   for (int64_t j = 0; j < q1 - q0; ++j) {
     int64_t q = backwards ? q1 - 1 - j : q0 + j;
     alignas(32) float out[kPanel];
     panelDot(l, a, q, out);
-    storePanel(out, q, lo, hi, c, 0.0f);
+    for (int64_t n = std::max(lo, q * kPanel), e = std::min(hi, (q + 1) * kPanel); n < e; ++n)
+      c[n] = beta == 0.0f ? out[n - q * kPanel] : out[n - q * kPanel] + beta * c[n];
   }
 }
 
-__attribute__((target("avx2,fma"))) void gemvPanels(void *argp, int64_t lo, int64_t hi) {
+// Panels [lo, hi) of the product, for loom_rt_parallel_for.
+void gemvPanels(void *argp, int64_t lo, int64_t hi) {
   const GemvArgs &g = *static_cast<const GemvArgs *>(argp);
-  for (int64_t i = lo; i < hi; ++i) {
-    int64_t q = g.backwards ? hi - 1 - (i - lo) : i;
-    alignas(32) float out[kPanel];
-    panelDot(g.p, g.a, q, out);
-    storePanel(out, q, 0, g.p->cols, g.c, g.beta);
-  }
+  gemvPanelColumns(g.p, g.a, g.c, lo * kPanel, std::min(hi * kPanel, g.p->cols), g.backwards,
+                   g.beta);
 }
 // Four rows of A (a0..a3; a tail repeats a row and drops its result) times one panel:
 // out[r][0..24) = sum over k, in order. Twelve accumulators in registers.
@@ -449,6 +443,6 @@ extern "C" void loom_rt_sgemm_cols(loom_rt_ctx *ctx, int64_t M, int64_t N, int64
       loom_rt_sgemm_t(ctx, 0, 0, M, hi - lo, K, A, lda, B + lo, ldb, C + lo, ldc, 0.0f);
       continue;
     }
-    gemvPanelColumns(l, A, C, lo, hi, backwards != 0);
+    gemvPanelColumns(l, A, C, lo, hi, backwards != 0, 0.0f);
   }
 }

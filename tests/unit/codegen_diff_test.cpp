@@ -327,6 +327,14 @@ TEST(CodegenDiff, ConcurrentCallsShareOneCompiledFunction) {
 
 } // namespace
 
+/// How many times `needle` occurs in `text`.
+static size_t countOf(const std::string &text, const std::string &needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+    ++n;
+  return n;
+}
+
 /// Whether codegen emits `f`'s loop as a function over ranges of rows (codegen/Loops.cpp).
 static bool splitsOverRows(const ir::Function &f) {
   auto ir = codegen::emitLLVMIR(f, /*optimized=*/false);
@@ -613,11 +621,7 @@ TEST(CodegenDiff, LoopStepsWriteCarriesStacksAndConcatsInPlace) {
     // ranges of rows: the carries are copied in before the loop and back after an odd step
     // count, and in each step only the stacked carry argument %cp is copied (into its stack
     // slot); the concat copies nothing.
-    size_t selects = 0;
-    for (size_t at = ir->find("%carry.next"); at != std::string::npos;
-         at = ir->find("%carry.next", at + 1))
-      selects += ir->compare(at - 2, 2, "  ") == 0; // definitions, not uses
-    EXPECT_EQ(selects, 3u);
+    EXPECT_EQ(countOf(*ir, "  %carry.next"), 3u); // definitions, not uses
     size_t begin = ir->find("define internal void @loop.rows");
     ASSERT_NE(begin, std::string::npos);
     std::string rows = ir->substr(begin, ir->find("\n}\n", begin) - begin);
@@ -721,11 +725,7 @@ TEST(CodegenDiff, BatchOneLoopSplitsOverUnits) {
     const ir::Function &f = *m->main();
     auto ir = codegen::emitLLVMIR(f, /*optimized=*/false);
     ASSERT_TRUE(bool(ir)) << llvm::toString(ir.takeError());
-    size_t units = 0;
-    for (size_t at = ir->find("define internal void @loop.units"); at != std::string::npos;
-         at = ir->find("define internal void @loop.units", at + 1))
-      ++units;
-    EXPECT_EQ(units, 2u); // both loops
+    EXPECT_EQ(countOf(*ir, "define internal void @loop.units"), 2u); // both loops
     for (int64_t T : {5, 6})
       for (int64_t B : {1, 3})
         checkSameBitsOnOneAndTwoThreads(f, {{"B", B}, {"T", T}}, 53 + T, 1e-4);
@@ -755,7 +755,7 @@ TEST(CodegenDiff, LoopsThatCannotSplitOverUnitsStayWhole) {
   const ir::Function &f = *m->main();
   auto ir = codegen::emitLLVMIR(f, /*optimized=*/false);
   ASSERT_TRUE(bool(ir)) << llvm::toString(ir.takeError());
-  EXPECT_EQ(ir->find("@loop.units"), std::string::npos);
+  EXPECT_EQ(countOf(*ir, "define internal void @loop.units"), 0u);
   for (int64_t B : {1, 2})
     checkSameBitsOnOneAndTwoThreads(f, {{"B", B}, {"T", 5}}, 71, 1e-4);
 }
