@@ -534,6 +534,11 @@ llvm::Error Differentiator::run(unsigned lossIndex) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "autodiff: the loss must be a scalar f32[], got %s",
                                    loss->type.str().c_str());
+  // A per-step value computed only from outside values (the GRU's bias rows, sliced and
+  // reshaped in the body) would get its gradient summed over the rows at every step of the
+  // adjoint loop, which then cannot run over ranges of rows. Outside the loop, its gradient
+  // is a per-step term like a weight's, summed after the adjoint loop.
+  moveLoopInvariantOps(f_.body);
   act_.run(f_);
   std::unique_ptr<Op> retOp = std::move(f_.body.ops.back());
   f_.body.ops.pop_back();

@@ -20,6 +20,7 @@
 #include "ir/TypeInference.h"
 #include "passes/Passes.h"
 
+#include <algorithm>
 #include <cassert>
 #include <unordered_map>
 #include <unordered_set>
@@ -39,8 +40,44 @@ bool hoistable(const Op &op) {
          (op.kind == OpKind::MatMul && !op.boolAttr("transpose_lhs"));
 }
 
+/// Moves the ops of the loop at parent.ops[idx] that read nothing from inside the loop
+/// (weights' slices, constants) before it, in their order; what read them may then be
+/// invariant too. Returns how many moved.
+size_t moveInvariantOps(Block &parent, size_t idx) {
+  Op &loop = *parent.ops[idx];
+  Block &body = *loop.regions[0];
+  std::unordered_set<const Value *> inside;
+  for (auto &a : body.args)
+    inside.insert(a.get());
+  walk(body, [&](Op &op) {
+    for (auto &r : op.results)
+      inside.insert(r.get());
+  });
+  std::vector<std::unique_ptr<Op>> out;
+  for (auto &opPtr : body.ops) {
+    Op &op = *opPtr;
+    if (!op.regions.empty() || op.results.empty() || opInfo(op.kind).kind == FusionKind::Control)
+      continue;
+    if (std::any_of(op.operands.begin(), op.operands.end(),
+                    [&](const Value *v) { return inside.count(v) != 0; }))
+      continue;
+    for (auto &r : op.results)
+      inside.erase(r.get());
+    op.parent = &parent;
+    out.push_back(std::move(opPtr));
+  }
+  body.ops.erase(std::remove(body.ops.begin(), body.ops.end(), nullptr), body.ops.end());
+  size_t n = out.size();
+  parent.ops.insert(parent.ops.begin() + idx, std::make_move_iterator(out.begin()),
+                    std::make_move_iterator(out.end()));
+  return n;
+}
+
 /// Hoists out of the loop at parent.ops[idx]; returns the number of ops inserted before it.
 size_t hoistLoop(Block &parent, size_t idx, bool &changed) {
+  const size_t invariant = moveInvariantOps(parent, idx);
+  idx += invariant;
+  changed |= invariant != 0;
   Op &loop = *parent.ops[idx];
   size_t nc = (size_t)loop.intAttr("carries");
   Block &body = *loop.regions[0];
@@ -59,20 +96,6 @@ size_t hoistLoop(Block &parent, size_t idx, bool &changed) {
 
   std::vector<std::unique_ptr<Op>> before;
   std::unordered_set<const Op *> moved;
-  // Ops that read nothing from inside the loop move out as they are (weights' slices,
-  // constants); what reads them may then be hoisted too.
-  for (auto &opPtr : body.ops) {
-    Op &op = *opPtr;
-    if (!op.regions.empty() || op.results.empty() || opInfo(op.kind).kind == FusionKind::Control)
-      continue;
-    if (std::any_of(op.operands.begin(), op.operands.end(),
-                    [&](const Value *v) { return inside.count(v) != 0; }))
-      continue;
-    for (auto &r : op.results)
-      inside.erase(r.get());
-    moved.insert(&op);
-  }
-  size_t invariantOps = moved.size();
   // Which ops could be computed for all steps at once, in order (each may read earlier ones).
   auto canHoist = [&](const Op &op, auto isFull) {
     if (moved.count(&op) || !hoistable(op))
@@ -133,18 +156,8 @@ size_t hoistLoop(Block &parent, size_t idx, bool &changed) {
     before.push_back(std::move(h));
   }
   if (moved.empty())
-    return 0;
+    return invariant;
   changed = true;
-  // The invariant ops themselves go first, in their order, unchanged.
-  std::vector<std::unique_ptr<Op>> invariant;
-  for (auto &opPtr : body.ops)
-    if (moved.count(opPtr.get()) && !full.count(opPtr->result()))
-      invariant.push_back(std::move(opPtr));
-  assert(invariant.size() == invariantOps && "every invariant op moves");
-  for (auto &op : invariant)
-    op->parent = &parent;
-  before.insert(before.begin(), std::make_move_iterator(invariant.begin()),
-                std::make_move_iterator(invariant.end()));
 
   // Values still read inside the loop become new slices.
   std::unordered_map<const Value *, Value *> sliceArg;
@@ -160,9 +173,8 @@ size_t hoistLoop(Block &parent, size_t idx, bool &changed) {
   for (auto &opPtr : body.ops) {
     if (!opPtr || moved.count(opPtr.get()))
       continue;
-    // Hoisted per-step values are read through new slices; invariant ops' results are
-    // still the same values, now defined before the loop.
-    auto perStep = [&](const Value *v) { return v->def && moved.count(v->def) && full.count(v); };
+    // Hoisted per-step values are read through new slices.
+    auto perStep = [&](const Value *v) { return v->def && moved.count(v->def); };
     for (auto &v : opPtr->operands)
       if (perStep(v))
         v = argFor(v);
@@ -180,7 +192,7 @@ size_t hoistLoop(Block &parent, size_t idx, bool &changed) {
   size_t n = before.size();
   parent.ops.insert(parent.ops.begin() + idx, std::make_move_iterator(before.begin()),
                     std::make_move_iterator(before.end()));
-  return n;
+  return invariant + n;
 }
 
 /// A stacked output that yields a slice argument unchanged is that slice's sequence.
@@ -213,7 +225,23 @@ bool hoistIn(Block &block) {
   return changed;
 }
 
+bool moveInvariantOpsIn(Block &block) {
+  bool changed = false;
+  for (size_t i = 0; i < block.ops.size(); ++i) {
+    for (auto &r : block.ops[i]->regions)
+      changed |= moveInvariantOpsIn(*r); // inner loops first
+    if (block.ops[i]->kind != OpKind::Loop)
+      continue;
+    size_t n = moveInvariantOps(block, i);
+    changed |= n != 0;
+    i += n;
+  }
+  return changed;
+}
+
 } // namespace
+
+bool moveLoopInvariantOps(ir::Block &block) { return moveInvariantOpsIn(block); }
 
 llvm::Expected<bool> hoistLoopInvariants(ir::Module &m) {
   bool changed = false;
