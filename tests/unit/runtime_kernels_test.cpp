@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -258,6 +259,70 @@ TEST(RuntimeParallelFor, LittleWorkOneThreadOrNestedRunsInline) {
   RangeLog empty;
   loom_rt_parallel_for(logRange, &empty, 0, 1 << 20, 1);
   EXPECT_TRUE(empty.ranges.empty()) << "an empty range calls nothing";
+  omp_set_num_threads(saved);
+}
+
+namespace {
+// Each thread of a team owns slots [lo, hi) of `cells`: at every step it writes step + 1
+// into its slots, meets the others at the barrier, then checks that every slot, the other
+// threads' included, holds step + 1, and meets them again before anyone writes the next
+// step. Without the barrier a fast thread would see a slow one's old values.
+struct TeamLog {
+  std::vector<std::atomic<int64_t>> cells;
+  std::atomic<int> bad{0}, threads{0};
+  int64_t steps;
+  explicit TeamLog(int64_t n, int64_t steps) : cells((size_t)n), steps(steps) {}
+};
+void teamSteps(void *p, int64_t lo, int64_t hi) {
+  auto *log = static_cast<TeamLog *>(p);
+  log->threads.fetch_add(1);
+  for (int64_t step = 0; step < log->steps; ++step) {
+    for (int64_t i = lo; i < hi; ++i)
+      log->cells[(size_t)i].store(step + 1, std::memory_order_relaxed);
+    loom_rt_barrier();
+    for (auto &c : log->cells)
+      if (c.load(std::memory_order_relaxed) != step + 1)
+        log->bad.fetch_add(1);
+    loom_rt_barrier();
+  }
+}
+} // namespace
+
+// loom_rt_parallel_team and loom_rt_barrier (runtime/Parallel.cpp): every thread of the team
+// sees every write made before a barrier, with as many threads as cores and with more (the
+// waiting then yields the core); a team of one, or a team started inside a team, runs on the
+// caller's thread and its barriers wait for nobody; a barrier outside a team is a no-op.
+TEST(RuntimeTeam, BarrierMakesEveryThreadsWritesVisible) {
+  int saved = omp_get_max_threads();
+  for (int threads : {2, 4}) {
+    SCOPED_TRACE(testing::Message() << threads << " threads");
+    omp_set_num_threads(threads);
+    TeamLog log(64, threads == 2 ? 2000 : 200);
+    loom_rt_parallel_team(teamSteps, &log, 64, 8);
+    EXPECT_EQ(log.threads.load(), threads);
+    EXPECT_EQ(log.bad.load(), 0);
+  }
+  omp_set_num_threads(2);
+  std::atomic<int> nestedBad{0};
+  loom_rt_parallel_team(
+      [](void *p, int64_t, int64_t) {
+        auto *bad = static_cast<std::atomic<int> *>(p);
+        loom_rt_barrier();
+        // Started inside a team: one thread, whole range, barriers that return at once.
+        TeamLog mine(16, 50);
+        loom_rt_parallel_team(teamSteps, &mine, 16, 1);
+        if (mine.threads.load() != 1 || mine.bad.load() != 0)
+          bad->fetch_add(1);
+        loom_rt_barrier(); // the outer team's barrier again
+      },
+      &nestedBad, 2, 1);
+  EXPECT_EQ(nestedBad.load(), 0);
+  omp_set_num_threads(1);
+  TeamLog one(8, 10);
+  loom_rt_parallel_team(teamSteps, &one, 8, 1);
+  EXPECT_EQ(one.threads.load(), 1);
+  EXPECT_EQ(one.bad.load(), 0);
+  loom_rt_barrier(); // outside a team: returns
   omp_set_num_threads(saved);
 }
 
