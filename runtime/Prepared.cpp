@@ -7,7 +7,11 @@
 //   threads so that each core keeps its share of the weight in its own L2 across time
 //   steps (loom_rt_parallel_for gives thread t the same panels at every step); every other
 //   product runs its panels backwards, so that a share larger than the L2 still finds
-//   the panels it read last in the cache;
+//   the panels it read last in the cache. The same panels serve the adjoint's product by
+//   the transposed weight, c[1, K] = a[1, N] * B^T (training's adjoint loop): row k of a
+//   panel is 32 consecutive entries of row k of B, so c[k] sums a's 32-float pieces
+//   against row k of each panel, the panels read in order (dnnl_sgemm's GEMV for it is
+//   slower, and a layout of its own would be packed again at every training step);
 // - tiles, for a product of a few rows by a small weight in a loop (the recurrent step of
 //   S1-S3: [32, 100] x [100, 300]): dnnl_sgemm packs the weight again at every call, which
 //   at these sizes is a good part of the call; packed once into panels of 24 columns
@@ -67,8 +71,8 @@ bool haveAvx2Fma() {
 Kind chooseKind(int64_t M, int64_t rows, int64_t cols, int32_t transB, int32_t reused) {
   // Panels only pay for a product done again and again (a recurrent step): packing costs
   // about what one product saves.
-  if (M == 1 && !transB && reused && haveAvx2Fma())
-    return kPanels;
+  if (M == 1 && reused && haveAvx2Fma())
+    return kPanels; // for B^T too: the same panels, read across (gemvPanelsTransposed)
   if (M >= 2 && M <= kTileMaxRows && reused && rows * cols * 4 <= kTileMaxBytes && haveAvx2Fma())
     return kTiles;
   if (cols % 256 == 0)
@@ -145,6 +149,55 @@ __attribute__((target("avx2,fma"))) void gemvPanelColumns(const Layout *l, const
     panelDot(l, a, q, out);
     for (int64_t n = std::max(lo, q * kPanel), e = std::min(hi, (q + 1) * kPanel); n < e; ++n)
       c[n] = beta == 0.0f ? out[n - q * kPanel] : out[n - q * kPanel] + beta * c[n];
+  }
+}
+
+struct GemvTArgs {
+  const Layout *p;
+  const float *a; // [cols of the weight]
+  float *c;       // [rows of the weight]
+  float beta;
+};
+
+// Entries [lo, hi) of c[1, K] = a[1, N] * B^T (+ beta c) for B [K, N] in panels: c[k] is
+// the sum over panels q of a[32q, 32q + 32) . row k of panel q, in eight lanes, panel after
+// panel, then the lanes in a fixed order. The panels are read in order, each thread its
+// rows of each; the bits of c[k] do not depend on the range.
+__attribute__((target("avx2,fma"))) void gemvPanelsTransposed(void *argp, int64_t lo, int64_t hi) {
+  const GemvTArgs &g = *static_cast<const GemvTArgs *>(argp);
+  const Layout *l = g.p;
+  const int64_t K = l->rows, N = l->cols;
+  constexpr int64_t kBlock = 64; // entries of c accumulated at once (2 KiB of lanes)
+  alignas(32) float acc[kBlock * 8];
+  alignas(32) float tail[kPanel];
+  for (int64_t k0 = lo; k0 < hi; k0 += kBlock) {
+    const int64_t nk = std::min(kBlock, hi - k0);
+    std::fill(acc, acc + nk * 8, 0.0f);
+    for (int64_t q = 0; q < l->panels; ++q) {
+      const float *x = g.a + q * kPanel;
+      if ((q + 1) * kPanel > N) { // the last panel: a's entries beyond N count as zeros
+        std::fill(tail, tail + kPanel, 0.0f);
+        std::copy(x, g.a + N, tail);
+        x = tail;
+      }
+      __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8), x2 = _mm256_loadu_ps(x + 16),
+             x3 = _mm256_loadu_ps(x + 24);
+      const float *p = dataOf(l) + (q * K + k0) * kPanel;
+      for (int64_t r = 0; r < nk; ++r, p += kPanel) {
+        __m256 s = _mm256_load_ps(acc + r * 8);
+        s = _mm256_fmadd_ps(x0, _mm256_load_ps(p), s);
+        s = _mm256_fmadd_ps(x1, _mm256_load_ps(p + 8), s);
+        s = _mm256_fmadd_ps(x2, _mm256_load_ps(p + 16), s);
+        s = _mm256_fmadd_ps(x3, _mm256_load_ps(p + 24), s);
+        _mm256_store_ps(acc + r * 8, s);
+      }
+    }
+    for (int64_t r = 0; r < nk; ++r) {
+      const float *v = acc + r * 8;
+      float sum = ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+      float &out = g.c[k0 + r];
+      out = g.beta == 0.0f ? sum : sum + g.beta * out;
+    }
   }
 }
 
@@ -350,7 +403,8 @@ extern "C" const void *loom_rt_prepare_rhs(loom_rt_ctx *ctx, int64_t slot, int64
   Kind kind = chooseKind(M, rows, cols, transB, reused);
   if (kind == kNone)
     return nullptr;
-  // A tiled layout is made for one orientation; the other gets another key.
+  // A tiled layout is made for one orientation; the other gets another key. Panels are
+  // made of the weight as stored and serve both.
   const int64_t key = slot * 8 + kind + (kind == kTiles && transB ? 4 : 0),
                 bytes = layoutBytes(kind, rows, cols, transB);
   if (loom::rt::PreparedWeights *pw = ctx->prepared) {
@@ -412,6 +466,11 @@ extern "C" void loom_rt_sgemm_prepared(loom_rt_ctx *ctx, int32_t transB, int64_t
     int64_t calls = __atomic_fetch_add(&const_cast<Layout *>(l)->pad[0], 1, __ATOMIC_RELAXED);
     GemvArgs g{l, A, C, beta, (calls & 1) != 0};
     loom_rt_parallel_for(gemvPanels, &g, l->panels, 2 * K * kPanel, 1);
+    return;
+  }
+  if (l && l->kind == kPanels && transB && M == 1 && l->rows == N && l->cols == K && ldc >= N) {
+    GemvTArgs g{l, A, C, beta};
+    loom_rt_parallel_for(gemvPanelsTransposed, &g, N, 2 * K, 8);
     return;
   }
   if (l && l->kind == kTiles && (l->trans != 0) == (transB != 0) && tileK(l) == K &&

@@ -370,6 +370,52 @@ TEST(RuntimeSgemm, PackedBatchOneProductMatchesTheTripleLoop) {
   omp_set_num_threads(saved);
 }
 
+// The batch-1 product by a transposed weight (training's adjoint loop: dz * U^T) reads the
+// panels made of the weight as it is stored, the same layout the forward product uses, so
+// the two products share it. Against the triple loop: entry counts not a multiple of the
+// 64-row blocks, weights whose rows do not fill the last 32-column panel, every beta; the
+// same bits on 1 and 2 threads.
+TEST(RuntimeSgemm, BatchOneProductByTheTransposedPanelsMatchesTheTripleLoop) {
+  int saved = omp_get_max_threads();
+  struct Case {
+    int64_t N, K, padW;
+  };
+  for (Case c :
+       {Case{256, 1024, 16}, Case{45, 7, 3}, Case{1, 32, 0}, Case{130, 300, 0}, Case{64, 33, 1}})
+    for (float beta : {0.0f, 1.0f, 0.5f}) {
+      SCOPED_TRACE(testing::Message() << "1x" << c.N << "x" << c.K << " beta " << beta);
+      Gemm g(1, c.N, c.K, 0, 0, 0, (unsigned)(c.N * 5 + c.K));
+      if (beta == 0.0f)
+        for (float &v : g.C)
+          v = std::numeric_limits<float>::quiet_NaN();
+      std::vector<float> want = g.naive(beta);
+      // The weight as stored: [N, K], W[n][k] = B[k][n].
+      const int64_t ldw = c.K + c.padW;
+      std::vector<float> W((size_t)(c.N * ldw), -7.0f);
+      for (int64_t n = 0; n < c.N; ++n)
+        for (int64_t k = 0; k < c.K; ++k)
+          W[(size_t)(n * ldw + k)] = g.B[(size_t)(k * g.ldb + n)];
+      std::vector<std::vector<float>> got;
+      for (int threads : {1, 2}) {
+        omp_set_num_threads(threads);
+        CallContext ctx;
+        const void *packed = loom_rt_prepare_rhs(ctx.c(), 0, 1, c.N, c.K, W.data(), ldw, 1, 1);
+        ASSERT_NE(packed, nullptr) << "this machine has AVX2";
+        EXPECT_EQ(loom_rt_prepare_rhs(ctx.c(), 0, 1, c.N, c.K, W.data(), ldw, 0, 1), packed)
+            << "the forward product's panels are the same layout";
+        std::vector<float> C = g.C;
+        loom_rt_sgemm_prepared(ctx.c(), 1, 1, c.N, c.K, g.A.data(), g.lda, W.data(), ldw, packed,
+                               C.data(), g.ldc, beta);
+        ASSERT_FALSE(ctx.failed()) << ctx.error();
+        expectNear(want, C, g.ldc, g.N);
+        got.push_back(std::move(C));
+      }
+      EXPECT_EQ(std::memcmp(got[0].data(), got[1].data(), got[0].size() * 4), 0)
+          << "1 and 2 threads differ";
+    }
+  omp_set_num_threads(saved);
+}
+
 // A few rows by a small weight in a loop get the tiled layout (runtime/Prepared.cpp): panels
 // of 24 columns and a 4-row kernel, from the weight or its transpose, against the triple
 // loop: row counts that are not a multiple of 4 (one row too), columns not a multiple of 24,
