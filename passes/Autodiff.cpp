@@ -29,6 +29,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cassert>
 #include <tuple>
 #include <unordered_set>
 
@@ -121,8 +122,6 @@ struct Scope {
     Value *g;
   };
   std::unordered_map<const Value *, std::vector<Piece>> pieces;
-  Op *open = nullptr; // an adjoint loop being built in this scope's block: ops made for it
-                      // meanwhile go before it
 
   bool local(const Value *v) const {
     return v->def ? v->def->parent == fwdBody : v->owner == fwdBody;
@@ -190,31 +189,12 @@ Value *Differentiator::fwdIn(Scope &s, Value *v) {
   auto it = s.fwdMemo.find(v);
   if (it != s.fwdMemo.end())
     return it->second;
-  // Per-step values that read nothing from this step (constants made in the body) are
-  // made again rather than saved.
-  bool invariant = v->def && v->def->regions.empty();
-  if (invariant)
-    for (Value *o : v->def->operands)
-      invariant &= !s.local(o);
-  if (invariant) {
-    auto c = std::make_unique<Op>(v->def->kind);
-    c->attrs = v->def->attrs;
-    c->loc = v->def->loc;
-    for (Value *o : v->def->operands)
-      c->operands.push_back(fwdIn(s, o));
-    for (auto &res : v->def->results)
-      c->addResult(res->type, res->name);
-    Block &blk = *s.b.block();
-    c->parent = &blk;
-    for (size_t i = 0; i < v->def->results.size(); ++i)
-      s.fwdMemo[v->def->result(i)] = c->result(i);
-    auto at = blk.ops.end();
-    if (s.open)
-      at = std::find_if(blk.ops.begin(), blk.ops.end(),
-                        [&](const std::unique_ptr<Op> &o) { return o.get() == s.open; });
-    blk.ops.insert(at, std::move(c));
-    return s.fwdMemo[v];
-  }
+  // Every op of the body reads the step (run() moved the others before the loop), so a
+  // per-step value is saved by the forward loop and read back at its step.
+  assert(!(v->def && v->def->regions.empty() &&
+           std::none_of(v->def->operands.begin(), v->def->operands.end(),
+                        [&](const Value *o) { return s.local(o); })) &&
+         "loop-invariant ops are moved out before differentiating");
   Value *seq = sequenceOf(s, v);
   Block &rb = *s.revLoop->regions[0];
   Value *r = rb.addArg(sliceType(seq->type), v->name);
@@ -460,10 +440,8 @@ llvm::Error Differentiator::loopAdjoint(Scope &outer, Op &loop) {
   for (auto [k, a] : dy)
     addGrad(yield.operands[nc + k], a);
   cur_ = saved;
-  outer.open = rev;
   if (auto e = differentiateBlock(s, body.ops.size()))
     return e;
-  outer.open = nullptr;
   cur_ = &s;
 
   // yield d(carry)..., d(slice)..., deferred terms...

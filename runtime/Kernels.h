@@ -52,8 +52,10 @@ void loom_rt_barrier(void);
 
 /// A weight B stored [rows, cols] (row stride ldb) that is the right-hand side of products
 /// with M rows (op(B) = B, or B transposed when transB), prepared into the layout those
-/// products run fastest on: for M == 1, not transposed, in a loop (`reused`), panels of 32
-/// columns for an AVX2 kernel split over the threads by columns; for 2 <= M <= 128 in a
+/// products run fastest on: for M == 1 in a loop (`reused`), panels of 32 columns of B as
+/// stored for an AVX2 kernel split over the threads by columns (when transposed, with at
+/// least 32 columns, the same panels read across, split by rows of B; one layout serves
+/// both orientations); for 2 <= M <= 128 in a
 /// loop and a weight of at most 512 KiB, plain or transposed, panels of 24 columns for a
 /// 4-row AVX2 kernel (each element summed over k in order, whatever the rows it is given);
 /// else, when rows are a multiple of 1 KiB (which map to the same cache sets and slow sgemm), a

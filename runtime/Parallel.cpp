@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <utility>
 
 namespace {
@@ -62,8 +63,9 @@ namespace {
 // A team's barrier: a count of arrivals and a sense that the last one flips, each on its own
 // cache line. A loop over units meets it after every step, about 10 us apart: OpenMP's own
 // barrier takes about 350 ns there, this one about 100 ns (the two cache lines going from
-// core to core). Waiting spins, then yields the core, so more threads than cores still
-// make progress.
+// core to core). Waiting spins for at most kSpinNs (a step's imbalance is a few us), then
+// yields the core; with more threads than cores it yields at once, so that the thread it
+// waits for can run.
 struct TeamBarrier {
   alignas(64) std::atomic<int> arrived{0};
   alignas(64) std::atomic<int> sense{0};
@@ -72,7 +74,7 @@ struct TeamBarrier {
 thread_local TeamBarrier *tlsTeam = nullptr;
 thread_local int tlsTeamSize = 1;
 thread_local int tlsSense = 0;
-constexpr int kSpinsBeforeYield = 1 << 14;
+constexpr int64_t kSpinNs = 50000;
 } // namespace
 
 extern "C" void loom_rt_parallel_team(loom_rt_range_fn fn, void *args, int64_t n, int64_t align) {
@@ -93,12 +95,13 @@ extern "C" void loom_rt_parallel_team(loom_rt_range_fn fn, void *args, int64_t n
   TeamBarrier team;
 #pragma omp parallel num_threads((int)nt)
   {
+    TeamBarrier *outer = tlsTeam;
     tlsTeam = &team;
     tlsTeamSize = omp_get_num_threads(); // the team OpenMP gave, which may be smaller
     tlsSense = 0;
     auto [lo, hi] = rangeOfThisThread(n, chunks, align);
     fn(args, lo, hi);
-    tlsTeam = nullptr;
+    tlsTeam = outer;
   }
 }
 
@@ -114,10 +117,17 @@ extern "C" void loom_rt_barrier(void) {
     t->sense.store(sense, std::memory_order_release);
     return;
   }
-  for (int spins = 0; t->sense.load(std::memory_order_acquire) != sense; ++spins) {
-    if (spins < kSpinsBeforeYield)
-      _mm_pause();
-    else
+  static const int procs = omp_get_num_procs();
+  bool spin = tlsTeamSize <= procs;
+  auto start = std::chrono::steady_clock::now();
+  for (int spins = 1; t->sense.load(std::memory_order_acquire) != sense; ++spins) {
+    if (!spin) {
       sched_yield();
+      continue;
+    }
+    _mm_pause();
+    if (spins % 64 == 0 &&
+        std::chrono::steady_clock::now() - start > std::chrono::nanoseconds(kSpinNs))
+      spin = false;
   }
 }

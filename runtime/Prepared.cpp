@@ -56,7 +56,8 @@ struct Layout {
   int64_t ld;         // padded: the copy's row stride
   int64_t panels;     // panels, tiles: how many
   int64_t trans;      // tiles: made from the transposed weight (K = cols, N = rows)
-  int64_t pad[2];     // panels: pad[0] counts the products (atomically; see gemvPanels)
+  int64_t pad[2];     // panels: pad[0] counts the products by B (not B^T), atomically, for
+                      // their direction (see loom_rt_sgemm_prepared)
 };
 static_assert(sizeof(Layout) == 64, "the data starts on a cache line");
 
@@ -71,8 +72,10 @@ bool haveAvx2Fma() {
 Kind chooseKind(int64_t M, int64_t rows, int64_t cols, int32_t transB, int32_t reused) {
   // Panels only pay for a product done again and again (a recurrent step): packing costs
   // about what one product saves.
-  if (M == 1 && reused && haveAvx2Fma())
-    return kPanels; // for B^T too: the same panels, read across (gemvPanelsTransposed)
+  // For B^T too: the same panels, read across (gemvPanelsTransposed), when a row of B fills
+  // at least one panel (fewer columns would be mostly padding).
+  if (M == 1 && reused && haveAvx2Fma() && (!transB || cols >= kPanel))
+    return kPanels;
   if (M >= 2 && M <= kTileMaxRows && reused && rows * cols * 4 <= kTileMaxBytes && haveAvx2Fma())
     return kTiles;
   if (cols % 256 == 0)
