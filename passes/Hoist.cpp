@@ -40,12 +40,9 @@ bool hoistable(const Op &op) {
          (op.kind == OpKind::MatMul && !op.boolAttr("transpose_lhs"));
 }
 
-/// Moves the ops of the loop at parent.ops[idx] that read nothing from inside the loop
-/// (weights' slices, constants) before it, in their order; what read them may then be
-/// invariant too. Returns how many moved.
-size_t moveInvariantOps(Block &parent, size_t idx) {
-  Op &loop = *parent.ops[idx];
-  Block &body = *loop.regions[0];
+/// The values a loop body defines: its arguments and every result of its ops, nested ones
+/// included.
+std::unordered_set<const Value *> valuesOf(Block &body) {
   std::unordered_set<const Value *> inside;
   for (auto &a : body.args)
     inside.insert(a.get());
@@ -53,6 +50,16 @@ size_t moveInvariantOps(Block &parent, size_t idx) {
     for (auto &r : op.results)
       inside.insert(r.get());
   });
+  return inside;
+}
+
+/// Moves the ops of the loop at parent.ops[idx] that read nothing from inside the loop
+/// (weights' slices, constants) before it, in their order; what read them may then be
+/// invariant too. Returns how many moved.
+size_t moveInvariantOps(Block &parent, size_t idx) {
+  Op &loop = *parent.ops[idx];
+  Block &body = *loop.regions[0];
+  std::unordered_set<const Value *> inside = valuesOf(body);
   std::vector<std::unique_ptr<Op>> out;
   for (auto &opPtr : body.ops) {
     Op &op = *opPtr;
@@ -83,13 +90,7 @@ size_t hoistLoop(Block &parent, size_t idx, bool &changed) {
   Block &body = *loop.regions[0];
   const Dim steps = loop.dimAttr("steps");
 
-  std::unordered_set<const Value *> inside;
-  for (auto &a : body.args)
-    inside.insert(a.get());
-  walk(body, [&](Op &op) {
-    for (auto &r : op.results)
-      inside.insert(r.get());
-  });
+  std::unordered_set<const Value *> inside = valuesOf(body);
   std::unordered_map<const Value *, Value *> full; // per-step value -> its whole sequence
   for (size_t i = nc; i < body.args.size(); ++i)
     full[body.args[i].get()] = loop.operands[i];
