@@ -200,7 +200,8 @@ Expected<std::unique_ptr<CompiledFunction>> CompiledFunction::compile(const ir::
     if (!ec)
       (*m)->print(os, nullptr);
   }
-  if (std::getenv("LOOM_PERF_MAP"))
+  const bool perfMap = std::getenv("LOOM_PERF_MAP") != nullptr;
+  if (perfMap)
     // The linker keeps names of global symbols only: after optimising, make the kernels
     // hidden globals so that the perf map can name them.
     for (Function &fn : **m)
@@ -214,7 +215,7 @@ Expected<std::unique_ptr<CompiledFunction>> CompiledFunction::compile(const ir::
     return jtmb.takeError();
   orc::LLJITBuilder builder;
   builder.setJITTargetMachineBuilder(std::move(*jtmb));
-  if (std::getenv("LOOM_PERF_MAP"))
+  if (perfMap)
     builder.setObjectLinkingLayerCreator([](orc::ExecutionSession &es, const Triple &) {
       auto layer = std::make_unique<orc::ObjectLinkingLayer>(es);
       layer->addPlugin(std::make_unique<PerfMapPlugin>());

@@ -389,7 +389,7 @@ Lowerer::rangeFunction(const char *name, const std::function<Error(Value *, Valu
   b.restoreIP(callerIP);
   if (err) {
     lf->eraseFromParent();
-    return std::move(err);
+    return err;
   }
   std::vector<Value *> captured;
   DenseMap<Value *, unsigned> field;
@@ -466,16 +466,10 @@ Error Lowerer::lowerLoopRows(const ir::Op &op) {
     window = RowWindow{*sym, lo, b.CreateSub(hi, lo, "rows.n")};
     // Outside values with rows (the initial carries, the sliced sequences, anything the
     // body reads) are seen through their rows of the range while the loop is lowered.
-    std::map<const ir::Value *, View> outside;
-    for (const ir::Value *v : outsideValues(op))
-      if (rowUse(v->type, *sym) == RowUse::Row) {
-        outside[v] = view(v);
-        views[v] = windowed(outside[v]);
-      }
-    Error err = lowerLoopSteps(op);
+    Error err = withOutsideNarrowed(
+        op, [&](const ir::Type &t) { return rowUse(t, *sym) == RowUse::Row; },
+        [&](const View &v) { return windowed(v); }, [&] { return lowerLoopSteps(op); });
     window.reset();
-    for (auto &[v, full] : outside)
-      views[v] = full;
     return err;
   });
   if (!made)
@@ -499,8 +493,14 @@ Error Lowerer::lowerLoopRows(const ir::Op &op) {
 Error Lowerer::lowerLoopUnits(const ir::Op &op) {
   const LoopPlan::UnitSplit &u = *loopPlans.at(&op).units;
   auto made = rangeFunction("loop.units", [&](Value *lo, Value *hi) {
-    return withUnitWindow(op, UnitWindow{&u, lo, b.CreateSub(hi, lo, "units.n")},
-                          [&] { return lowerLoopSteps(op); });
+    unitWindow = UnitWindow{&u, lo, b.CreateSub(hi, lo, "units.n")};
+    // Outside values of the units' width are seen through their columns [lo, hi), the
+    // product reading whole ones (fullViews).
+    Error err = withOutsideNarrowed(
+        op, [&](const ir::Type &t) { return unitWindow->splits(t); },
+        [&](const View &v) { return unitWindowed(v); }, [&] { return lowerLoopSteps(op); });
+    unitWindow.reset();
+    return err;
   });
   if (!made)
     return made.takeError();
@@ -513,17 +513,18 @@ Error Lowerer::lowerLoopUnits(const ir::Op &op) {
   return Error::success();
 }
 
-Error Lowerer::withUnitWindow(const ir::Op &op, UnitWindow w, const std::function<Error()> &lower) {
-  unitWindow = w;
+Error Lowerer::withOutsideNarrowed(const ir::Op &op,
+                                   const std::function<bool(const ir::Type &)> &narrows,
+                                   const std::function<View(const View &)> &narrow,
+                                   const std::function<Error()> &lower) {
   std::map<const ir::Value *, View> outside;
   for (const ir::Value *v : outsideValues(op))
-    if (w.splits(v->type)) {
+    if (narrows(v->type)) {
       outside[v] = view(v);
       fullViews[v] = outside[v];
-      views[v] = unitWindowed(outside[v]);
+      views[v] = narrow(outside[v]);
     }
   Error err = lower();
-  unitWindow.reset();
   fullViews.clear();
   for (auto &[v, full] : outside)
     views[v] = full;

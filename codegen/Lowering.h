@@ -214,13 +214,18 @@ public:
   std::optional<UnitWindow> unitWindow;
   /// Columns [lo, lo + n) of `v`, whose last dim is the unit window's width.
   View unitWindowed(const View &v);
+  /// Whole views of values that a loop over rows or units sees narrowed (the product of a
+  /// loop over units reads them).
   std::map<const ir::Value *, View> fullViews;
   /// The loop over units' function: every step for the units [lo, hi).
   llvm::Error lowerLoopUnits(const ir::Op &op);
-  /// Runs `lower` with `w` as the unit window, the loop's outside values of its width seen
-  /// through it (their whole views in fullViews).
-  llvm::Error withUnitWindow(const ir::Op &op, UnitWindow w,
-                             const std::function<llvm::Error()> &lower);
+  /// Runs `lower` with the loop's outside values whose type `narrows` accepts seen through
+  /// narrow(view) (their rows or units of the range), their whole views in fullViews;
+  /// restores both after.
+  llvm::Error withOutsideNarrowed(const ir::Op &op,
+                                  const std::function<bool(const ir::Type &)> &narrows,
+                                  const std::function<View(const View &)> &narrow,
+                                  const std::function<llvm::Error()> &lower);
 
   /// Emits lower(lo, hi) into a new internal function name(ptr args, i64 lo, i64 hi); the
   /// caller's values its code uses are passed in a struct that the caller fills here.

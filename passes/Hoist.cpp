@@ -21,7 +21,6 @@
 #include "passes/Passes.h"
 
 #include <algorithm>
-#include <cassert>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -226,12 +225,14 @@ bool hoistIn(Block &block) {
   return changed;
 }
 
-bool moveInvariantOpsIn(Block &block) {
+} // namespace
+
+bool moveLoopInvariantOps(ir::Block &block) {
   bool changed = false;
   for (size_t i = 0; i < block.ops.size(); ++i) {
     for (auto &r : block.ops[i]->regions)
-      changed |= moveInvariantOpsIn(*r); // inner loops first
-    if (block.ops[i]->kind != OpKind::Loop)
+      changed |= moveLoopInvariantOps(*r); // inner loops first
+    if (block.ops[i]->kind != ir::OpKind::Loop)
       continue;
     size_t n = moveInvariantOps(block, i);
     changed |= n != 0;
@@ -239,10 +240,6 @@ bool moveInvariantOpsIn(Block &block) {
   }
   return changed;
 }
-
-} // namespace
-
-bool moveLoopInvariantOps(ir::Block &block) { return moveInvariantOpsIn(block); }
 
 llvm::Expected<bool> hoistLoopInvariants(ir::Module &m) {
   bool changed = false;

@@ -99,6 +99,13 @@ int64_t layoutBytes(Kind kind, int64_t rows, int64_t cols, int32_t transB) {
   return (int64_t)sizeof(Layout) + floats * (int64_t)sizeof(float);
 }
 
+/// Whether `l` is the batch-1 panels of the weight of a product of M rows by B [K, N] (or by
+/// B^T when transB, B stored [N, K]).
+bool panelsFor(const Layout *l, int32_t transB, int64_t M, int64_t K, int64_t N) {
+  return l && l->kind == kPanels && M == 1 && l->rows == (transB ? N : K) &&
+         l->cols == (transB ? K : N);
+}
+
 struct GemvArgs {
   const Layout *p;
   const float *a;
@@ -461,7 +468,7 @@ extern "C" void loom_rt_sgemm_prepared(loom_rt_ctx *ctx, int32_t transB, int64_t
                                        int64_t ldb, const void *prepared, float *C, int64_t ldc,
                                        float beta) {
   const auto *l = static_cast<const Layout *>(prepared);
-  if (l && l->kind == kPanels && !transB && M == 1 && l->rows == K && l->cols == N && ldc >= N) {
+  if (!transB && panelsFor(l, transB, M, K, N) && ldc >= N) {
     // A core's share of a large weight fills its L2 or more: read in the same order every
     // step, each panel has been evicted by the time it comes round again. Every other call
     // runs the panels backwards, so the panels read last, still in the cache, are the first
@@ -471,7 +478,7 @@ extern "C" void loom_rt_sgemm_prepared(loom_rt_ctx *ctx, int32_t transB, int64_t
     loom_rt_parallel_for(gemvPanels, &g, l->panels, 2 * K * kPanel, 1);
     return;
   }
-  if (l && l->kind == kPanels && transB && M == 1 && l->rows == N && l->cols == K && ldc >= N) {
+  if (transB && panelsFor(l, transB, M, K, N) && ldc >= N) {
     GemvTArgs g{l, A, C, beta};
     loom_rt_parallel_for(gemvPanelsTransposed, &g, N, 2 * K, 8);
     return;
@@ -495,7 +502,7 @@ extern "C" void loom_rt_sgemm_cols(loom_rt_ctx *ctx, int64_t M, int64_t N, int64
                                    const int64_t *offsets, int64_t noff, int64_t c0, int64_t c1,
                                    int32_t backwards) {
   const auto *l = static_cast<const Layout *>(prepared);
-  bool panels = l && l->kind == kPanels && M == 1 && l->rows == K && l->cols == N;
+  bool panels = panelsFor(l, 0, M, K, N);
   for (int64_t i = 0; i < noff; ++i) {
     int64_t o = offsets[backwards ? noff - 1 - i : i];
     int64_t lo = std::clamp<int64_t>(o + c0, 0, N), hi = std::clamp<int64_t>(o + c1, lo, N);

@@ -18,25 +18,11 @@ using namespace loom;
 
 namespace {
 
+using cgtest::countOf;
+
 std::string optimizedIR(const std::string &text) {
   auto m = cgtest::parseIR(text);
-  if (!m)
-    return "";
-  auto ir = codegen::emitLLVMIR(*m->main(), /*optimized=*/true);
-  if (!ir) {
-    ADD_FAILURE() << llvm::toString(ir.takeError());
-    return "";
-  }
-  if (const char *dump = std::getenv("LOOM_DUMP_LLVM"))
-    std::ofstream(std::string(dump) + "/" + m->main()->name + ".ll") << *ir;
-  return *ir;
-}
-
-size_t count(const std::string &s, const std::string &what) {
-  size_t n = 0;
-  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1))
-    ++n;
-  return n;
+  return m ? cgtest::llvmIR(*m->main(), /*optimized=*/true) : "";
 }
 
 TEST(CodegenEmit, TranscendentalsAreVectorLoopsWithoutCalls) {
@@ -56,7 +42,7 @@ TEST(CodegenEmit, TranscendentalsAreVectorLoopsWithoutCalls) {
   for (const char *libm : {"@expf", "@logf", "@tanhf", "@erff", "@exp(", "@log(", "@tanh("})
     EXPECT_EQ(ir.find(libm), std::string::npos) << libm;
   // The only calls left are the scratch allocation (and maybe memcpy/memset).
-  EXPECT_EQ(count(ir, "call ptr @loom_rt_alloc"), 1u);
+  EXPECT_EQ(countOf(ir, "call ptr @loom_rt_alloc"), 1u);
 }
 
 TEST(CodegenEmit, KernelsWithTranscendentalsInterleaveFourVectors) {
@@ -67,11 +53,11 @@ TEST(CodegenEmit, KernelsWithTranscendentalsInterleaveFourVectors) {
 }
 )");
   ASSERT_TRUE(m);
-  auto ir = codegen::emitLLVMIR(*m->main(), /*optimized=*/false);
-  ASSERT_TRUE(bool(ir)) << llvm::toString(ir.takeError());
+  const std::string ir = cgtest::llvmIR(*m->main());
+  ASSERT_FALSE(ir.empty());
   // The tanh kernel's inner loop asks for four vectors per iteration, the add's for one.
-  EXPECT_EQ(count(*ir, "!\"llvm.loop.interleave.count\", i32 4}"), 1u) << *ir;
-  EXPECT_EQ(count(*ir, "!\"llvm.loop.interleave.count\", i32 1}"), 1u) << *ir;
+  EXPECT_EQ(countOf(ir, "!\"llvm.loop.interleave.count\", i32 4}"), 1u) << ir;
+  EXPECT_EQ(countOf(ir, "!\"llvm.loop.interleave.count\", i32 1}"), 1u) << ir;
 }
 
 TEST(CodegenEmit, TimeLoopIsNotUnrolled) {
@@ -155,9 +141,6 @@ TEST(CodegenEmit, UnboundSymbolIsACompileError) {
   EXPECT_NE(llvm::toString(cf.takeError()).find("symbol 'N'"), std::string::npos);
 }
 
-} // namespace
-
-namespace {
 // LOOM_PERF_MAP: the JIT appends the functions it links to /tmp/perf-<pid>.map, kernels
 // included, for `perf report` to name them.
 TEST(CodegenEmit, PerfMapNamesTheKernels) {

@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <random>
 
 namespace loom::cgtest {
@@ -19,6 +21,33 @@ std::unique_ptr<ir::Module> parseIR(const std::string &text) {
     return nullptr;
   }
   return std::move(*m);
+}
+
+std::string llvmIR(const ir::Function &f, bool optimized) {
+  auto ir = codegen::emitLLVMIR(f, optimized);
+  if (!ir) {
+    ADD_FAILURE() << llvm::toString(ir.takeError());
+    return "";
+  }
+  if (const char *dump = std::getenv("LOOM_DUMP_LLVM"))
+    std::ofstream(std::string(dump) + "/" + f.name + ".ll") << *ir;
+  return *ir;
+}
+
+size_t countOf(const std::string &text, const std::string &needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+    ++n;
+  return n;
+}
+
+std::string withReverse(std::string text, const char *rev) {
+  size_t at = text.find("REV");
+  if (at == std::string::npos) {
+    ADD_FAILURE() << "no REV in the test's IR";
+    return text;
+  }
+  return text.replace(at, 3, rev);
 }
 
 rt::Tensor randomTensor(ir::DType dt, const std::vector<int64_t> &shape, std::mt19937 &rng,

@@ -24,6 +24,34 @@ void checkAgainstInterpreter(const ir::Function &f, const std::vector<ir::Symbol
 void checkText(const std::string &text, const std::vector<ir::SymbolMap> &cases, uint32_t seed = 1,
                double tol = 1e-5);
 
+/// The LLVM IR codegen emits for `f` (optimised or not; also written to $LOOM_DUMP_LLVM/
+/// <function>.ll when that is set); a test failure and "" when it cannot.
+std::string llvmIR(const ir::Function &f, bool optimized = false);
+/// How many times `needle` occurs in `text`.
+size_t countOf(const std::string &text, const std::string &needle);
+/// `text` with its one "REV" replaced by `rev` ("false" or "true": a loop's direction).
+std::string withReverse(std::string text, const char *rev);
+
+/// A SimpleRNN layer of 64 units over 5 features, lowered: one loop, its step's product by
+/// the recurrent weight, the input projection and the bias add in the body.
+inline const char *kSimpleRnn = R"(func @simple_rnn(%x: f32[B,T,5]) -> (y, h)
+    params(%kernel: f32[5,64] "y/kernel" glorot_uniform,
+           %recurrent_kernel: f32[64,64] "y/recurrent_kernel" orthogonal,
+           %bias: f32[64] "y/bias" zeros) {
+  %0 = fill {value = 0.0} : f32[B,64]
+  %1, %2 = loop %0, %x {carries = 1, reverse = false, slices = 1, steps = dim<T>}
+      (%h: f32[B,64], %xt: f32[B,5]) {
+    %3 = matmul %xt, %kernel : f32[B,64]
+    %4 = matmul %h, %recurrent_kernel : f32[B,64]
+    %5 = add %3, %4 : f32[B,64]
+    %6 = add %5, %bias : f32[B,64]
+    %7 = tanh %6 : f32[B,64]
+    yield %7, %7
+  } : f32[B,64], f32[B,T,64]
+  return %2, %1
+}
+)";
+
 /// Batch sizes and sequence lengths the differential tests run every function at,
 /// including empty batches and empty sequences.
 inline const std::vector<ir::SymbolMap> kBT = {

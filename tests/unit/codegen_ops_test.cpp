@@ -324,9 +324,6 @@ TEST(CodegenOps, ReshapeWithDifferentSizesFails) {
   EXPECT_NE(llvm::toString(got.takeError()).find("element counts differ"), std::string::npos);
 }
 
-} // namespace
-
-namespace {
 // The type rules reject a slice of an axis whose size is not static, but IR built without
 // them can still hold one: the interpreter reports the range instead of reading past the
 // operand.
