@@ -131,6 +131,7 @@ Result<std::unique_ptr<Model::Impl>> makeModel(std::unique_ptr<ir::Module> m,
                  fmt::format("optLevel is {}; it must be 0 to 3", opts.optLevel));
   codegen::Options cg;
   cg.optLevel = opts.optLevel;
+  cg.targetCpu = opts.targetCpu;
   auto compiled = codegen::CompiledFunction::compile(f, cg);
   if (!compiled)
     return fromLLVM(compiled.takeError(), ErrorCode::Compile);

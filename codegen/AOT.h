@@ -21,8 +21,11 @@ namespace loom::codegen {
 struct AotOptions {
   std::string name;                 // prefix of every C identifier; a valid C identifier
   bool embedWeights = true;         // false: the weights come from an .npz at create time
-  std::string targetCpu = "native"; // "native" (the host, like the JIT) or "x86-64-v3"
+  std::string targetCpu = "native"; // a target name (codegen/Target.h): native, x86-64-v3/v4
   unsigned optLevel = 3;
+  /// Extensions recorded as required besides the target's: tests name one no CPU has to
+  /// see <name>_create refuse the CPU.
+  std::vector<std::string> extraIsa;
 };
 
 struct AotResult {

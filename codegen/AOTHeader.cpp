@@ -266,7 +266,9 @@ std::string aotHeader(const ir::Function &f, const AotOptions &opts) {
       "*/\n"
       "  LOOM_AOT_ERR_RUNTIME = 4,       /* found while running: a token id or length out of range "
       "*/\n"
-      "  LOOM_AOT_ERR_OUT_OF_MEMORY = 5\n"
+      "  LOOM_AOT_ERR_OUT_OF_MEMORY = 5,\n"
+      "  LOOM_AOT_ERR_CPU = 6            /* this CPU lacks an extension the object was compiled "
+      "for */\n"
       "};\n"
       "#endif\n\n");
   out(fmt::format("/* One context: weights, scratch memory and the last error. */\n"

@@ -2,6 +2,7 @@
 // absolute symbols, and the call wrapper that binds shapes and allocates outputs.
 #include "codegen/JIT.h"
 #include "codegen/Lowering.h"
+#include "codegen/Target.h"
 
 #include "ir/Bind.h"
 #include "runtime/Kernels.h"
@@ -13,9 +14,9 @@
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
 
 #include <atomic>
 #include <chrono>
@@ -32,14 +33,6 @@ namespace {
 using EntryFn = void (*)(loom_rt_ctx *, const int64_t *, void *const *, void *const *,
                          void *const *);
 
-void initTargets() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    InitializeNativeTarget();
-    InitializeNativeTargetAsmPrinter();
-  });
-}
-
 CodeGenOptLevel codeGenLevel(unsigned opt) {
   switch (opt) {
   case 0:
@@ -53,24 +46,22 @@ CodeGenOptLevel codeGenLevel(unsigned opt) {
   }
 }
 
-Expected<orc::JITTargetMachineBuilder> hostBuilder(unsigned opt) {
-  initTargets();
+Expected<orc::JITTargetMachineBuilder> jitBuilder(const TargetSpec &t, unsigned opt) {
   auto jtmb = orc::JITTargetMachineBuilder::detectHost();
   if (!jtmb)
     return jtmb.takeError();
+  jtmb->setCPU(t.cpu);
+  jtmb->getFeatures() = SubtargetFeatures(t.features);
   jtmb->setCodeGenOptLevel(codeGenLevel(opt));
   return jtmb;
 }
 
-/// Sets the host's data layout and CPU on `m` and runs the default pipeline at `opt`.
-Error optimize(Module &m, unsigned opt, bool runPasses) {
-  auto jtmb = hostBuilder(opt);
-  if (!jtmb)
-    return jtmb.takeError();
-  auto tm = jtmb->createTargetMachine();
+/// Sets the target's data layout and CPU on `m` and runs the default pipeline at `opt`.
+Error optimize(Module &m, const TargetSpec &t, unsigned opt, bool runPasses) {
+  auto tm = createTargetMachine(t, opt, false);
   if (!tm)
     return tm.takeError();
-  optimizeModule(m, **tm, opt, runPasses);
+  optimizeModule(m, **tm, t, opt, runPasses);
   return Error::success();
 }
 
@@ -107,7 +98,8 @@ rt::DType toRt(ir::DType t) { return t == ir::DType::F32 ? rt::DType::F32 : rt::
 
 } // namespace
 
-void optimizeModule(Module &m, TargetMachine &tm, unsigned opt, bool runPasses) {
+void optimizeModule(Module &m, TargetMachine &tm, const TargetSpec &t, unsigned opt,
+                    bool runPasses) {
   // Kernel rows are often not a multiple of the vector width (a hidden size of 100 is 12
   // vectors of 8 and 4 left over). Vectorise that remainder 4-wide instead of running the
   // whole (transcendental-heavy) body once per leftover element. LLVM only does this by
@@ -125,6 +117,8 @@ void optimizeModule(Module &m, TargetMachine &tm, unsigned opt, bool runPasses) 
     if (!f.isDeclaration()) {
       f.addFnAttr("target-cpu", tm.getTargetCPU());
       f.addFnAttr("target-features", tm.getTargetFeatureString());
+      if (t.preferVectorBits)
+        f.addFnAttr("prefer-vector-width", std::to_string(t.preferVectorBits));
     }
   if (!runPasses)
     return;
@@ -186,11 +180,16 @@ int64_t CompiledFunction::scratchBytes() const { return impl_->lastScratch; }
 Expected<std::unique_ptr<CompiledFunction>> CompiledFunction::compile(const ir::Function &f,
                                                                       const Options &opts) {
   auto start = std::chrono::steady_clock::now();
+  auto target = resolveTarget(opts.targetCpu);
+  if (!target)
+    return target.takeError();
+  if (Error e = checkHostRuns(*target))
+    return e;
   auto llctx = std::make_unique<LLVMContext>();
   auto m = lowerToLLVM(f, *llctx);
   if (!m)
     return m.takeError();
-  if (Error e = optimize(**m, opts.optLevel, true))
+  if (Error e = optimize(**m, *target, opts.optLevel, true))
     return e;
   if (const char *dump = std::getenv("LOOM_DUMP_LLVM")) {
     // A developer's aid: the optimised module of every compile, appended to
@@ -210,7 +209,7 @@ Expected<std::unique_ptr<CompiledFunction>> CompiledFunction::compile(const ir::
         fn.setVisibility(GlobalValue::HiddenVisibility);
       }
 
-  auto jtmb = hostBuilder(opts.optLevel);
+  auto jtmb = jitBuilder(*target, opts.optLevel);
   if (!jtmb)
     return jtmb.takeError();
   orc::LLJITBuilder builder;
@@ -315,12 +314,16 @@ Expected<std::vector<rt::Tensor>> CompiledFunction::run(const std::vector<rt::Te
   return outputs;
 }
 
-Expected<std::string> emitLLVMIR(const ir::Function &f, bool optimized) {
+Expected<std::string> emitLLVMIR(const ir::Function &f, bool optimized,
+                                 const std::string &targetCpu) {
+  auto target = resolveTarget(targetCpu);
+  if (!target)
+    return target.takeError();
   LLVMContext llctx;
   auto m = lowerToLLVM(f, llctx);
   if (!m)
     return m.takeError();
-  if (Error e = optimize(**m, 3, optimized))
+  if (Error e = optimize(**m, *target, 3, optimized))
     return e;
   std::string text;
   raw_string_ostream os(text);

@@ -23,6 +23,9 @@ namespace loom::codegen {
 
 struct Options {
   unsigned optLevel = 3;
+  /// A target name (codegen/Target.h); empty is the default ($LOOM_TARGET_CPU or native).
+  /// Compiling for a target this host cannot run is an error.
+  std::string targetCpu;
 };
 
 class CompiledFunction {
@@ -54,7 +57,9 @@ private:
   std::unique_ptr<Impl> impl_;
 };
 
-/// The LLVM IR generated for `f` as text, before (optimized=false) or after the O3 pipeline.
-llvm::Expected<std::string> emitLLVMIR(const ir::Function &f, bool optimized);
+/// The LLVM IR generated for `f` as text, before (optimized=false) or after the O3 pipeline
+/// for `targetCpu` (empty: the default target; any target, whether or not this host runs it).
+llvm::Expected<std::string> emitLLVMIR(const ir::Function &f, bool optimized,
+                                       const std::string &targetCpu = "");
 
 } // namespace loom::codegen

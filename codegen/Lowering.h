@@ -316,6 +316,12 @@ llvm::Expected<std::unique_ptr<llvm::Module>> lowerToLLVM(const ir::Function &f,
 /// Sets `tm`'s data layout, triple, CPU and features on `m` and, with runPasses, runs the
 /// default pipeline at `opt` (0-3). The JIT and the AOT compiler (codegen/Object.cpp) both
 /// go through it, so they generate the same code for the same CPU.
-void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm, unsigned opt, bool runPasses);
+struct TargetSpec;
+void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm, const TargetSpec &t, unsigned opt,
+                    bool runPasses);
+/// The target machine for `t` (codegen/Target.h) at optimisation level `opt`, with
+/// position-independent code when `pic` (AOT objects).
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>> createTargetMachine(const TargetSpec &t,
+                                                                         unsigned opt, bool pic);
 
 } // namespace loom::codegen

@@ -4,25 +4,22 @@
 // manager, as llc does.
 #include "codegen/AOT.h"
 #include "codegen/Lowering.h"
+#include "codegen/Target.h"
 
 #include "ir/Bind.h"
 #include "runtime/Aot.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Verifier.h"
-#include "llvm/MC/TargetRegistry.h"
-#include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
-#include "llvm/Target/TargetOptions.h"
 #include "llvm/TargetParser/Host.h"
-#include "llvm/TargetParser/SubtargetFeature.h"
 
 #include <fmt/format.h>
 
 #include <cstring>
-#include <mutex>
 #include <set>
 
 using namespace llvm;
@@ -42,43 +39,12 @@ template <typename F> void walkOps(const ir::Block &b, F &&f) {
   }
 }
 
-/// The target machine for x86-64 ELF, position-independent code, and the CPU asked for:
-/// "native" is the host with its features (what the JIT uses), "x86-64-v3" portable AVX2.
-Expected<std::unique_ptr<TargetMachine>> makeTargetMachine(const std::string &cpuOpt,
-                                                           unsigned opt) {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    InitializeNativeTarget();
-    InitializeNativeTargetAsmPrinter();
-  });
-  std::string triple = sys::getProcessTriple();
-  std::string cpu, features;
-  if (cpuOpt == "native") {
-    cpu = sys::getHostCPUName().str();
-    SubtargetFeatures f;
-    for (auto &feature : sys::getHostCPUFeatures())
-      f.AddFeature(feature.first(), feature.second);
-    features = f.getString();
-  } else if (cpuOpt == "x86-64-v3") {
-    cpu = cpuOpt;
-  } else {
-    return fail("--target-cpu must be native or x86-64-v3, got '" + cpuOpt + "'");
-  }
-  if (Triple(triple).getArch() != Triple::x86_64 || !Triple(triple).isOSBinFormatELF())
-    return fail("ahead-of-time compilation targets x86-64 ELF; this host is " + triple);
-  std::string err;
-  const Target *target = TargetRegistry::lookupTarget(triple, err);
-  if (!target)
-    return fail("no LLVM target for " + triple + ": " + err);
-  CodeGenOptLevel level = opt == 0   ? CodeGenOptLevel::None
-                          : opt == 1 ? CodeGenOptLevel::Less
-                          : opt == 2 ? CodeGenOptLevel::Default
-                                     : CodeGenOptLevel::Aggressive;
-  std::unique_ptr<TargetMachine> tm(target->createTargetMachine(
-      triple, cpu, features, TargetOptions(), Reloc::PIC_, std::nullopt, level));
-  if (!tm)
-    return fail("cannot create a target machine for " + triple + " (" + cpu + ")");
-  return std::move(tm);
+/// The target machine for x86-64 ELF, position-independent code, and the CPU asked for.
+Expected<std::unique_ptr<TargetMachine>> makeTargetMachine(const TargetSpec &t, unsigned opt) {
+  Triple triple(sys::getProcessTriple());
+  if (triple.getArch() != Triple::x86_64 || !triple.isOSBinFormatELF())
+    return fail("ahead-of-time compilation targets x86-64 ELF; this host is " + triple.str());
+  return createTargetMachine(t, opt, true);
 }
 
 int64_t dtypeCode(ir::DType t) { return t == ir::DType::F32 ? LOOM_AOT_F32 : LOOM_AOT_I32; }
@@ -90,7 +56,7 @@ public:
       : m(m), ctx(m.getContext()), f(f), opts(opts), i64(Type::getInt64Ty(ctx)),
         i32(Type::getInt32Ty(ctx)), ptr(PointerType::get(ctx, 0)), order(ir::symbolOrder(f)) {}
 
-  Error build(const std::vector<rt::Tensor> &weights);
+  Error build(const std::vector<rt::Tensor> &weights, const std::vector<std::string> &isa);
 
 private:
   Module &m;
@@ -242,6 +208,9 @@ Function *DescriptorBuilder::wrapper(const std::string &suffix, Type *ret,
   auto *fn = Function::Create(FunctionType::get(ret, params, false), GlobalValue::ExternalLinkage,
                               opts.name + "_" + suffix, m);
   fn->addFnAttr(Attribute::NoUnwind);
+  // The wrappers run before create has checked the CPU: baseline x86-64 only.
+  fn->addFnAttr("target-cpu", "x86-64");
+  fn->addFnAttr("target-features", "");
   return fn;
 }
 
@@ -305,7 +274,8 @@ void DescriptorBuilder::wrappers(Constant *desc) {
   b.CreateRet(b.CreateCall(sizes, {arg(fn, 0), arg(fn, 1), arg(fn, 2)}));
 }
 
-Error DescriptorBuilder::build(const std::vector<rt::Tensor> &weights) {
+Error DescriptorBuilder::build(const std::vector<rt::Tensor> &weights,
+                               const std::vector<std::string> &isa) {
   Function *entry = m.getFunction("loom_main");
   if (!entry || entry->isDeclaration())
     return fail("internal error: the lowered module has no loom_main");
@@ -347,7 +317,7 @@ Error DescriptorBuilder::build(const std::vector<rt::Tensor> &weights) {
             array(ptr, syms, "symbols"), c64(f.numInputs), array(tensorTy, inputs, "inputs"),
             c64((int64_t)f.params.size()), array(tensorTy, params, "params"),
             c64((int64_t)f.outputNames.size()), array(tensorTy, outputs, "outputs"), c64(numChecks),
-            checkArr, c64(opts.embedWeights ? 1 : 0), entry});
+            checkArr, c64(opts.embedWeights ? 1 : 0), entry, str(llvm::join(isa, ","))});
   wrappers(global(desc, "model"));
   return Error::success();
 }
@@ -400,7 +370,12 @@ Expected<AotResult> compileAOT(const ir::Function &f, const std::vector<rt::Tens
                               "small code model): use --weights-file",
                               bytes >> 20));
   }
-  auto tm = makeTargetMachine(opts.targetCpu, opts.optLevel);
+  auto target = resolveTarget(opts.targetCpu);
+  if (!target)
+    return target.takeError();
+  std::vector<std::string> isa = target->requiredIsa;
+  isa.insert(isa.end(), opts.extraIsa.begin(), opts.extraIsa.end());
+  auto tm = makeTargetMachine(*target, opts.optLevel);
   if (!tm)
     return tm.takeError();
 
@@ -408,9 +383,9 @@ Expected<AotResult> compileAOT(const ir::Function &f, const std::vector<rt::Tens
   auto m = lowerToLLVM(f, llctx);
   if (!m)
     return m.takeError();
-  optimizeModule(**m, **tm, opts.optLevel, true);
+  optimizeModule(**m, **tm, *target, opts.optLevel, true);
   (*m)->setModuleIdentifier(opts.name);
-  if (Error e = DescriptorBuilder(**m, f, opts).build(weights))
+  if (Error e = DescriptorBuilder(**m, f, opts).build(weights, isa))
     return std::move(e);
   std::string problems;
   raw_string_ostream os(problems);

@@ -217,6 +217,46 @@ int loadWeights(loom_aot_ctx *c, const char *path) {
   return LOOM_AOT_OK;
 }
 
+/// Whether this CPU has the extension `isa` (a __builtin_cpu_supports name; the list is
+/// codegen/Target.cpp's). A name this runtime does not know is one it cannot vouch for.
+bool cpuHas(const std::string &isa) {
+#define LOOM_ISA(name)                                                                             \
+  if (isa == name)                                                                                 \
+    return __builtin_cpu_supports(name);
+  LOOM_ISA("sse4.2")
+  LOOM_ISA("popcnt")
+  LOOM_ISA("avx")
+  LOOM_ISA("avx2")
+  LOOM_ISA("fma")
+  LOOM_ISA("bmi")
+  LOOM_ISA("bmi2")
+  LOOM_ISA("avx512f")
+  LOOM_ISA("avx512bw")
+  LOOM_ISA("avx512dq")
+  LOOM_ISA("avx512vl")
+  LOOM_ISA("avx512cd")
+  LOOM_ISA("avx512vnni")
+  LOOM_ISA("avx512bf16")
+#undef LOOM_ISA
+  return false;
+}
+
+/// The extensions of the comma-separated list `isa` this CPU lacks, comma-separated.
+std::string missingIsa(const char *isa) {
+  std::string missing, name;
+  for (const char *p = isa ? isa : "";; ++p) {
+    if (*p && *p != ',') {
+      name += *p;
+      continue;
+    }
+    if (!name.empty() && !cpuHas(name))
+      missing += (missing.empty() ? "" : ", ") + name;
+    name.clear();
+    if (!*p)
+      return missing;
+  }
+}
+
 int create(const loom_aot_model *m, const char *weightsPath, loom_aot_ctx *c) {
   c->model = m;
   if (m->abi_version != LOOM_AOT_ABI_VERSION)
@@ -224,6 +264,13 @@ int create(const loom_aot_model *m, const char *weightsPath, loom_aot_ctx *c) {
                 "model " + std::string(m->name) + " was compiled for AOT ABI version " +
                     std::to_string(m->abi_version) + ", but this loom_runtime has version " +
                     std::to_string(LOOM_AOT_ABI_VERSION) + ": rebuild it with this loom");
+  __builtin_cpu_init();
+  std::string missing = missingIsa(m->required_isa);
+  if (!missing.empty())
+    return fail(c, LOOM_AOT_ERR_CPU,
+                "model " + std::string(m->name) + " was compiled for a CPU with " +
+                    m->required_isa + "; this CPU lacks " + missing +
+                    " (compile it with --target-cpu=x86-64-v3 to run on any AVX2 CPU)");
   if (m->weights_embedded) {
     if (weightsPath)
       return fail(c, LOOM_AOT_ERR_WEIGHTS,

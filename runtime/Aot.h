@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define LOOM_AOT_ABI_VERSION 1
+#define LOOM_AOT_ABI_VERSION 2
 
 /* The status codes of every AOT entry point; generated headers repeat this block. */
 #ifndef LOOM_AOT_STATUS_DEFINED
@@ -31,7 +31,8 @@ enum loom_aot_status {
   LOOM_AOT_ERR_BAD_SIZE = 2,      /* a size below 1, inconsistent shapes, a window longer than T */
   LOOM_AOT_ERR_WEIGHTS = 3, /* weights file missing, unreadable, a tensor missing/mis-shaped */
   LOOM_AOT_ERR_RUNTIME = 4, /* found while running: a token id or length out of range */
-  LOOM_AOT_ERR_OUT_OF_MEMORY = 5
+  LOOM_AOT_ERR_OUT_OF_MEMORY = 5,
+  LOOM_AOT_ERR_CPU = 6 /* this CPU lacks an instruction set extension the object was compiled for */
 };
 #endif
 
@@ -86,6 +87,8 @@ typedef struct loom_aot_model {
   const loom_aot_check *checks;
   int64_t weights_embedded; /* 1: params[i].data hold the weights; 0: an .npz at create */
   loom_aot_entry entry;
+  const char *required_isa; /* "avx2,fma,...": extensions the code uses (__builtin_cpu_supports
+                               names), checked by create */
 } loom_aot_model;
 
 typedef struct loom_aot_ctx loom_aot_ctx;

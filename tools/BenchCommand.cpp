@@ -18,7 +18,7 @@ using namespace loom;
 namespace {
 
 struct BenchOptions {
-  std::string file, model, passes, unroll;
+  std::string file, model, passes, unroll, targetCpu;
   int64_t batch = 32, time = 12;
   int threads = 1, iters = 50, warmup = 5;
   bool json = false, train = false;
@@ -149,7 +149,9 @@ int run(const BenchOptions &o) {
   }
 
   auto start = std::chrono::steady_clock::now();
-  auto compiled = codegen::CompiledFunction::compile(f);
+  codegen::Options cg;
+  cg.targetCpu = o.targetCpu;
+  auto compiled = codegen::CompiledFunction::compile(f, cg);
   if (!compiled)
     return report(compiled.takeError());
   double compileMs =
@@ -186,6 +188,8 @@ std::function<int()> addBenchCommand(CLI::App &app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--iters", o->iters, "timed calls (default 50)")->check(CLI::PositiveNumber);
   cmd->add_option("--warmup", o->warmup, "untimed calls first (default 5)");
+  cmd->add_option("--target-cpu", o->targetCpu,
+                  "native (default, or $LOOM_TARGET_CPU), x86-64-v3 or x86-64-v4");
   cmd->add_flag("--json", o->json, "one line of JSON");
   cmd->add_option("--unroll", o->unroll, kUnrollHelp)->check(unrollValidator());
   cmd->add_option("--passes", o->passes,

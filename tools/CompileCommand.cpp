@@ -5,6 +5,7 @@
 #include "api/Compiler.h"
 #include "api/Weights.h"
 #include "codegen/AOT.h"
+#include "codegen/Target.h"
 #include "runtime/FileIO.h"
 #include "tools/Commands.h"
 
@@ -55,8 +56,8 @@ int writeBoth(const std::string &object, const std::string &objectBytes, const s
 int run(const CompileOptions &o) {
   if (o.trainStep)
     return reportError("--train-step needs training support, which is not implemented yet");
-  if (o.targetCpu != "native" && o.targetCpu != "x86-64-v3")
-    return reportError("--target-cpu must be native or x86-64-v3, got '" + o.targetCpu + "'");
+  if (auto t = codegen::resolveTarget(o.targetCpu); !t)
+    return report(t.takeError());
   if (!o.name.empty())
     if (auto e = codegen::checkCName(o.name))
       return report(std::move(e));
@@ -121,6 +122,7 @@ std::function<int()> addCompileCommand(CLI::App &app) {
       ->excludes(embed);
   cmd->add_flag("--train-step", o->trainStep, "also compile a training step (needs training)");
   cmd->add_option("--target-cpu", o->targetCpu,
-                  "native (the host, as the JIT; default) or x86-64-v3 (portable AVX2)");
+                  "native (the host, as the JIT; default), x86-64-v3 (portable AVX2) or "
+                  "x86-64-v4 (portable AVX-512)");
   return [cmd, o]() { return *cmd ? run(*o) : -1; };
 }

@@ -199,7 +199,8 @@ int cmdInit(const Common &c, const std::string &out, uint64_t seed) {
 }
 
 int cmdRun(const Common &c, const std::string &weightsPath, const std::vector<std::string> &inputs,
-           const std::string &inputsNpz, const std::string &out, bool interpret) {
+           const std::string &inputsNpz, const std::string &out, bool interpret,
+           const std::string &targetCpu) {
   frontend::SourceManager sm;
   auto m = compileModel(sm, c);
   if (!m)
@@ -244,7 +245,9 @@ int cmdRun(const Common &c, const std::string &weightsPath, const std::vector<st
   if (interpret) {
     outs = ir::interpret(f, *in, params);
   } else {
-    auto compiled = codegen::CompiledFunction::compile(f);
+    codegen::Options cg;
+    cg.targetCpu = targetCpu;
+    auto compiled = codegen::CompiledFunction::compile(f, cg);
     if (!compiled)
       return report(compiled.takeError());
     outs = (*compiled)->run(*in, params);
@@ -310,6 +313,10 @@ int main(int argc, char **argv) {
   cRun->add_option("--inputs", inputsNpz, "an .npz holding one array per model input, by name");
   cRun->add_option("-o,--output", runOut, "where to write the outputs (.npz)")->required();
   cRun->add_flag("--interpret", interpret, "use the reference interpreter instead of the JIT");
+  std::string targetCpu;
+  cRun->add_option("--target-cpu", targetCpu,
+                   "the CPU to compile for: native (default, or $LOOM_TARGET_CPU), x86-64-v3 "
+                   "(AVX2) or x86-64-v4 (AVX-512); the host must run it");
   int threads = 0;
   cRun->add_option("--threads", threads,
                    "threads for oneDNN's matrix products (default: "
@@ -334,7 +341,7 @@ int main(int argc, char **argv) {
   if (*cRun && threads > 0)
     setThreads(threads);
   if (*cRun)
-    return cmdRun(run, weights, inputs, inputsNpz, runOut, interpret);
+    return cmdRun(run, weights, inputs, inputsNpz, runOut, interpret, targetCpu);
   if (int rc = bench(); rc >= 0)
     return rc;
   if (int rc = compile(); rc >= 0)

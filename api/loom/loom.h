@@ -204,6 +204,9 @@ struct CompileOptions {
   std::string model;
   /// LLVM's optimisation level, 0 to 3.
   unsigned optLevel = 3;
+  /// The CPU to compile for: "native", "x86-64-v3" (AVX2) or "x86-64-v4" (AVX-512); empty:
+  /// $LOOM_TARGET_CPU, else native. A target this CPU cannot run is an error.
+  std::string targetCpu;
   /// The IR passes to run, by name (`loom ir --print-after-all` shows them); empty: the
   /// default pipeline.
   std::vector<std::string> passes;

@@ -5,6 +5,7 @@
 // system's C compiler and linker.
 #include "codegen/AOT.h"
 #include "codegen/JIT.h"
+#include "codegen/Target.h"
 #include "frontend/Elaborate.h"
 #include "ir/Bind.h"
 #include "passes/PassManager.h"
@@ -81,7 +82,8 @@ struct HandModel {
                           1,
                           checks,
                           1,
-                          &entry};
+                          &entry,
+                          nullptr};
 };
 
 struct Ctx {
@@ -226,6 +228,20 @@ TEST(AotRuntime, WeightsFromAFile) {
   EXPECT_EQ(loom_aot_create(&h.model, nullptr, &noPath.c), LOOM_AOT_ERR_NULL_ARGUMENT);
 }
 
+TEST(AotRuntime, ChecksTheCpuBeforeAnythingElse) {
+  HandModel h;
+  h.model.required_isa = "sse4.2,avx2";
+  {
+    Ctx ctx;
+    EXPECT_EQ(loom_aot_create(&h.model, nullptr, &ctx.c), LOOM_AOT_OK) << ctx.message();
+  }
+  h.model.required_isa = "avx2,loom-test-a,fma,loom-test-b";
+  Ctx ctx;
+  EXPECT_EQ(loom_aot_create(&h.model, nullptr, &ctx.c), LOOM_AOT_ERR_CPU);
+  EXPECT_NE(ctx.message().find("this CPU lacks loom-test-a, loom-test-b ("), std::string::npos)
+      << ctx.message();
+}
+
 TEST(AotRuntime, RejectsADescriptorFromAnotherVersion) {
   HandModel h;
   h.model.abi_version = LOOM_AOT_ABI_VERSION + 1;
@@ -303,7 +319,8 @@ TEST(AotCompile, Errors) {
   opts.targetCpu = "i386";
   r = codegen::compileAOT(f, {rt::Tensor(rt::DType::F32, {3})}, opts);
   ASSERT_FALSE(!!r);
-  EXPECT_NE(llvm::toString(r.takeError()).find("--target-cpu must be native or x86-64-v3"),
+  EXPECT_NE(llvm::toString(r.takeError())
+                .find("unknown target CPU 'i386': expected native, x86-64-v3 or x86-64-v4"),
             std::string::npos);
   opts.targetCpu = "x86-64-v3";
   opts.embedWeights = false; // weights ignored
@@ -336,26 +353,27 @@ using RunArraysFn = int (*)(void *, const int64_t *, const void *const *, void *
 using DestroyFn = void (*)(void *);
 using MessageFn = const char *(*)(const void *);
 
-TEST(AotCompile, LinkedObjectMatchesTheJIT) {
-  for (const char *example : {"shapes/simple_rnn.loom", "layers/conv1d_strided.loom"}) {
-    SCOPED_TRACE(example);
-    auto m = compileExample(example);
-    ASSERT_TRUE(m);
-    const ir::Function &f = *m->main();
-    ir::SymbolMap syms = {{"B", 2}, {"T", 7}};
-    auto [inputs, params] = cgtest::randomArgs(f, syms, 3);
-    codegen::AotOptions opts;
-    opts.name = "m";
-    auto r = codegen::compileAOT(f, params, opts);
-    ASSERT_TRUE(!!r) << llvm::toString(r.takeError());
+/// An object loaded by ORC's linker with the runtime's entry points, and its wrappers.
+struct LinkedObject {
+  std::unique_ptr<llvm::orc::LLJIT> jit;
+  CreateFn create = nullptr;
+  RunArraysFn run = nullptr;
+  DestroyFn destroy = nullptr;
+  MessageFn message = nullptr;
 
+  /// Links `object`, whose C prefix is "m"; a test failure when it cannot.
+  explicit LinkedObject(const std::string &object) {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
-    auto jit = llvm::orc::LLJITBuilder().create();
-    ASSERT_TRUE(!!jit) << llvm::toString(jit.takeError());
+    auto j = llvm::orc::LLJITBuilder().create();
+    if (!j) {
+      ADD_FAILURE() << llvm::toString(j.takeError());
+      return;
+    }
+    jit = std::move(*j);
     llvm::orc::SymbolMap runtime;
     auto define = [&](const char *name, void *addr) {
-      runtime[(*jit)->mangleAndIntern(name)] = llvm::orc::ExecutorSymbolDef(
+      runtime[jit->mangleAndIntern(name)] = llvm::orc::ExecutorSymbolDef(
           llvm::orc::ExecutorAddr::fromPtr(addr), llvm::JITSymbolFlags::Exported);
     };
 #define DEFINE(fn) define(#fn, reinterpret_cast<void *>(&fn))
@@ -368,48 +386,117 @@ TEST(AotCompile, LinkedObjectMatchesTheJIT) {
     DEFINE(loom_aot_output_shape);
     DEFINE(loom_aot_sizes_from_shapes);
 #undef DEFINE
-    auto &lib = (*jit)->getMainJITDylib();
-    ASSERT_FALSE(!!lib.define(llvm::orc::absoluteSymbols(std::move(runtime))));
+    auto &lib = jit->getMainJITDylib();
+    if (lib.define(llvm::orc::absoluteSymbols(std::move(runtime)))) {
+      ADD_FAILURE() << "cannot define the runtime's symbols";
+      return;
+    }
     auto process = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
-        (*jit)->getDataLayout().getGlobalPrefix());
-    ASSERT_TRUE(!!process);
+        jit->getDataLayout().getGlobalPrefix());
+    if (!process) {
+      ADD_FAILURE() << llvm::toString(process.takeError());
+      return;
+    }
     lib.addGenerator(std::move(*process));
-    ASSERT_FALSE(!!(*jit)->addObjectFile(llvm::MemoryBuffer::getMemBufferCopy(r->object)));
+    if (llvm::Error e = jit->addObjectFile(llvm::MemoryBuffer::getMemBufferCopy(object))) {
+      ADD_FAILURE() << llvm::toString(std::move(e));
+      return;
+    }
     auto look = [&](const char *name) {
-      auto a = (*jit)->lookup(name);
+      auto a = jit->lookup(name);
       EXPECT_TRUE(!!a) << llvm::toString(a.takeError());
       return a ? a->toPtr<void *>() : nullptr;
     };
-    auto create = reinterpret_cast<CreateFn>(look("m_create"));
-    auto run = reinterpret_cast<RunArraysFn>(look("m_run_arrays"));
-    auto destroy = reinterpret_cast<DestroyFn>(look("m_destroy"));
-    auto message = reinterpret_cast<MessageFn>(look("m_error_message"));
-    ASSERT_TRUE(create && run && destroy && message);
-
-    auto jitted = codegen::CompiledFunction::compile(f);
-    ASSERT_TRUE(!!jitted) << llvm::toString(jitted.takeError());
-    auto want = (*jitted)->run(inputs, params);
-    ASSERT_TRUE(!!want) << llvm::toString(want.takeError());
-
-    void *ctx = nullptr;
-    ASSERT_EQ(create(&ctx), LOOM_AOT_OK) << message(ctx);
-    std::vector<int64_t> sizes;
-    for (const std::string &s : ir::symbolOrder(f))
-      sizes.push_back(syms.at(s));
-    std::vector<const void *> in;
-    for (const rt::Tensor &t : inputs)
-      in.push_back(t.data());
-    std::vector<rt::Tensor> got;
-    std::vector<void *> out;
-    for (const rt::Tensor &t : *want) {
-      got.emplace_back(t.dtype(), t.shape());
-      out.push_back(got.back().data());
-    }
-    ASSERT_EQ(run(ctx, sizes.data(), in.data(), out.data()), LOOM_AOT_OK) << message(ctx);
-    for (size_t i = 0; i < got.size(); ++i)
-      cgtest::expectClose(got[i], (*want)[i], 0.0, "output " + std::to_string(i));
-    destroy(ctx);
+    create = reinterpret_cast<CreateFn>(look("m_create"));
+    run = reinterpret_cast<RunArraysFn>(look("m_run_arrays"));
+    destroy = reinterpret_cast<DestroyFn>(look("m_destroy"));
+    message = reinterpret_cast<MessageFn>(look("m_error_message"));
   }
+  bool ok() const { return create && run && destroy && message; }
+};
+
+/// For every target: the object's code runs where the host has the target's extensions and
+/// gives the JIT's bits for the same target; elsewhere create refuses the CPU by name (no
+/// SIGILL). So both the AVX2 and the AVX-512 paths are checked on an AVX-512 host.
+TEST(AotCompile, LinkedObjectMatchesTheJIT) {
+  for (const char *target : {"native", "x86-64-v3", "x86-64-v4"})
+    for (const char *example : {"shapes/simple_rnn.loom", "layers/conv1d_strided.loom"}) {
+      SCOPED_TRACE(std::string(target) + " " + example);
+      auto m = compileExample(example);
+      ASSERT_TRUE(m);
+      const ir::Function &f = *m->main();
+      ir::SymbolMap syms = {{"B", 2}, {"T", 7}};
+      auto [inputs, params] = cgtest::randomArgs(f, syms, 3);
+      codegen::AotOptions opts;
+      opts.name = "m";
+      opts.targetCpu = target;
+      auto r = codegen::compileAOT(f, params, opts);
+      ASSERT_TRUE(!!r) << llvm::toString(r.takeError());
+      LinkedObject obj(r->object);
+      ASSERT_TRUE(obj.ok());
+
+      auto spec = codegen::resolveTarget(target);
+      ASSERT_TRUE(!!spec);
+      void *ctx = nullptr;
+      if (llvm::Error e = codegen::checkHostRuns(*spec)) {
+        llvm::consumeError(std::move(e));
+        EXPECT_EQ(obj.create(&ctx), LOOM_AOT_ERR_CPU);
+        EXPECT_NE(std::string(obj.message(ctx)).find("this CPU lacks"), std::string::npos);
+        obj.destroy(ctx);
+        continue;
+      }
+      codegen::Options jitOpts;
+      jitOpts.targetCpu = target;
+      auto jitted = codegen::CompiledFunction::compile(f, jitOpts);
+      ASSERT_TRUE(!!jitted) << llvm::toString(jitted.takeError());
+      auto want = (*jitted)->run(inputs, params);
+      ASSERT_TRUE(!!want) << llvm::toString(want.takeError());
+
+      ASSERT_EQ(obj.create(&ctx), LOOM_AOT_OK) << obj.message(ctx);
+      std::vector<int64_t> sizes;
+      for (const std::string &s : ir::symbolOrder(f))
+        sizes.push_back(syms.at(s));
+      std::vector<const void *> in;
+      for (const rt::Tensor &t : inputs)
+        in.push_back(t.data());
+      std::vector<rt::Tensor> got;
+      std::vector<void *> out;
+      for (const rt::Tensor &t : *want) {
+        got.emplace_back(t.dtype(), t.shape());
+        out.push_back(got.back().data());
+      }
+      ASSERT_EQ(obj.run(ctx, sizes.data(), in.data(), out.data()), LOOM_AOT_OK) << obj.message(ctx);
+      for (size_t i = 0; i < got.size(); ++i)
+        cgtest::expectClose(got[i], (*want)[i], 0.0, "output " + std::to_string(i));
+      obj.destroy(ctx);
+    }
+}
+
+/// An object that needs an extension this CPU lacks (a name no CPU has, recorded as a test
+/// requirement) is refused by create with LOOM_AOT_ERR_CPU and a message naming it; run on
+/// that context returns the same code and never reaches the code.
+TEST(AotCompile, CreateRefusesACpuThatLacksARequiredExtension) {
+  auto m = compileExample("shapes/simple_rnn.loom");
+  ASSERT_TRUE(m);
+  const ir::Function &f = *m->main();
+  auto args = cgtest::randomArgs(f, {{"B", 1}, {"T", 2}}, 1);
+  codegen::AotOptions opts;
+  opts.name = "m";
+  opts.targetCpu = "x86-64-v3";
+  opts.extraIsa = {"loom-test-feature"};
+  auto r = codegen::compileAOT(f, args.second, opts);
+  ASSERT_TRUE(!!r) << llvm::toString(r.takeError());
+  LinkedObject obj(r->object);
+  ASSERT_TRUE(obj.ok());
+  void *ctx = nullptr;
+  EXPECT_EQ(obj.create(&ctx), LOOM_AOT_ERR_CPU);
+  EXPECT_EQ(std::string(obj.message(ctx)),
+            "model m was compiled for a CPU with sse4.2,popcnt,avx,avx2,fma,bmi,bmi2,"
+            "loom-test-feature; this CPU lacks loom-test-feature (compile it with "
+            "--target-cpu=x86-64-v3 to run on any AVX2 CPU)");
+  int64_t sizes[2] = {1, 2};
+  EXPECT_EQ(obj.run(ctx, sizes, nullptr, nullptr), LOOM_AOT_ERR_CPU);
+  obj.destroy(ctx);
 }
 
 } // namespace

@@ -1,12 +1,14 @@
 // The generated LLVM IR: errors that stop compilation, and properties of the optimised
 // code that the speed of the JIT depends on (vector loops, no libm calls, loops kept).
 #include "codegen/JIT.h"
+#include "codegen/Target.h"
 #include "ir/Bind.h"
 #include "ir/Builder.h"
 #include "tests/unit/codegen_helpers.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -20,13 +22,12 @@ namespace {
 
 using cgtest::countOf;
 
-std::string optimizedIR(const std::string &text) {
+std::string optimizedIR(const std::string &text, const std::string &targetCpu = "") {
   auto m = cgtest::parseIR(text);
-  return m ? cgtest::llvmIR(*m->main(), /*optimized=*/true) : "";
+  return m ? cgtest::llvmIR(*m->main(), /*optimized=*/true, targetCpu) : "";
 }
 
-TEST(CodegenEmit, TranscendentalsAreVectorLoopsWithoutCalls) {
-  std::string ir = optimizedIR(R"(func @gates(%x: f32[B,T,64]) -> (a, b, c, d, e)
+const char *kGates = R"(func @gates(%x: f32[B,T,64]) -> (a, b, c, d, e)
     params(%b: f32[64] "b" zeros) {
   %0 = add %x, %b : f32[B,T,64]
   %1 = tanh %0 : f32[B,T,64]
@@ -36,13 +37,67 @@ TEST(CodegenEmit, TranscendentalsAreVectorLoopsWithoutCalls) {
   %5 = erf %x : f32[B,T,64]
   return %1, %2, %3, %4, %5
 }
-)");
-  EXPECT_NE(ir.find("<8 x float>"), std::string::npos) << "no AVX2 vector code";
-  EXPECT_NE(ir.find("@llvm.fmuladd.v8f32"), std::string::npos) << "no vector FMA";
+)";
+
+/// Vector code of the target's width with vector FMAs and no calls into libm, for the
+/// default target (the process's: $LOOM_TARGET_CPU, which ctest sets to each ISA in turn).
+TEST(CodegenEmit, TranscendentalsAreVectorLoopsWithoutCalls) {
+  auto target = codegen::resolveTarget("");
+  ASSERT_TRUE(!!target) << llvm::toString(target.takeError());
+  const unsigned lanes = target->vectorBits / 32;
+  ASSERT_TRUE(lanes == 8 || lanes == 16) << target->name << ": " << target->vectorBits;
+  std::string ir = optimizedIR(kGates);
+  const std::string vec = "<" + std::to_string(lanes) + " x float>";
+  EXPECT_NE(ir.find(vec), std::string::npos) << "no " << vec << " code for " << target->name;
+  EXPECT_NE(ir.find("@llvm.fmuladd.v" + std::to_string(lanes) + "f32"), std::string::npos)
+      << "no vector FMA";
+  if (lanes == 8)
+    EXPECT_EQ(ir.find("<16 x float>"), std::string::npos) << "AVX-512 code for " << target->name;
   for (const char *libm : {"@expf", "@logf", "@tanhf", "@erff", "@exp(", "@log(", "@tanh("})
     EXPECT_EQ(ir.find(libm), std::string::npos) << libm;
   // The only calls left are the scratch allocation (and maybe memcpy/memset).
   EXPECT_EQ(countOf(ir, "call ptr @loom_rt_alloc"), 1u);
+}
+
+/// Each named target gets its own ISA whatever the host: AVX2 (8 lanes, ymm registers, no
+/// zmm) for x86-64-v3 and AVX-512 (16 lanes) for x86-64-v4; the IR says which CPU.
+TEST(CodegenEmit, EachTargetGetsItsVectorWidth) {
+  struct Case {
+    const char *target;
+    unsigned lanes;
+    const char *isa;
+  };
+  for (const Case &c : {Case{"x86-64-v3", 8, "avx2"}, Case{"x86-64-v4", 16, "avx512f"}}) {
+    SCOPED_TRACE(c.target);
+    auto target = codegen::resolveTarget(c.target);
+    ASSERT_TRUE(!!target) << llvm::toString(target.takeError());
+    EXPECT_EQ(target->vectorBits, c.lanes * 32);
+    EXPECT_NE(std::find(target->requiredIsa.begin(), target->requiredIsa.end(), c.isa),
+              target->requiredIsa.end());
+    std::string ir = optimizedIR(kGates, c.target);
+    EXPECT_NE(ir.find("\"target-cpu\"=\"" + std::string(c.target) + "\""), std::string::npos);
+    EXPECT_NE(ir.find("@llvm.fmuladd.v" + std::to_string(c.lanes) + "f32"), std::string::npos);
+    EXPECT_EQ(ir.find("<" + std::to_string(c.lanes * 2) + " x float>"), std::string::npos);
+  }
+  // x86-64-v3 code has no AVX-512 requirement.
+  auto v3 = codegen::resolveTarget("x86-64-v3");
+  ASSERT_TRUE(!!v3);
+  EXPECT_EQ(std::find(v3->requiredIsa.begin(), v3->requiredIsa.end(), "avx512f"),
+            v3->requiredIsa.end());
+}
+
+TEST(CodegenEmit, UnknownTargetsAreRefusedByName) {
+  auto t = codegen::resolveTarget("pentium4");
+  ASSERT_FALSE(!!t);
+  EXPECT_EQ(llvm::toString(t.takeError()),
+            "unknown target CPU 'pentium4': expected native, x86-64-v3 or x86-64-v4");
+  auto m = cgtest::parseIR(kGates);
+  ASSERT_TRUE(m);
+  codegen::Options opts;
+  opts.targetCpu = "i386";
+  auto c = codegen::CompiledFunction::compile(*m->main(), opts);
+  ASSERT_FALSE(!!c);
+  EXPECT_NE(llvm::toString(c.takeError()).find("unknown target CPU 'i386'"), std::string::npos);
 }
 
 TEST(CodegenEmit, KernelsWithTranscendentalsInterleaveFourVectors) {

@@ -23,8 +23,8 @@ std::unique_ptr<ir::Module> parseIR(const std::string &text) {
   return std::move(*m);
 }
 
-std::string llvmIR(const ir::Function &f, bool optimized) {
-  auto ir = codegen::emitLLVMIR(f, optimized);
+std::string llvmIR(const ir::Function &f, bool optimized, const std::string &targetCpu) {
+  auto ir = codegen::emitLLVMIR(f, optimized, targetCpu);
   if (!ir) {
     ADD_FAILURE() << llvm::toString(ir.takeError());
     return "";

@@ -24,9 +24,11 @@ void checkAgainstInterpreter(const ir::Function &f, const std::vector<ir::Symbol
 void checkText(const std::string &text, const std::vector<ir::SymbolMap> &cases, uint32_t seed = 1,
                double tol = 1e-5);
 
-/// The LLVM IR codegen emits for `f` (optimised or not; also written to $LOOM_DUMP_LLVM/
+/// The LLVM IR codegen emits for `f` (optimised or not, for `targetCpu`: empty is the
+/// default target, $LOOM_TARGET_CPU or native; also written to $LOOM_DUMP_LLVM/
 /// <function>.ll when that is set); a test failure and "" when it cannot.
-std::string llvmIR(const ir::Function &f, bool optimized = false);
+std::string llvmIR(const ir::Function &f, bool optimized = false,
+                   const std::string &targetCpu = "");
 /// How many times `needle` occurs in `text`.
 size_t countOf(const std::string &text, const std::string &needle);
 /// `text` with its one "REV" replaced by `rev` ("false" or "true": a loop's direction).
