@@ -377,6 +377,22 @@ TEST(Autodiff, BuiltinLayers) {
   })");
 }
 
+TEST(Autodiff, LayerNorm) {
+  checkModel(R"(model m(x: f32[B, T, 5]) -> (y: f32[B, T, 5], z: f32[B, 3]) {
+    y = layer_norm(x)
+    z = layer_norm(dense(reduce_mean(x, axis=1), units=3), epsilon=0.01, center=false)
+  })");
+  // Inside a cell: the layer-normalised SimpleRNN (examples/cells/layernorm_rnn.loom).
+  checkModel(R"(cell ln_rnn(x: f32[I], h: f32[units], units: int) -> f32[units] {
+    kernel = param([I, units], init=glorot_uniform)
+    recurrent_kernel = param([units, units], init=orthogonal)
+    return tanh(layer_norm(x @ kernel + h @ recurrent_kernel))
+  }
+  model m(x: f32[B, T, 3]) -> (y: f32[B, T, 4]) {
+    y = rnn(ln_rnn(units=4), x, return_sequences=true)
+  })");
+}
+
 TEST(Autodiff, ConvPoolingRecurrentModel) {
   checkModel(R"(model m(x: f32[B, T, 3]) -> (y: f32[B, 2]) {
     c = conv1d(x, filters=4, kernel_size=3, padding=causal, dilation_rate=2, activation=tanh)
