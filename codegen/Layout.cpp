@@ -286,6 +286,10 @@ Expected<bool> Lowerer::planSpecial(const ir::Op &op) {
     own();
     scratch[&op] = {denseCopy(op.operands[0])};
     return true;
+  case K::BatchMatMul:
+    own();
+    scratch[&op] = {denseCopy(op.operands[0]), denseCopy(op.operands[1])};
+    return true;
   case K::Concat:
   case K::ReduceSum:
   case K::ReduceMax:
@@ -415,6 +419,9 @@ Expected<bool> Lowerer::lowerSpecial(const ir::Op &op) {
   case K::ReduceMax:
   case K::ReduceMean:
     lowerReduce(op);
+    return true;
+  case K::BatchMatMul:
+    lowerBatchMatMul(op);
     return true;
   case K::Conv1D:
   case K::MaxPool1D:
@@ -549,6 +556,32 @@ void Lowerer::lowerReduce(const ir::Op &op) {
     return;
   }
   callRanged(kf, std::move(args), outer, itemCost, 1);
+}
+
+/// batch_matmul: both operands dense (copied when they are views), the result its own
+/// dense buffer; one loom_rt_sgemm_batch call over the product of the batch dims.
+void Lowerer::lowerBatchMatMul(const ir::Op &op) {
+  const std::vector<int> &s = scratch.at(&op);
+  auto dense = [&](unsigned i) {
+    if (s[i] < 0)
+      return view(op.operands[i]);
+    View d = bufferView(s[i]);
+    copy(d, view(op.operands[i]));
+    return d;
+  };
+  View A = dense(0), B = dense(1);
+  const View &C = view(op.result());
+  unsigned r = C.rank();
+  bool tl = op.boolAttr("transpose_lhs"), tr = op.boolAttr("transpose_rhs");
+  Value *batch = i64c(1);
+  for (unsigned k = 0; k + 2 < r; ++k)
+    batch = b.CreateMul(batch, C.shape[k], "", true, true);
+  Value *M = C.shape[r - 2], *N = C.shape[r - 1], *K = A.shape[tl ? r - 2 : r - 1];
+  Value *lda = A.shape[r - 1], *ldb = B.shape[r - 1];
+  b.CreateCall(sgemmBatchFn, {rtCtx, b.getInt32(tl), b.getInt32(tr), batch, M, N, K, A.base, lda,
+                              b.CreateMul(A.shape[r - 2], lda), B.base, ldb,
+                              b.CreateMul(B.shape[r - 2], ldb), C.base, N, b.CreateMul(M, N)});
+  returnIfFailed();
 }
 
 Expected<bool> Lowerer::lowerWindow(const ir::Op &op) {

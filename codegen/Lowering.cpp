@@ -614,6 +614,11 @@ Error Lowerer::run() {
       "loom_rt_sgemm_t",
       FunctionType::get(b.getVoidTy(),
                         {ptr, i32, i32, i64, i64, i64, ptr, i64, ptr, i64, ptr, i64, f32}, false));
+  sgemmBatchFn = mod.getOrInsertFunction("loom_rt_sgemm_batch",
+                                         FunctionType::get(b.getVoidTy(),
+                                                           {ptr, i32, i32, i64, i64, i64, i64, ptr,
+                                                            i64, i64, ptr, i64, i64, ptr, i64, i64},
+                                                           false));
   failFn =
       mod.getOrInsertFunction("loom_rt_fail", FunctionType::get(b.getVoidTy(), {ptr, ptr}, false));
   failedFn = mod.getOrInsertFunction("loom_rt_failed", FunctionType::get(i32, {ptr}, false));
@@ -658,7 +663,7 @@ Error Lowerer::run() {
   for (FunctionCallee c :
        {allocFn, sgemmFn, failFn, failedFn, conv1dFn, maxPoolFn, rangeErrorFn, conv1dGradInputFn,
         conv1dGradKernelFn, maxPoolGradFn, parallelForFn, prepareRhsFn, sgemmPreparedFn, teamFn,
-        barrierFn, numThreadsFn, sgemmColsFn})
+        barrierFn, numThreadsFn, sgemmColsFn, sgemmBatchFn})
     cast<Function>(c.getCallee())->addFnAttr(Attribute::NoUnwind);
 
   b.SetInsertPoint(BasicBlock::Create(ctx, "entry", fn));

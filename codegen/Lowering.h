@@ -173,6 +173,7 @@ public:
   llvm::Expected<bool> lowerSpecial(const ir::Op &op);
   void lowerReduce(const ir::Op &op);
   llvm::Expected<bool> lowerWindow(const ir::Op &op);
+  void lowerBatchMatMul(const ir::Op &op);
   std::map<const ir::Value *, const ir::Value *> viewRoot;
   std::map<const ir::Op *, std::vector<int>> scratch; // extra buffers of an op (-1: none)
   std::map<std::string, llvm::Value *> strings;
@@ -278,7 +279,8 @@ public:
 
   llvm::Function *fn = nullptr;
   llvm::Value *rtCtx = nullptr;
-  llvm::FunctionCallee allocFn, sgemmFn, failFn, failedFn, conv1dFn, maxPoolFn, rangeErrorFn;
+  llvm::FunctionCallee allocFn, sgemmFn, sgemmBatchFn, failFn, failedFn, conv1dFn, maxPoolFn,
+      rangeErrorFn;
   llvm::FunctionCallee conv1dGradInputFn, conv1dGradKernelFn, maxPoolGradFn, parallelForFn;
   llvm::FunctionCallee prepareRhsFn, sgemmPreparedFn;
   /// Matmuls whose right-hand side (a weight) loom_rt_prepare_rhs prepared on entry: the

@@ -250,6 +250,31 @@ llvm::Expected<Val> reshapeBuiltin(Elaborator &el, const BoundArgs &a) {
   return Val::of(op->result(0));
 }
 
+/// matmul(a, b, transpose_a, transpose_b): keras.ops.matmul with transposes of the last two
+/// dims; a batched product when b has rank 3 or more (equal batch dims), else a product
+/// by the matrix b.
+llvm::Expected<Val> matmulBuiltin(Elaborator &el, const BoundArgs &a) {
+  auto x = tensorArg(el, a, "a", "matmul");
+  if (!x)
+    return x.takeError();
+  auto y = tensorArg(el, a, "b", "matmul");
+  if (!y)
+    return y.takeError();
+  bool ta = a["transpose_a"].b, tb = a["transpose_b"].b;
+  if (a["transpose_a"].kind != Val::Kind::Bool || a["transpose_b"].kind != Val::Kind::Bool)
+    return el.fail(a.callLoc, "matmul: transpose_a and transpose_b must be booleans");
+  std::string what = fmt::format("cannot matmul {} and {}", (*x)->type.str(), (*y)->type.str());
+  if ((*y)->type.rank() >= 3)
+    return el.tensorOp(ir::OpKind::BatchMatMul, {*x, *y}, a.callLoc, what,
+                       {{"transpose_lhs", ta}, {"transpose_rhs", tb}});
+  if (ta)
+    return el.fail(a.callLoc, "matmul: transpose_a needs a batched product (b of rank 3 or more)");
+  std::map<std::string, ir::Attr> attrs;
+  if (tb)
+    attrs["transpose_rhs"] = true;
+  return el.tensorOp(ir::OpKind::MatMul, {*x, *y}, a.callLoc, what, attrs);
+}
+
 llvm::Expected<Val> zerosBuiltin(Elaborator &el, const BoundArgs &a) {
   auto dims = shapeArg(el, a, "shape");
   if (!dims)
@@ -397,6 +422,40 @@ llvm::Expected<ir::Value *> lengthsMask(Elaborator &el, const Val &lengths, ir::
 }
 
 namespace {
+
+/// sequence_mask(lengths, like): the step mask f32[B, T, 1] of lengths i32[B] for sequences
+/// like `like` [B, T, ...] (attention's query_lengths / value_lengths).
+llvm::Expected<Val> sequenceMaskBuiltin(Elaborator &el, const BoundArgs &a) {
+  auto x = tensorArg(el, a, "like", "sequence_mask");
+  if (!x)
+    return x.takeError();
+  if ((*x)->type.rank() < 2)
+    return el.fail(a.locs.at("like"),
+                   "sequence_mask needs sequences [B, T, ...], got " + (*x)->type.str());
+  auto m = lengthsMask(el, a["lengths"], *x, a.locs.at("lengths"));
+  if (!m)
+    return m.takeError();
+  return Val::of(*m);
+}
+
+/// causal_mask(scores): f32[Tq, Tv] for scores [..., Tq, Tv], 1 where the key step is not
+/// after the query step (j <= i), else 0: Keras's use_causal_mask.
+llvm::Expected<Val> causalMaskBuiltin(Elaborator &el, const BoundArgs &a) {
+  auto x = tensorArg(el, a, "scores", "causal_mask");
+  if (!x)
+    return x.takeError();
+  const ir::Type &t = (*x)->type;
+  if (t.rank() < 2)
+    return el.fail(a.locs.at("scores"), "causal_mask needs scores [..., Tq, Tv], got " + t.str());
+  ir::Builder &b = el.builder();
+  ir::Type ids{ir::DType::I32, {t.shape[t.rank() - 2], t.shape[t.rank() - 1]}};
+  ir::Value *row = b.create(ir::OpKind::Iota, {}, {ids}, {{"axis", (int64_t)0}})->result(0);
+  ir::Value *col = b.create(ir::OpKind::Iota, {}, {ids}, {{"axis", (int64_t)1}})->result(0);
+  ir::Type mask{ir::DType::F32, ids.shape};
+  ir::Value *later = b.create(ir::OpKind::Less, {row, col}, {mask})->result(0);
+  ir::Value *one = b.fill(1.0, ir::Type{ir::DType::F32, {}});
+  return el.tensorOp(ir::OpKind::Sub, {one, later}, a.callLoc, "causal_mask");
+}
 
 llvm::Expected<Val> withMaskBuiltin(Elaborator &el, const BoundArgs &a) {
   // ids_mask(ids): the Keras mask_zero mask of i32 ids [B, T]: f32[B, T, 1], 1 where id != 0.
@@ -677,6 +736,14 @@ std::map<std::string, Builtin> makeBuiltins() {
   add(Builtin{"reverse", {{"x"}, {"axis"}}, reverseBuiltin});
   add(Builtin{"reshape", {{"x"}, {"shape"}}, reshapeBuiltin});
   add(Builtin{"zeros", {{"shape"}}, zerosBuiltin});
+  add(Builtin{"sequence_mask", {{"lengths"}, {"like"}}, sequenceMaskBuiltin});
+  add(Builtin{"causal_mask", {{"scores"}}, causalMaskBuiltin});
+  add(Builtin{"matmul",
+              {{"a"},
+               {"b"},
+               {"transpose_a", false, Val::boolean(false)},
+               {"transpose_b", false, Val::boolean(false)}},
+              matmulBuiltin});
   add(Builtin{"dim", {{"x"}, {"axis"}}, dimBuiltin});
   add(reduceBuiltin("reduce_sum", ir::OpKind::ReduceSum));
   add(reduceBuiltin("reduce_max", ir::OpKind::ReduceMax));
@@ -721,8 +788,8 @@ const std::map<std::string, Builtin> &builtins() {
 bool isInitializerName(const std::string &name) { return kInitializers.count(name) != 0; }
 
 bool isOptionName(const std::string &name) {
-  static const std::set<std::string> options = {"valid", "same", "causal", "concat",
-                                                "sum",   "mul",  "ave",    "full"};
+  static const std::set<std::string> options = {"valid", "same", "causal", "concat", "sum",
+                                                "mul",   "ave",  "full",   "dot"};
   return options.count(name) != 0;
 }
 

@@ -652,7 +652,10 @@ llvm::Expected<Val> Elaborator::evalBinary(const ast::Expr &e) {
     auto tb = asTensor(b, a);
     if (!tb)
       return tb.takeError();
-    return tensorOp(it->second.first, {*ta, *tb}, e.loc,
+    // a @ b with b of rank 3 or more is a batched product (numpy's matmul): b is not a weight.
+    ir::OpKind kind =
+        op == "@" && (*tb)->type.rank() >= 3 ? ir::OpKind::BatchMatMul : it->second.first;
+    return tensorOp(kind, {*ta, *tb}, e.loc,
                     fmt::format("cannot {} {} and {}", it->second.second, (*ta)->type.str(),
                                 (*tb)->type.str()));
   }

@@ -246,6 +246,29 @@ private:
       env[op.result()] = t;
       return llvm::Error::success();
     }
+    case OpKind::BatchMatMul: {
+      const rt::Tensor &a = get(op.operands[0]), &b = get(op.operands[1]);
+      rt::Tensor t = make(op.result());
+      bool tl = op.boolAttr("transpose_lhs"), tr = op.boolAttr("transpose_rhs");
+      const auto &as = a.shape(), &bs = b.shape();
+      size_t r = as.size();
+      int64_t M = t.shape()[r - 2], N = t.shape()[r - 1], K = tl ? as[r - 2] : as[r - 1];
+      int64_t batch = 1;
+      for (size_t k = 0; k + 2 < r; ++k)
+        batch *= as[k];
+      int64_t sa = as[r - 2] * as[r - 1], sb = bs[r - 2] * bs[r - 1];
+      for (int64_t i = 0; i < batch; ++i)
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t n = 0; n < N; ++n) {
+            double acc = 0;
+            for (int64_t k = 0; k < K; ++k)
+              acc += (double)a.f32()[i * sa + (tl ? k * M + m : m * K + k)] *
+                     (double)b.f32()[i * sb + (tr ? n * K + k : k * N + n)];
+            t.f32()[(i * M + m) * N + n] = (float)acc;
+          }
+      env[op.result()] = t;
+      return llvm::Error::success();
+    }
     case OpKind::Broadcast: {
       const rt::Tensor &a = get(op.operands[0]);
       rt::Tensor t = make(op.result());

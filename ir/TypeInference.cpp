@@ -302,6 +302,31 @@ llvm::Expected<std::vector<Type>> inferTypes(const Op &op) {
     t.shape.back() = tr ? b.shape[0] : b.shape[1];
     return std::vector<Type>{t};
   }
+  case OpKind::BatchMatMul: {
+    const Type &a = op.operands[0]->type, &b = op.operands[1]->type;
+    if (a.dtype != DType::F32 || b.dtype != DType::F32)
+      return err(fmt::format("batch_matmul needs f32 operands, got {} and {}", a.str(), b.str()));
+    bool tl = op.boolAttr("transpose_lhs"), tr = op.boolAttr("transpose_rhs");
+    if (a.rank() < 3 || b.rank() != a.rank())
+      return err(fmt::format("batch_matmul needs [..., M, K] x [..., K, N] of one rank (at least "
+                             "3), got {} and {}",
+                             a.str(), b.str()));
+    int64_t r = a.rank();
+    for (int64_t k = 0; k + 2 < r; ++k)
+      if (a.shape[k] != b.shape[k])
+        return err(fmt::format("batch_matmul of {} and {}: batch dim {} differs ({} and {})",
+                               a.str(), b.str(), k, a.shape[k].str(), b.shape[k].str()));
+    const Dim &m = a.shape[tl ? r - 1 : r - 2], &ka = a.shape[tl ? r - 2 : r - 1];
+    const Dim &kb = b.shape[tr ? r - 1 : r - 2], &n = b.shape[tr ? r - 2 : r - 1];
+    if (ka != kb)
+      return err(fmt::format("batch_matmul of {}{} and {}{}: inner dims {} and {} differ", a.str(),
+                             tl ? " (transposed)" : "", b.str(), tr ? " (transposed)" : "",
+                             ka.str(), kb.str()));
+    Type t = a;
+    t.shape[r - 2] = m;
+    t.shape[r - 1] = n;
+    return std::vector<Type>{t};
+  }
   case OpKind::Broadcast: {
     if (op.results.size() != 1)
       return err("broadcast must have its result type given");

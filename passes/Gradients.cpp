@@ -164,6 +164,19 @@ void gradient(GradContext &c, const Op &op, const std::vector<Value *> &dres) {
       c.addMatmulRhsGrad(op.operands[1], op.operands[0], g, tr);
     return;
   }
+  case K::BatchMatMul: {
+    // y = op(A) op(B) per batch item, op a transpose where the flag is set:
+    // d op(A) = g op(B)^T and d op(B) = op(A)^T g, each written back in its operand's layout.
+    bool tl = op.boolAttr("transpose_lhs"), tr = op.boolAttr("transpose_rhs");
+    auto bmm = [&](Value *a, Value *b, bool ta, bool tb) {
+      return e(K::BatchMatMul, {a, b}, {{"transpose_lhs", ta}, {"transpose_rhs", tb}});
+    };
+    if (need(0))
+      c.addGrad(op.operands[0], tl ? bmm(x(1), g, tr, true) : bmm(g, x(1), false, !tr));
+    if (need(1))
+      c.addGrad(op.operands[1], tr ? bmm(g, x(0), true, tl) : bmm(x(0), g, !tl, false));
+    return;
+  }
   case K::Conv1D: // the backward passes over the same windows (oneDNN's, in codegen)
     if (need(0))
       c.addGrad(op.operands[0],

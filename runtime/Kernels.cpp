@@ -95,6 +95,44 @@ void loom_rt_sgemm_t(loom_rt_ctx *ctx, int32_t transA, int32_t transB, int64_t M
   }
 }
 
+namespace {
+struct BatchArgs {
+  loom_rt_ctx *ctx;
+  int32_t transA, transB;
+  int64_t M, N, K;
+  const float *A;
+  int64_t lda, strideA;
+  const float *B;
+  int64_t ldb, strideB;
+  float *C;
+  int64_t ldc, strideC;
+};
+
+void batchRange(void *p, int64_t lo, int64_t hi) {
+  const BatchArgs &a = *static_cast<const BatchArgs *>(p);
+  for (int64_t i = lo; i < hi; ++i)
+    loom_rt_sgemm_t(a.ctx, a.transA, a.transB, a.M, a.N, a.K, a.A + i * a.strideA, a.lda,
+                    a.B + i * a.strideB, a.ldb, a.C + i * a.strideC, a.ldc, 0.0f);
+}
+} // namespace
+
+void loom_rt_sgemm_batch(loom_rt_ctx *ctx, int32_t transA, int32_t transB, int64_t batch, int64_t M,
+                         int64_t N, int64_t K, const float *A, int64_t lda, int64_t strideA,
+                         const float *B, int64_t ldb, int64_t strideB, float *C, int64_t ldc,
+                         int64_t strideC) {
+  if (batch <= 0 || M == 0 || N == 0)
+    return;
+  BatchArgs args{ctx, transA, transB, M, N, K, A, lda, strideA, B, ldb, strideB, C, ldc, strideC};
+  if (batch == 1) {
+    batchRange(&args, 0, 1);
+    return;
+  }
+  // Each product runs whole on one thread (oneDNN's sgemm is single-threaded inside a
+  // parallel region), so its bits do not depend on the split.
+  int64_t cost = M * N * std::max<int64_t>(K, 1);
+  loom_rt_parallel_for(batchRange, &args, batch, cost, 1);
+}
+
 void loom_rt_fail(loom_rt_ctx *ctx, const char *msg) {
   if (ctx)
     ctx->fail(msg);

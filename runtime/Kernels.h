@@ -23,6 +23,14 @@ void loom_rt_sgemm_t(loom_rt_ctx *ctx, int32_t transA, int32_t transB, int64_t M
                      int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
                      int64_t ldc, float beta);
 
+/// `batch` products loom_rt_sgemm_t(ctx, transA, transB, M, N, K, A + i * strideA, lda,
+/// B + i * strideB, ldb, C + i * strideC, ldc, 0) for i in [0, batch) (batch_matmul),
+/// split over the threads by product when there are several.
+void loom_rt_sgemm_batch(loom_rt_ctx *ctx, int32_t transA, int32_t transB, int64_t batch, int64_t M,
+                         int64_t N, int64_t K, const float *A, int64_t lda, int64_t strideA,
+                         const float *B, int64_t ldb, int64_t strideB, float *C, int64_t ldc,
+                         int64_t strideC);
+
 /// A kernel over the index range [lo, hi) of its outermost loop, with its arguments behind
 /// `args`. Generated code hands its elementwise kernels to loom_rt_parallel_for.
 typedef void (*loom_rt_range_fn)(void *args, int64_t lo, int64_t hi);

@@ -242,6 +242,27 @@ func @f(%x: f32[B,T,4]) -> (l) params(%w: f32[4] "w" zeros) {
 })");
 }
 
+TEST(Autodiff, BatchMatMul) {
+  // Every transpose form (M = 2, K = 3, N = 4, so a wrong layout cannot type-check), each
+  // operand depending on a weight, so both rules are checked.
+  for (bool tl : {false, true})
+    for (bool tr : {false, true}) {
+      SCOPED_TRACE(std::string(tl ? "lhs^T " : "lhs ") + (tr ? "rhs^T" : "rhs"));
+      std::string as = tl ? "3,2" : "2,3", bs = tr ? "4,3" : "3,4";
+      std::string wa = tl ? "2" : "3", wb = tr ? "3" : "4";
+      checkText("func @f(%x: f32[B," + as + "], %y: f32[B," + bs + "]) -> (l) params(%w: f32[" +
+                wa + "] \"w\" zeros, %v: f32[" + wb + "] \"v\" zeros) {\n" +
+                "  %a = mul %x, %w : f32[B," + as + "]\n" + "  %b = mul %y, %v : f32[B," + bs +
+                "]\n" + "  %c = batch_matmul %a, %b {transpose_lhs = " + (tl ? "true" : "false") +
+                ", transpose_rhs = " + (tr ? "true" : "false") + "} : f32[B,2,4]\n" +
+                "  %d = tanh %c : f32[B,2,4]\n"
+                "  %e = reduce_sum %d {axis = 2, keepdims = false} : f32[B,2]\n"
+                "  %g = reduce_sum %e {axis = 1, keepdims = false} : f32[B]\n"
+                "  %l = reduce_mean %g {axis = 0, keepdims = false} : f32[]\n"
+                "  return %l\n}");
+    }
+}
+
 TEST(Autodiff, Layout) {
   checkText(R"(
 func @f(%x: f32[B,T,4], %ids: i32[B,T]) -> (l) params(%w: f32[4,6] "w" zeros, %e: f32[4,6] "e" zeros) {
@@ -390,6 +411,27 @@ TEST(Autodiff, LayerNorm) {
   }
   model m(x: f32[B, T, 3]) -> (y: f32[B, T, 4]) {
     y = rnn(ln_rnn(units=4), x, return_sequences=true)
+  })");
+}
+
+TEST(Autodiff, AttentionLayers) {
+  checkModel(R"(model m(q: f32[B, T, 4], v: f32[B, T, 4], vl: i32[B]) -> (y: f32[B, T, 4]) {
+    y = attention(dense(q, 4), v, use_scale=true, value_lengths=vl)
+  })");
+  checkModel(R"(model m(x: f32[B, T, 3]) -> (y: f32[B, T, 3], w: f32[B, T, T]) {
+    y, w = attention(x, dense(x, 3, activation=tanh), score_mode=concat, use_scale=true,
+                     use_causal_mask=true, return_attention_scores=true)
+  })");
+  checkModel(R"(model m(q: f32[B, T, 4], v: f32[B, T, 5], ql: i32[B]) -> (y: f32[B, T, 5]) {
+    qq = dense(q, 4)
+    k = dense(v, 4)
+    y = additive_attention(qq, v, key=k, query_lengths=ql)
+  })");
+  checkModel(R"(model m(x: i32[B, T]) -> (y: f32[B, 2]) {
+    e = embedding(x, 4, 3, mask_zero=true)
+    a = attention(e, e)
+    h = gru(a, 3)
+    y = dense(h, 2)
   })");
 }
 

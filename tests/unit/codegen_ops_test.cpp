@@ -92,6 +92,35 @@ TEST(CodegenOps, SliceConcatReshapeViewsAndCopies) {
             kBT);
 }
 
+TEST(CodegenOps, BatchMatMulEveryTransposeStridedAndInALoop) {
+  // The four transpose forms over [B, T, D] sequences (scores [B, T, T] as attention makes
+  // them), a strided operand (a slice), rank 4, and a per-step product inside a loop (a
+  // decoder step's query against every key).
+  checkText(
+      R"(func @bmm(%x: f32[B,T,6], %y: f32[B,T,4], %z: f32[B,2,T,3]) -> (a, b, c, d, e, f, g) {
+  %0 = batch_matmul %x, %x {transpose_rhs = true} : f32[B,T,T]
+  %1 = batch_matmul %0, %y : f32[B,T,4]
+  %2 = batch_matmul %x, %y {transpose_lhs = true} : f32[B,6,4]
+  %3 = batch_matmul %x, %0 {transpose_lhs = true, transpose_rhs = true} : f32[B,6,T]
+  %4 = slice %x {axis = 2, size = 4, start = 1} : f32[B,T,4]
+  %5 = batch_matmul %4, %y {transpose_rhs = true} : f32[B,T,T]
+  %6 = batch_matmul %z, %z {transpose_lhs = true} : f32[B,2,3,3]
+  %7 = fill {value = 0.0} : f32[B,1,6]
+  %8, %9 = loop %7, %x {carries = 1, reverse = false, slices = 1, steps = dim<T>}
+      (%q: f32[B,1,6], %xt: f32[B,6]) {
+    %10 = batch_matmul %q, %x {transpose_rhs = true} : f32[B,1,T]
+    %11 = batch_matmul %10, %x : f32[B,1,6]
+    %12 = reshape %xt : f32[B,1,6]
+    %13 = add %11, %12 : f32[B,1,6]
+    %14 = tanh %13 : f32[B,1,6]
+    yield %14, %10
+  } : f32[B,1,6], f32[B,T,1,T]
+  return %1, %2, %3, %5, %6, %8, %9
+}
+)",
+      kBT);
+}
+
 TEST(CodegenOps, ViewsOfCarriesAreCopiedSafely) {
   // q' is a view of p's buffer while p' overwrites it: the yield must read p first.
   checkText(R"(func @carries(%x: f32[B,T,8]) -> (a, b, c, d) {
