@@ -247,8 +247,8 @@ bool writesThroughView(const ir::Op &op) {
   if (op.kind == ir::OpKind::MatMul)
     return op.result()->type.rank() >= 2;
   return k == ir::FusionKind::Elementwise || k == ir::FusionKind::Source ||
-         op.kind == ir::OpKind::Reverse || op.kind == ir::OpKind::Fused ||
-         op.kind == ir::OpKind::Concat;
+         op.kind == ir::OpKind::Reverse || op.kind == ir::OpKind::SwapAxes ||
+         op.kind == ir::OpKind::Fused || op.kind == ir::OpKind::Concat;
 }
 
 Error Lowerer::planLoop(const ir::Op &op) {

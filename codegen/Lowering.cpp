@@ -330,6 +330,16 @@ Error Lowerer::lowerOp(const ir::Op &op) {
     copy(view(op.result()), reversedView(in, (unsigned)axis));
     return Error::success();
   }
+  if (op.kind == ir::OpKind::SwapAxes) {
+    // A view of the operand with the two axes' sizes and strides exchanged, copied.
+    View v = view(op.operands[0]);
+    unsigned a1 = (unsigned)op.intAttr("axis1"), a2 = (unsigned)op.intAttr("axis2");
+    std::swap(v.shape[a1], v.shape[a2]);
+    std::swap(v.strides[a1], v.strides[a2]);
+    v.denseFrom = std::max({v.denseFrom, a1 + 1, a2 + 1});
+    copy(view(op.result()), v);
+    return Error::success();
+  }
   Expected<ElementFn> f = elementFn(op);
   if (!f)
     return f.takeError();

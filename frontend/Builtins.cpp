@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace loom::frontend {
 
 namespace {
@@ -23,6 +25,29 @@ Builtin unaryBuiltin(const std::string &name, std::optional<ir::OpKind> kind) {
   b.params = {{"x"}};
   b.fn = [name, kind](Elaborator &el, const BoundArgs &a) -> llvm::Expected<Val> {
     const Val &x = a["x"];
+    // Of a number, the math functions are evaluated when compiling: 1.0 / sqrt(key_dim).
+    if (x.isNumber() && kind) {
+      double v = x.number();
+      switch (*kind) {
+      case ir::OpKind::Sqrt:
+        if (v < 0)
+          return el.fail(a.locs.at("x"), fmt::format("sqrt of a negative number ({})", v));
+        return Val::real(std::sqrt(v));
+      case ir::OpKind::Exp:
+        return Val::real(std::exp(v));
+      case ir::OpKind::Log:
+        if (v <= 0)
+          return el.fail(a.locs.at("x"),
+                         fmt::format("log of a number that is not positive ({})", v));
+        return Val::real(std::log(v));
+      case ir::OpKind::Tanh:
+        return Val::real(std::tanh(v));
+      case ir::OpKind::Abs:
+        return Val::real(std::fabs(v));
+      default:
+        break;
+      }
+    }
     if (!x.isTensor())
       return el.fail(a.locs.at("x"), fmt::format("{} needs a tensor, got {}", name, x.describe()));
     if (!kind)
@@ -235,6 +260,20 @@ llvm::Expected<Val> reverseBuiltin(Elaborator &el, const BoundArgs &a) {
   if (!axis)
     return axis.takeError();
   return el.tensorOp(ir::OpKind::Reverse, {*x}, a.callLoc, "cannot reverse", {{"axis", *axis}});
+}
+
+llvm::Expected<Val> swapaxesBuiltin(Elaborator &el, const BoundArgs &a) {
+  auto x = tensorArg(el, a, "x", "swapaxes");
+  if (!x)
+    return x.takeError();
+  auto a1 = axisArg(el, a, "axis1", "swapaxes", (*x)->type.rank());
+  if (!a1)
+    return a1.takeError();
+  auto a2 = axisArg(el, a, "axis2", "swapaxes", (*x)->type.rank());
+  if (!a2)
+    return a2.takeError();
+  return el.tensorOp(ir::OpKind::SwapAxes, {*x}, a.callLoc, "cannot swap axes",
+                     {{"axis1", *a1}, {"axis2", *a2}});
 }
 
 llvm::Expected<Val> reshapeBuiltin(Elaborator &el, const BoundArgs &a) {
@@ -735,6 +774,7 @@ std::map<std::string, Builtin> makeBuiltins() {
   add(Builtin{"concatenate", {{"inputs"}, {"axis", false, Val::integer(-1)}}, concatBuiltin});
   add(Builtin{"reverse", {{"x"}, {"axis"}}, reverseBuiltin});
   add(Builtin{"reshape", {{"x"}, {"shape"}}, reshapeBuiltin});
+  add(Builtin{"swapaxes", {{"x"}, {"axis1"}, {"axis2"}}, swapaxesBuiltin});
   add(Builtin{"zeros", {{"shape"}}, zerosBuiltin});
   add(Builtin{"sequence_mask", {{"lengths"}, {"like"}}, sequenceMaskBuiltin});
   add(Builtin{"causal_mask", {{"scores"}}, causalMaskBuiltin});

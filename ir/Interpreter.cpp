@@ -298,6 +298,26 @@ private:
       env[op.result()] = t;
       return llvm::Error::success();
     }
+    case OpKind::SwapAxes: {
+      const rt::Tensor &a = get(op.operands[0]);
+      rt::Tensor t = make(op.result());
+      int64_t a1 = op.intAttr("axis1"), a2 = op.intAttr("axis2"), r = a.rank();
+      // The result's index, digit by digit, read from the operand with the two swapped.
+      std::vector<int64_t> stride(r, 1), idx(r, 0);
+      for (int64_t k = r - 2; k >= 0; --k)
+        stride[k] = stride[k + 1] * a.shape()[k + 1];
+      std::swap(stride[a1], stride[a2]);
+      for (int64_t i = 0; i < t.numel(); ++i) {
+        int64_t src = 0;
+        for (int64_t k = 0; k < r; ++k)
+          src += idx[k] * stride[k];
+        std::memcpy((char *)t.data() + i * 4, (const char *)a.data() + src * 4, 4);
+        for (int64_t k = r - 1; k >= 0 && ++idx[k] == t.shape()[k]; --k)
+          idx[k] = 0;
+      }
+      env[op.result()] = t;
+      return llvm::Error::success();
+    }
     case OpKind::Less: {
       const rt::Tensor &a = get(op.operands[0]), &b = get(op.operands[1]);
       rt::Tensor t = make(op.result());

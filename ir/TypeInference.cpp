@@ -349,6 +349,20 @@ llvm::Expected<std::vector<Type>> inferTypes(const Op &op) {
           fmt::format("reverse axis {} out of range for {}", *axis, op.operands[0]->type.str()));
     return std::vector<Type>{op.operands[0]->type};
   }
+  case OpKind::SwapAxes: {
+    auto a1 = needInt(op, "axis1");
+    if (!a1)
+      return a1.takeError();
+    auto a2 = needInt(op, "axis2");
+    if (!a2)
+      return a2.takeError();
+    Type t = op.operands[0]->type;
+    for (int64_t a : {*a1, *a2})
+      if (a < 0 || a >= t.rank())
+        return err(fmt::format("swap_axes axis {} out of range for {}", a, t.str()));
+    std::swap(t.shape[*a1], t.shape[*a2]);
+    return std::vector<Type>{t};
+  }
   case OpKind::Erf:
     if (auto e = needF32(op, op.operands[0]))
       return e;

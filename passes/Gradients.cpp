@@ -215,6 +215,10 @@ void gradient(GradContext &c, const Op &op, const std::vector<Value *> &dres) {
     return;
   }
   // --- layout ---
+  case K::SwapAxes:
+    c.addGrad(op.operands[0], e(K::SwapAxes, {g},
+                                {{"axis1", op.intAttr("axis1")}, {"axis2", op.intAttr("axis2")}}));
+    return;
   case K::Reverse:
     c.addGrad(op.operands[0], e(K::Reverse, {g}, {{"axis", op.intAttr("axis")}}));
     return;

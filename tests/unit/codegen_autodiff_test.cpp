@@ -263,6 +263,23 @@ TEST(Autodiff, BatchMatMul) {
     }
 }
 
+TEST(Autodiff, SwapAxes) {
+  checkText(R"(
+func @f(%x: f32[B,T,4]) -> (l) params(%w: f32[4] "w" zeros) {
+  %a = mul %x, %w : f32[B,T,4]
+  %s = swap_axes %a {axis1 = 1, axis2 = 2} : f32[B,4,T]
+  %v = fill {value = 0.5} : f32[T]
+  %t = iota {axis = 1} : i32[4,T]
+  %tf = cast %t {dtype = "f32"} : f32[4,T]
+  %m = mul %s, %tf : f32[B,4,T]
+  %e = tanh %m : f32[B,4,T]
+  %r = reduce_sum %e {axis = 2, keepdims = false} : f32[B,4]
+  %q = reduce_sum %r {axis = 1, keepdims = false} : f32[B]
+  %l = reduce_mean %q {axis = 0, keepdims = false} : f32[]
+  return %l
+})");
+}
+
 TEST(Autodiff, Layout) {
   checkText(R"(
 func @f(%x: f32[B,T,4], %ids: i32[B,T]) -> (l) params(%w: f32[4,6] "w" zeros, %e: f32[4,6] "e" zeros) {
@@ -415,23 +432,34 @@ TEST(Autodiff, LayerNorm) {
 }
 
 TEST(Autodiff, AttentionLayers) {
-  checkModel(R"(model m(q: f32[B, T, 4], v: f32[B, T, 4], vl: i32[B]) -> (y: f32[B, T, 4]) {
-    y = attention(dense(q, 4), v, use_scale=true, value_lengths=vl)
+  checkModel(R"(model m(q: f32[B, T, 4], v: f32[B, T, 4], lengths: i32[B]) -> (y: f32[B, T, 4]) {
+    y = attention(dense(q, 4), v, use_scale=true, value_lengths=lengths)
   })");
   checkModel(R"(model m(x: f32[B, T, 3]) -> (y: f32[B, T, 3], w: f32[B, T, T]) {
     y, w = attention(x, dense(x, 3, activation=tanh), score_mode=concat, use_scale=true,
                      use_causal_mask=true, return_attention_scores=true)
   })");
-  checkModel(R"(model m(q: f32[B, T, 4], v: f32[B, T, 5], ql: i32[B]) -> (y: f32[B, T, 5]) {
+  checkModel(R"(model m(q: f32[B, T, 4], v: f32[B, T, 5], lengths: i32[B]) -> (y: f32[B, T, 5]) {
     qq = dense(q, 4)
     k = dense(v, 4)
-    y = additive_attention(qq, v, key=k, query_lengths=ql)
+    y = additive_attention(qq, v, key=k, query_lengths=lengths)
   })");
   checkModel(R"(model m(x: i32[B, T]) -> (y: f32[B, 2]) {
     e = embedding(x, 4, 3, mask_zero=true)
     a = attention(e, e)
     h = gru(a, 3)
     y = dense(h, 2)
+  })");
+}
+
+TEST(Autodiff, MultiHeadAttention) {
+  checkModel(R"(model m(q: f32[B, T, 4], v: f32[B, T, 3]) -> (y: f32[B, T, 4]) {
+    y = multi_head_attention(q, v, num_heads=2, key_dim=2)
+  })");
+  checkModel(R"(model m(x: f32[B, T, 4], lengths: i32[B]) -> (y: f32[B, T, 3], w) {
+    y, w = multi_head_attention(x, x, num_heads=2, key_dim=3, value_dim=2, output_shape=3,
+                                use_bias=false, use_causal_mask=true, query_lengths=lengths,
+                                value_lengths=lengths, return_attention_scores=true)
   })");
 }
 

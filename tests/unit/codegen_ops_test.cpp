@@ -121,6 +121,28 @@ TEST(CodegenOps, BatchMatMulEveryTransposeStridedAndInALoop) {
       kBT);
 }
 
+TEST(CodegenOps, SwapAxes) {
+  // Inner axes (attention's heads), the last axis, a strided operand, and into a loop's stack.
+  checkText(R"(func @swap(%x: f32[B,T,6]) -> (a, b, c, d) {
+  %0 = reshape %x : f32[B,T,2,3]
+  %1 = swap_axes %0 {axis1 = 1, axis2 = 2} : f32[B,2,T,3]
+  %2 = swap_axes %x {axis1 = 0, axis2 = 2} : f32[6,T,B]
+  %3 = slice %x {axis = 2, size = 4, start = 1} : f32[B,T,4]
+  %4 = swap_axes %3 {axis1 = 1, axis2 = 2} : f32[B,4,T]
+  %5 = fill {value = 0.0} : f32[B,6]
+  %6, %7 = loop %5, %x {carries = 1, reverse = false, slices = 1, steps = dim<T>}
+      (%h: f32[B,6], %xt: f32[B,6]) {
+    %8 = add %h, %xt : f32[B,6]
+    %9 = reshape %8 : f32[B,2,3]
+    %10 = swap_axes %9 {axis1 = 1, axis2 = 2} : f32[B,3,2]
+    yield %8, %10
+  } : f32[B,6], f32[B,T,3,2]
+  return %1, %2, %4, %7
+}
+)",
+            kBT);
+}
+
 TEST(CodegenOps, ViewsOfCarriesAreCopiedSafely) {
   // q' is a view of p's buffer while p' overwrites it: the yield must read p first.
   checkText(R"(func @carries(%x: f32[B,T,8]) -> (a, b, c, d) {
