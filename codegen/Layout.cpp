@@ -294,6 +294,7 @@ Expected<bool> Lowerer::planSpecial(const ir::Op &op) {
   case K::ReduceSum:
   case K::ReduceMax:
   case K::ReduceMean:
+  case K::ArgMax:
     own();
     return true;
   default:
@@ -418,6 +419,7 @@ Expected<bool> Lowerer::lowerSpecial(const ir::Op &op) {
   case K::ReduceSum:
   case K::ReduceMax:
   case K::ReduceMean:
+  case K::ArgMax:
     lowerReduce(op);
     return true;
   case K::BatchMatMul:
@@ -443,7 +445,9 @@ void Lowerer::lowerReduce(const ir::Op &op) {
   in.shape.erase(in.shape.begin() + axis);
   in.strides.erase(in.strides.begin() + axis);
   // The result without the reduced axis (keepdims only adds a size-1 dim: same memory).
-  View out = denseView(bufBase[bufOf.at(op.result())], withoutAxis(x->type, axis));
+  ir::Type outType = withoutAxis(x->type, axis);
+  outType.dtype = op.result()->type.dtype;
+  View out = denseView(bufBase[bufOf.at(op.result())], outType);
   bool fl = x->type.dtype == ir::DType::F32;
   K kind = op.kind;
   unsigned m = out.rank();
@@ -452,7 +456,7 @@ void Lowerer::lowerReduce(const ir::Op &op) {
   // each element is still combined over the axis in order, as below. Otherwise (the last
   // axis, or i32 sums, which accumulate in i64) one element at a time. Both split over
   // the threads by the first output dim.
-  bool columns = fl && m >= 1 && axis + 1 < (int64_t)x->type.rank();
+  bool columns = fl && m >= 1 && axis + 1 < (int64_t)x->type.rank() && kind != K::ArgMax;
   std::vector<std::pair<Value **, ArgUse>> uses = {{&out.base, ArgUse::Out},
                                                    {&in.base, ArgUse::In},
                                                    {&n, ArgUse::Value},
@@ -522,6 +526,27 @@ void Lowerer::lowerReduce(const ir::Op &op) {
                 b.CreateStore(b.CreateFDiv(b.CreateLoad(f32, at), b.CreateSIToFP(n, f32)), at);
               },
               LoopHint::Interleave);
+        return;
+      }
+      if (k == m && kind == K::ArgMax) {
+        // The first maximum's index; a NaN is a maximum that nothing replaces (numpy's).
+        Type *e = elemType(x->type.dtype);
+        Value *best = b.CreateAlloca(e), *index = b.CreateAlloca(i32);
+        b.CreateStore(Constant::getNullValue(e), best); // replaced at j = 0
+        b.CreateStore(b.getInt32(0), index);
+        forLoop(n, [&](Value *j) {
+          Value *v = b.CreateLoad(
+              e, b.CreateInBoundsGEP(e, in.base, b.CreateAdd(io, b.CreateMul(j, step))));
+          Value *bv = b.CreateLoad(e, best);
+          Value *take = fl ? b.CreateAnd(b.CreateFCmpORD(bv, bv),
+                                         b.CreateOr(b.CreateFCmpOGT(v, bv), b.CreateFCmpUNO(v, v)))
+                           : b.CreateICmpSGT(v, bv);
+          take = b.CreateOr(b.CreateICmpEQ(j, i64c(0)), take);
+          b.CreateStore(b.CreateSelect(take, v, bv), best);
+          b.CreateStore(b.CreateSelect(take, b.CreateTrunc(j, i32), b.CreateLoad(i32, index)),
+                        index);
+        });
+        b.CreateStore(b.CreateLoad(i32, index), b.CreateInBoundsGEP(i32, out.base, oo));
         return;
       }
       if (k == m) {

@@ -788,6 +788,7 @@ std::map<std::string, Builtin> makeBuiltins() {
   add(reduceBuiltin("reduce_sum", ir::OpKind::ReduceSum));
   add(reduceBuiltin("reduce_max", ir::OpKind::ReduceMax));
   add(reduceBuiltin("reduce_mean", ir::OpKind::ReduceMean));
+  add(reduceBuiltin("argmax", ir::OpKind::ArgMax));
   add(Builtin{"where", {{"condition"}, {"a"}, {"b"}}, whereBuiltin});
   add(Builtin{"gather", {{"table"}, {"ids"}, {"what", false, Val::none()}}, gatherBuiltin});
   add(Builtin{"one_hot", {{"ids"}, {"depth"}}, oneHotBuiltin});

@@ -399,6 +399,31 @@ private:
       env[op.result()] = t;
       return llvm::Error::success();
     }
+    case OpKind::ArgMax: {
+      const rt::Tensor &a = get(op.operands[0]);
+      rt::Tensor t = make(op.result());
+      int64_t axis = op.intAttr("axis"), outer = 1, n = a.shape()[axis], inner = 1;
+      for (int64_t i = 0; i < axis; ++i)
+        outer *= a.shape()[i];
+      for (int64_t i = axis + 1; i < a.rank(); ++i)
+        inner *= a.shape()[i];
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t j = 0; j < inner; ++j) {
+          int32_t best = 0;
+          double bv = 0;
+          for (int64_t k = 0; k < n; ++k) {
+            int64_t idx = (o * n + k) * inner + j;
+            double v = a.dtype() == DType::F32 ? a.f32()[idx] : a.i32()[idx];
+            if (k == 0 || (bv == bv && (v > bv || v != v))) {
+              best = (int32_t)k;
+              bv = v;
+            }
+          }
+          t.i32()[o * inner + j] = best;
+        }
+      env[op.result()] = t;
+      return llvm::Error::success();
+    }
     case OpKind::Slice:
     case OpKind::Concat: {
       // Both copy blocks along one axis: slice reads [start, start+size) of its operand,

@@ -511,6 +511,18 @@ llvm::Expected<std::vector<Type>> inferTypes(const Op &op) {
       t.shape.erase(t.shape.begin() + *axis);
     return std::vector<Type>{t};
   }
+  case OpKind::ArgMax: {
+    Type t = op.operands[0]->type;
+    auto axis = needAxis(op, t);
+    if (!axis)
+      return axis.takeError();
+    if (op.boolAttr("keepdims"))
+      t.shape[*axis] = Dim::constant(1);
+    else
+      t.shape.erase(t.shape.begin() + *axis);
+    t.dtype = DType::I32;
+    return std::vector<Type>{t};
+  }
   case OpKind::Slice: {
     Type t = op.operands[0]->type;
     auto axis = needAxis(op, t);

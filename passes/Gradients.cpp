@@ -19,6 +19,7 @@ bool differentiable(OpKind k) {
   case OpKind::Iota:
   case OpKind::RandomUniform:
   case OpKind::Less:
+  case OpKind::ArgMax:
   case OpKind::OneHot:
   case OpKind::CheckRange:
   case OpKind::Conv1DGradInput: // no second derivatives

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 using namespace loom;
@@ -141,6 +142,46 @@ TEST(CodegenOps, SwapAxes) {
 }
 )",
             kBT);
+}
+
+TEST(CodegenOps, ArgMaxOverEveryAxis) {
+  checkText(R"(func @argmax(%x: f32[B,T,5]) -> (a, b, c, d) {
+  %0 = argmax %x {axis = 2, keepdims = false} : i32[B,T]
+  %1 = argmax %x {axis = 1, keepdims = true} : i32[B,1,5]
+  %2 = argmax %x {axis = 0, keepdims = false} : i32[T,5]
+  %3 = mul %x, %x : f32[B,T,5]
+  %4 = cast %3 {dtype = "i32"} : i32[B,T,5]
+  %5 = argmax %4 {axis = 2, keepdims = false} : i32[B,T]
+  return %0, %1, %2, %5
+}
+)",
+            kBT);
+}
+
+TEST(CodegenOps, ArgMaxTakesTheFirstMaximumAndNaN) {
+  // numpy's rules: ties give the first index, a NaN is the maximum, all -inf gives 0.
+  auto m = cgtest::parseIR(R"(func @argmax(%x: f32[B,4]) -> (i) {
+  %0 = argmax %x {axis = 1, keepdims = false} : i32[B]
+  return %0
+}
+)");
+  ASSERT_TRUE(m);
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::nanf("");
+  rt::Tensor x(rt::DType::F32, {5, 4});
+  const float rows[5][4] = {
+      {1, 3, 3, 2}, {-inf, -inf, -inf, -inf}, {0, nan, 7, nan}, {5, 4, 3, 2}, {-1, -2, -1, 9}};
+  std::memcpy(x.f32(), rows, sizeof rows);
+  auto f = codegen::CompiledFunction::compile(*m->main());
+  ASSERT_TRUE(!!f) << llvm::toString(f.takeError());
+  auto got = (*f)->run({x}, {});
+  ASSERT_TRUE(!!got) << llvm::toString(got.takeError());
+  auto ref = ir::interpret(*m->main(), {x}, {});
+  ASSERT_TRUE(!!ref) << llvm::toString(ref.takeError());
+  const int32_t want[5] = {1, 0, 1, 0, 3};
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ((*got)[0].i32()[i], want[i]) << "row " << i;
+    EXPECT_EQ((*ref)[0].i32()[i], want[i]) << "row " << i;
+  }
 }
 
 TEST(CodegenOps, ViewsOfCarriesAreCopiedSafely) {
