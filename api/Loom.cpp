@@ -20,8 +20,6 @@
 
 namespace loom {
 
-namespace {
-
 TensorInfo infoOf(const std::string &name, const ir::Type &t) {
   TensorInfo info;
   info.name = name;
@@ -36,6 +34,8 @@ TensorInfo infoOf(const std::string &name, const ir::Type &t) {
   }
   return info;
 }
+
+namespace {
 
 /// Source text through the front end and the pass pipeline, as api::compile does for a file.
 Result<std::unique_ptr<ir::Module>> compileText(const std::string &name, std::string text,

@@ -6,8 +6,8 @@
 // repeats bit for bit (same flags, same threads), and a run resumed from a checkpoint
 // (weights, optimizer state, epochs completed) ends with the same weights as one that was
 // never interrupted. Timing is only ever printed.
+#include "api/TrainData.h"
 #include "tools/Commands.h"
-#include "tools/TrainData.h"
 
 #include "api/Train.h"
 #include "ir/Type.h"
@@ -30,7 +30,12 @@
 #include <set>
 
 using namespace loom;
-using namespace loom::tools;
+using api::Dataset;
+using api::epochOrder;
+using api::evaluateAll;
+using api::gather;
+using api::loadData;
+using api::Totals;
 
 namespace {
 
