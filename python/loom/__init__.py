@@ -12,7 +12,7 @@ errors are loom.Error, a ValueError, with the messages of the `loom` tool.
 """
 from ._loom import Error, load_npz, save_npz
 from ._model import Model, TensorSpec
-from . import callbacks
+from . import callbacks, convert
 from .callbacks import History
 
-__all__ = ["Error", "Model", "TensorSpec", "History", "callbacks", "load_npz", "save_npz"]
+__all__ = ["Error", "Model", "TensorSpec", "History", "callbacks", "convert", "load_npz", "save_npz"]
