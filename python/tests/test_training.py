@@ -261,3 +261,35 @@ def test_history_plot(reg_data, tmp_path):
         hist.plot(tmp_path / "c.png", keys=["accuracy"])
     with pytest.raises(loom.Error, match="cannot write"):
         hist.plot(tmp_path / "missing" / "c.png")
+
+
+def test_cli_early_stopping_and_plateau_equal_the_callbacks(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 3)).astype(np.float32)
+    t = (x @ np.array([[0.5], [-1.0], [2.0]], np.float32) + 0.3
+         + 0.3 * rng.standard_normal((40, 1))).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x[:30], t=t[:30])
+    np.savez(tmp_path / "v.npz", x=x[30:], t=t[30:])
+    src = tmp_path / "reg.loom"
+    src.write_text(REG)
+    _, err = run_loom("train", src, "--data", tmp_path / "d.npz", "--val", tmp_path / "v.npz",
+                      "--epochs", 40, "--shuffle", "--early-stopping", 2, "--restore-best-weights",
+                      "--reduce-lr-on-plateau", 1, "--lr-factor", 0.5, "--history",
+                      tmp_path / "h.csv", "-o", tmp_path / "w.npz")
+    assert "Epoch 5: reducing the learning rate to 0.025" in err
+    assert "Epoch 6: reducing the learning rate to 0.0125" in err
+    assert "Epoch 6: early stopping (val_loss has not improved since epoch 4)" in err
+    m = reg_model()
+    stop = loom.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
+    hist = m.fit(x, t, epochs=40, validation_split=0.25, verbose=0,
+                 callbacks=[loom.callbacks.ReduceLROnPlateau(patience=1, factor=0.5), stop])
+    assert hist.history["learning_rate"] == [0.05] * 5 + [0.025]  # before each reduction
+    assert m.optimizer.learning_rate == 0.0125
+    cli = read_history_csv(tmp_path / "h.csv")
+    assert cli["val_loss"] == [np.float32(v) for v in hist.history["val_loss"]]
+    w = np.load(tmp_path / "w.npz")
+    assert all(np.array_equal(w[k], m.weights[k]) for k in w)  # epoch 4's, restored
+    with pytest.raises(AssertionError, match=r"--monitor val_mae is not recorded; this run "
+                                             r"records loss, mae \(val_ columns need --val\)"):
+        run_loom("train", src, "--data", tmp_path / "d.npz", "--early-stopping", 1,
+                 "--monitor", "val_mae", "-o", tmp_path / "w2.npz")
