@@ -9,6 +9,7 @@
 #include "codegen/JIT.h"
 #include "frontend/Elaborate.h"
 #include "ir/Bind.h"
+#include "ir/Printer.h"
 #include "ir/Verifier.h"
 
 #include <fmt/format.h>
@@ -200,6 +201,10 @@ const std::vector<TensorInfo> &Model::outputs() const { return impl_->outputs; }
 const std::vector<TensorInfo> &Model::weights() const { return impl_->weights; }
 const std::vector<std::string> &Model::symbols() const { return impl_->symbols; }
 double Model::compileSeconds() const { return impl_->compiled->compileSeconds(); }
+
+Result<std::string> Model::graphDot() const {
+  return guard<std::string>([&]() -> Result<std::string> { return ir::printDot(*impl_->module); });
+}
 
 Error Model::loadWeights(const std::string &npzPath) {
   return guardError([&]() -> Error {

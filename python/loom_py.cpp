@@ -219,6 +219,7 @@ PYBIND11_MODULE(_loom, m) {
       .def_property_readonly("weights", [](const loom::Model &s) { return infoList(s.weights()); })
       .def_property_readonly("symbols", &loom::Model::symbols)
       .def_property_readonly("compile_seconds", &loom::Model::compileSeconds)
+      .def("graph_dot", [](const loom::Model &s) { return take(s.graphDot()); })
       .def("has_weights", &loom::Model::hasWeights)
       .def("init_weights", [](loom::Model &s, uint64_t seed) { check(s.initWeights(seed)); })
       .def("load_weights",

@@ -9,7 +9,7 @@ pkgs=(
   libfmt-dev libgtest-dev libgmock-dev libcli11-dev libzip-dev
   python3 python3-numpy                     # lit, test data scripts
   pybind11-dev python3-dev python3-pytest   # the Python module (python/) and its tests
-  python3-matplotlib python3-h5py          # History.plot, Keras .h5 weights
+  python3-matplotlib python3-h5py graphviz # History.plot, Keras .h5 weights, plot_graph
 )
 
 missing=()

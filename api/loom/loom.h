@@ -234,6 +234,9 @@ public:
   const std::vector<std::string> &symbols() const;
   /// Seconds spent in LLVM (optimisation and machine code) for this model.
   double compileSeconds() const;
+  /// The compiled model's IR graph (after the pass pipeline) as Graphviz dot text, as
+  /// `loom ir --format=dot` prints it.
+  Result<std::string> graphDot() const;
 
   /// Replaces all weights with those of a numpy .npz (keys "<binding>/<param>"). A missing,
   /// unknown or mis-shaped weight is an error and leaves the current weights unchanged.

@@ -170,6 +170,33 @@ class Model:
                              for s in specs)
         return f"<loom.Model {self.name}({side(self.inputs)}) -> ({side(self.outputs)})>"
 
+    def graph_dot(self):
+        """The compiled IR graph (after loom's passes) as Graphviz dot text."""
+        return self._c.graph_dot()
+
+    def plot_graph(self, path):
+        """Renders the IR graph with Graphviz's `dot` (Debian: graphviz) into `path`, in the
+        format its extension names (.png, .svg, .pdf); returns the path."""
+        import shutil
+        import subprocess
+        path = os.fspath(path)
+        ext = os.path.splitext(path)[1].lstrip(".").lower()
+        if ext not in ("png", "svg", "pdf", "dot"):
+            raise Error(f"plot_graph: {path}: give a .png, .svg, .pdf or .dot path")
+        text = self.graph_dot()
+        if ext == "dot":
+            with open(path, "w") as f:
+                f.write(text)
+            return path
+        dot = shutil.which("dot")
+        if dot is None:
+            raise Error("plot_graph needs Graphviz's dot program (Debian: graphviz)")
+        p = subprocess.run([dot, "-T" + ext, "-o", path], input=text.encode(),
+                           capture_output=True)
+        if p.returncode != 0:
+            raise Error(f"plot_graph: dot failed: {p.stderr.decode().strip()}")
+        return path
+
     # ----- Weights -----------------------------------------------------------------------
 
     @property

@@ -247,3 +247,12 @@ def test_gil_is_released_while_compiled_code_runs(simple):
     assert t1 - t0 > 0.02, "the call is too short to tell"
     inside = [s for s in stamps if t0 + 0.005 < s < t1 - 0.005]
     assert len(inside) >= 3, f"the other thread did not run during the call ({t1 - t0:.3f} s)"
+
+
+def test_graph(simple, tmp_path):
+    out, _ = run_loom("ir", SIMPLE, "--format=dot")
+    assert simple.graph_dot() == out
+    assert open(simple.plot_graph(tmp_path / "g.png"), "rb").read(4) == b"\x89PNG"
+    assert "<svg" in open(simple.plot_graph(tmp_path / "g.svg")).read()
+    with pytest.raises(loom.Error, match=r"give a .png, .svg, .pdf or .dot path"):
+        simple.plot_graph(tmp_path / "g.jpeg")
