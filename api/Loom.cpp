@@ -9,6 +9,7 @@
 #include "codegen/JIT.h"
 #include "frontend/Elaborate.h"
 #include "ir/Bind.h"
+#include "ir/Printer.h"
 #include "ir/Verifier.h"
 
 #include <fmt/format.h>
@@ -19,8 +20,6 @@
 #include <set>
 
 namespace loom {
-
-namespace {
 
 TensorInfo infoOf(const std::string &name, const ir::Type &t) {
   TensorInfo info;
@@ -36,6 +35,8 @@ TensorInfo infoOf(const std::string &name, const ir::Type &t) {
   }
   return info;
 }
+
+namespace {
 
 /// Source text through the front end and the pass pipeline, as api::compile does for a file.
 Result<std::unique_ptr<ir::Module>> compileText(const std::string &name, std::string text,
@@ -200,6 +201,10 @@ const std::vector<TensorInfo> &Model::outputs() const { return impl_->outputs; }
 const std::vector<TensorInfo> &Model::weights() const { return impl_->weights; }
 const std::vector<std::string> &Model::symbols() const { return impl_->symbols; }
 double Model::compileSeconds() const { return impl_->compiled->compileSeconds(); }
+
+Result<std::string> Model::graphDot() const {
+  return guard<std::string>([&]() -> Result<std::string> { return ir::printDot(*impl_->module); });
+}
 
 Error Model::loadWeights(const std::string &npzPath) {
   return guardError([&]() -> Error {

@@ -4,6 +4,7 @@
 // keeps exceptions (std::bad_alloc, mostly) from crossing the API.
 #include "loom/loom.h"
 
+#include "ir/Type.h"
 #include "runtime/Tensor.h"
 
 #include "llvm/Support/Error.h"
@@ -16,6 +17,9 @@ namespace loom {
 
 /// `e`'s message (without trailing newlines) under `code`, after `prefix`.
 Error fromLLVM(llvm::Error e, ErrorCode code, const std::string &prefix = "");
+
+/// The public description of a tensor of IR type `t`.
+TensorInfo infoOf(const std::string &name, const ir::Type &t);
 
 /// "x: f32[B,T,5], h0: f32[B,64]"
 std::string signatureList(const std::vector<TensorInfo> &infos);

@@ -289,6 +289,16 @@ struct Trainer::Impl {
   std::vector<rt::Tensor> carried; // the state carried between chunks / batches
   std::string timeSymbol;          // the dim chunked by truncated BPTT
   uint64_t seed = 1;               // of dropout masks
+  std::optional<double> lr;        // replaces the schedule when set
+
+  llvm::Expected<std::unique_ptr<ir::Module>> compile(frontend::SourceManager &sm,
+                                                      const std::string &path,
+                                                      const TrainerOptions &opts,
+                                                      frontend::TrainSpec *spec) const {
+    if (opts.source)
+      return frontend::compileSource(sm, path, *opts.source, opts.modelName, spec);
+    return frontend::compileFile(sm, path, opts.modelName, spec);
+  }
 
   llvm::Expected<std::vector<rt::Tensor>> call(bool step, const std::vector<rt::Tensor> &in,
                                                const std::vector<rt::Tensor> &par) const {
@@ -319,7 +329,7 @@ Trainer::create(frontend::SourceManager &sm, const std::string &path, const Trai
   auto impl = std::make_unique<Impl>();
   impl->interpret = opts.interpret;
   impl->seed = opts.seed;
-  auto m = frontend::compileFile(sm, path, opts.modelName, &impl->config);
+  auto m = impl->compile(sm, path, opts, &impl->config);
   if (!m)
     return m.takeError();
   TrainConfig &cfg = impl->config;
@@ -344,7 +354,7 @@ Trainer::create(frontend::SourceManager &sm, const std::string &path, const Trai
   // its moving statistics, no state updates; the same weights and data inputs.
   frontend::TrainSpec evalSpec;
   evalSpec.trainingMode = false;
-  auto em = frontend::compileFile(sm, path, opts.modelName, &evalSpec);
+  auto em = impl->compile(sm, path, opts, &evalSpec);
   if (!em)
     return em.takeError();
   if (auto e = passes::runPipeline(**em, {"lower-rnn", "shape-inference"}, {}))
@@ -442,6 +452,11 @@ Trainer::create(frontend::SourceManager &sm, const std::string &path, const Trai
 const TrainConfig &Trainer::config() const { return impl_->config; }
 const std::vector<DataSlot> &Trainer::slots() const { return impl_->slots; }
 int64_t Trainer::iterations() const { return impl_->iterations; }
+double Trainer::learningRate() const {
+  return impl_->lr ? *impl_->lr : impl_->config.optimizer.learningRate.at(impl_->iterations);
+}
+void Trainer::setLearningRate(double lr) { impl_->lr = lr; }
+void Trainer::setSeed(uint64_t seed) { impl_->seed = seed; }
 const ir::Module &Trainer::stepModule() const { return *impl_->stepModule; }
 
 int64_t Trainer::stepScratchBytes() const { return impl_->stepFn->scratchBytes(); }
@@ -584,7 +599,7 @@ llvm::Expected<BatchResult> Trainer::step(const std::vector<rt::Tensor> &batch) 
     int64_t n = steps ? std::min(chunk, steps - t0) : 0;
     const OptimizerSpec &o = im.config.optimizer;
     int64_t t = im.iterations + 1;
-    double lr = o.learningRate.at(im.iterations);
+    double lr = im.lr ? *im.lr : o.learningRate.at(im.iterations);
     double alpha =
         lr * std::sqrt(1 - std::pow(o.beta2, (double)t)) / (1 - std::pow(o.beta1, (double)t));
     const Impl::StepLayout &l = im.layout;

@@ -50,6 +50,8 @@ struct TrainerOptions {
   /// Seed of training-time randomness (dropout masks): step n's masks come from (seed, n),
   /// so a resumed run draws the same masks as an uninterrupted one.
   uint64_t seed = 1;
+  /// The model's source text, compiled under the name `path` instead of reading `path`.
+  std::optional<std::string> source;
 };
 
 class Trainer {
@@ -75,6 +77,13 @@ public:
   rt::NamedTensors state() const;
   llvm::Error setState(const rt::NamedTensors &s, const std::string &what);
   int64_t iterations() const;
+  /// The learning rate the next step uses: the schedule's at iterations(), or the rate
+  /// setLearningRate gave, which replaces the schedule from then on (Keras's
+  /// ReduceLROnPlateau and LearningRateScheduler set optimizer.learning_rate the same way).
+  double learningRate() const;
+  void setLearningRate(double lr);
+  /// The seed of dropout masks from the next step on (TrainerOptions::seed).
+  void setSeed(uint64_t seed);
 
   /// One optimizer step on a batch (arrays in slots() order, same leading batch size); with
   /// truncated BPTT, one step per chunk of `bptt` time steps, the recurrent state carried

@@ -8,6 +8,8 @@ pkgs=(
   libdnnl-dev                               # oneDNN 2.6 (matmul, conv1d, RNN primitives for bench)
   libfmt-dev libgtest-dev libgmock-dev libcli11-dev libzip-dev
   python3 python3-numpy                     # lit, test data scripts
+  pybind11-dev python3-dev python3-pytest   # the Python module (python/) and its tests
+  python3-matplotlib python3-h5py graphviz # History.plot, Keras .h5 weights, plot_graph
 )
 
 missing=()

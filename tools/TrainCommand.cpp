@@ -6,8 +6,8 @@
 // repeats bit for bit (same flags, same threads), and a run resumed from a checkpoint
 // (weights, optimizer state, epochs completed) ends with the same weights as one that was
 // never interrupted. Timing is only ever printed.
+#include "api/TrainData.h"
 #include "tools/Commands.h"
-#include "tools/TrainData.h"
 
 #include "api/Train.h"
 #include "ir/Type.h"
@@ -27,10 +27,16 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <set>
 
 using namespace loom;
-using namespace loom::tools;
+using api::Dataset;
+using api::epochOrder;
+using api::evaluateAll;
+using api::gather;
+using api::loadData;
+using api::Totals;
 
 namespace {
 
@@ -186,6 +192,80 @@ struct TrainOptions {
   int threads = 0;
   bool shuffle = false, interpret = false, stateful = false;
   CLI::Option *epochsOpt = nullptr, *batchOpt = nullptr, *lrOpt = nullptr, *bpttOpt = nullptr;
+  // Keras's EarlyStopping and ReduceLROnPlateau on one monitored column.
+  std::string monitor = "val_loss";
+  int64_t earlyStopping = 0, plateau = 0;
+  double minDelta = 0, lrFactor = 0.1, minLr = 0;
+  bool restoreBest = false;
+};
+
+/// Keras's EarlyStopping and ReduceLROnPlateau (their rules, as loom.callbacks has them):
+/// told each epoch's value of the monitored column, says when to stop and sets the rate.
+class Plateaus {
+public:
+  Plateaus(const TrainOptions &o, bool maximize) : o_(o), max_(maximize) {}
+
+  /// After an epoch: updates both rules; true when training should stop.
+  bool epochEnd(int64_t epoch, double value, api::Trainer &trainer) {
+    if (o_.plateau > 0) {
+      if (!plateauBest_ || better(value, *plateauBest_, 1e-4)) {
+        plateauBest_ = value;
+        plateauWait_ = 0;
+      } else if (++plateauWait_ >= o_.plateau) {
+        double lr = trainer.learningRate();
+        if (lr > (double)(float)o_.minLr) {
+          double next = std::max(lr * o_.lrFactor, o_.minLr);
+          trainer.setLearningRate(next);
+          fmt::print(stderr, "Epoch {}: reducing the learning rate to {}\n", epoch + 1, next);
+        }
+        plateauWait_ = 0;
+      }
+    }
+    if (o_.earlyStopping <= 0)
+      return false;
+    if (o_.restoreBest && best_.empty())
+      best_ = snapshot(trainer);
+    ++wait_;
+    if (!stopBest_ || better(value, *stopBest_, o_.minDelta)) {
+      stopBest_ = value;
+      bestEpoch_ = epoch;
+      if (o_.restoreBest)
+        best_ = snapshot(trainer);
+      wait_ = 0;
+      return false;
+    }
+    if (wait_ >= o_.earlyStopping && epoch > 0) {
+      fmt::print(stderr, "Epoch {}: early stopping ({} has not improved since epoch {})\n",
+                 epoch + 1, o_.monitor, bestEpoch_ + 1);
+      return true;
+    }
+    return false;
+  }
+
+  /// The weights to write: the best epoch's with --restore-best-weights.
+  llvm::Error restore(api::Trainer &trainer) {
+    if (!o_.restoreBest || best_.empty())
+      return llvm::Error::success();
+    fmt::print(stderr, "restoring the weights of epoch {}\n", bestEpoch_ + 1);
+    return trainer.setWeights(best_, "the best epoch's weights");
+  }
+
+private:
+  bool better(double v, double ref, double delta) const {
+    return max_ ? v - std::fabs(delta) > ref : v + std::fabs(delta) < ref;
+  }
+  static rt::NamedTensors snapshot(const api::Trainer &t) {
+    rt::NamedTensors w = t.weights();
+    for (auto &[k, v] : w)
+      v = v.clone();
+    return w;
+  }
+
+  const TrainOptions &o_;
+  bool max_;
+  std::optional<double> stopBest_, plateauBest_;
+  int64_t wait_ = 0, plateauWait_ = 0, bestEpoch_ = 0;
+  rt::NamedTensors best_;
 };
 
 /// The part of a checkpoint that is not weights or optimizer state.
@@ -331,6 +411,20 @@ int runTrain(const TrainOptions &o) {
     val = std::move(*v);
   }
   std::vector<std::string> columns = historyColumns(cfg, val.has_value());
+  size_t monitored = std::find(columns.begin(), columns.end(), o.monitor) - columns.begin();
+  bool watching = o.earlyStopping > 0 || o.plateau > 0;
+  if (watching && (monitored == columns.size() || monitored == 0))
+    return reportError(fmt::format("train: --monitor {} is not recorded; this run records {}{}",
+                                   o.monitor, llvm::join(columns.begin() + 1, columns.end(), ", "),
+                                   val ? "" : " (val_ columns need --val)"));
+  if (o.restoreBest && o.earlyStopping <= 0)
+    return reportError("train: --restore-best-weights needs --early-stopping PATIENCE");
+  std::string metricName = o.monitor.rfind("val_", 0) == 0 ? o.monitor.substr(4) : o.monitor;
+  bool maximize = metricName.find("acc") != std::string::npos ||
+                  metricName.find("auc") != std::string::npos ||
+                  metricName.find("precision") != std::string::npos ||
+                  metricName.find("recall") != std::string::npos;
+  Plateaus plateaus(o, maximize);
 
   // Starting weights (and, resuming, the optimizer state and the epochs already done).
   if (auto e = trainer.initWeights(o.seed))
@@ -409,15 +503,16 @@ int runTrain(const TrainOptions &o) {
     }
     progress.endEpoch(rows, mean, valMean ? &*valMean : nullptr);
 
-    HistoryRow row{(float)(epoch + 1), (float)mean.loss};
-    for (double m : mean.metrics)
-      row.push_back((float)m);
+    // The epoch's values in double (what the rules compare, as Keras's logs hold them) and
+    // as the history's f32 row.
+    std::vector<double> exact{(double)(epoch + 1), mean.loss};
+    exact.insert(exact.end(), mean.metrics.begin(), mean.metrics.end());
     if (valMean) {
-      row.push_back((float)valMean->loss);
-      for (double m : valMean->metrics)
-        row.push_back((float)m);
+      exact.push_back(valMean->loss);
+      exact.insert(exact.end(), valMean->metrics.begin(), valMean->metrics.end());
     }
-    row.resize(columns.size(), NAN);
+    exact.resize(columns.size(), NAN);
+    HistoryRow row(exact.begin(), exact.end());
     history.push_back(row);
     if (!o.history.empty())
       if (auto s = writeHistory(o.history, columns, history))
@@ -428,7 +523,11 @@ int runTrain(const TrainOptions &o) {
       lastGood = ckptPath;
       lastGoodEpoch = epoch + 1;
     }
+    if (watching && plateaus.epochEnd(epoch, exact[monitored], trainer))
+      break;
   }
+  if (auto e = plateaus.restore(trainer))
+    return failed(std::move(e));
 
   if (!o.history.empty())
     if (auto s = writeHistory(o.history, columns, history))
@@ -436,7 +535,8 @@ int runTrain(const TrainOptions &o) {
   if (auto s = rt::writeNpz(o.output, trainer.weights()))
     return failed(fail(s.message()));
 
-  std::string summary = fmt::format("trained {} epoch{}", cfg.epochs, cfg.epochs == 1 ? "" : "s");
+  int64_t done = (int64_t)history.size();
+  std::string summary = fmt::format("trained {} epoch{}", done, done == 1 ? "" : "s");
   if (!history.empty()) {
     const HistoryRow &last = history.back();
     std::vector<std::string> parts;
@@ -548,6 +648,26 @@ std::function<int()> addTrainCommands(CLI::App &app) {
                     "the checkpoint file (default: <output>.ckpt.npz; alone: every epoch)");
   train->add_option("--resume", t->resume, "continue from a checkpoint, after its last epoch");
   train->add_flag("--interpret", t->interpret, "use the reference interpreter (slow; for tests)");
+  train
+      ->add_option("--early-stopping", t->earlyStopping,
+                   "stop when --monitor has not improved for this many epochs (Keras's "
+                   "EarlyStopping)")
+      ->check(CLI::PositiveNumber);
+  train->add_option("--monitor", t->monitor,
+                    "the history column --early-stopping and --reduce-lr-on-plateau watch "
+                    "(default val_loss; *acc*, *auc*, *precision*, *recall* are maximised)");
+  train->add_option("--min-delta", t->minDelta,
+                    "the least change of --monitor that counts as an improvement (default 0)");
+  train->add_flag("--restore-best-weights", t->restoreBest,
+                  "with --early-stopping, write the weights of the best epoch");
+  train
+      ->add_option("--reduce-lr-on-plateau", t->plateau,
+                   "multiply the learning rate by --lr-factor when --monitor has not improved "
+                   "for this many epochs (Keras's ReduceLROnPlateau)")
+      ->check(CLI::PositiveNumber);
+  train->add_option("--lr-factor", t->lrFactor, "see --reduce-lr-on-plateau (default 0.1)")
+      ->check(CLI::Range(0.0, 1.0));
+  train->add_option("--min-lr", t->minLr, "the least learning rate (default 0)");
 
   auto e = std::make_shared<EvalOptions>();
   auto *eval = app.add_subcommand(

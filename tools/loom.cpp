@@ -326,6 +326,7 @@ int main(int argc, char **argv) {
   auto bench = addBenchCommand(app);
   auto compile = addCompileCommand(app);
   auto train = addTrainCommands(app);
+  auto python = addPythonCommands(app);
 
   try {
     app.parse(argc, argv);
@@ -347,6 +348,8 @@ int main(int argc, char **argv) {
   if (int rc = compile(); rc >= 0)
     return rc;
   if (int rc = train(); rc >= 0)
+    return rc;
+  if (int rc = python(); rc >= 0)
     return rc;
   return 0;
 }

@@ -21,10 +21,10 @@
 // own scratch arena and its own output tensors. Replacing the weights while calls are in
 // flight is safe too (those calls finish with the weights they started with).
 //
-// Training: not available yet. TODO(training): once loom compiles `train` blocks, Model
-// gets trainStep(inputs, targets) -> Result<loss> over the same named tensors, and
-// weights() to read the updated values back. Until then a model's `train` block is
-// checked by the compiler but cannot be run through this API.
+// Training: loom::Trainer compiles a model file's `train` block (loss, optimizer, metrics)
+// into one native step function and runs it batch by batch on the caller's tensors;
+// loom::epochOrder gives the batch order `loom train` uses, so a host's epoch loop gives
+// the tool's numbers bit for bit.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -234,6 +234,9 @@ public:
   const std::vector<std::string> &symbols() const;
   /// Seconds spent in LLVM (optimisation and machine code) for this model.
   double compileSeconds() const;
+  /// The compiled model's IR graph (after the pass pipeline) as Graphviz dot text, as
+  /// `loom ir --format=dot` prints it.
+  Result<std::string> graphDot() const;
 
   /// Replaces all weights with those of a numpy .npz (keys "<binding>/<param>"). A missing,
   /// unknown or mis-shaped weight is an error and leaves the current weights unchanged.
@@ -260,6 +263,91 @@ private:
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+/// What a Trainer is built with: the train block's settings, replaced where given.
+struct TrainOptions {
+  /// Which model of the file; empty: the file's only model.
+  std::string model;
+  std::optional<int64_t> epochs, batchSize;
+  std::optional<double> learningRate; // replaces the schedule's initial rate
+  std::optional<int64_t> bptt;        // truncated BPTT chunk length (0: off)
+  std::optional<bool> stateful;
+  /// The seed of training-time randomness (dropout masks), as `loom train --seed`.
+  uint64_t seed = 1;
+};
+
+/// The loss and metrics of a batch or of a whole dataset (sample-weighted means).
+struct BatchResult {
+  double loss = 0;
+  std::vector<double> metrics; // in Trainer::metricNames() order
+};
+
+/// A model with its train block, compiled for training: a step function (forward, loss,
+/// backpropagation through time, clipping, the optimizer's update) and an evaluation
+/// function (forward in inference mode, loss, metrics). It keeps the weights and the
+/// optimizer's state. Move-only; one thread at a time.
+class LOOM_API Trainer {
+public:
+  /// Compiles the model file at `path`, which must have a `train` block.
+  static Result<Trainer> fromFile(const std::string &path, const TrainOptions &opts = {});
+  static Result<Trainer> fromSource(const std::string &source, const TrainOptions &opts = {},
+                                    const std::string &sourceName = "<source>");
+
+  Trainer(Trainer &&) noexcept;
+  Trainer &operator=(Trainer &&) noexcept;
+  ~Trainer();
+
+  /// The arrays a batch holds: the model's inputs, then the train block's targets.
+  const std::vector<TensorInfo> &inputs() const;
+  const std::vector<TensorInfo> &targets() const;
+  const std::vector<TensorInfo> &weights() const;
+  const std::string &lossName() const;
+  const std::vector<std::string> &metricNames() const;
+  const std::string &optimizerName() const;
+  /// The train block's epochs and batch size (or TrainOptions').
+  int64_t epochs() const;
+  int64_t batchSize() const;
+
+  /// Optimizer steps taken so far.
+  int64_t iterations() const;
+  /// The rate the next step uses: the schedule's, or the one setLearningRate gave.
+  double learningRate() const;
+  /// Replaces the schedule by a constant rate from the next step on (positive, finite).
+  Error setLearningRate(double lr);
+  /// The seed of dropout masks from the next step on.
+  void setSeed(uint64_t seed);
+
+  /// Keras's initialisers from `seed` (Model::initWeights' values), and a fresh optimizer.
+  Error initWeights(uint64_t seed);
+  Error loadWeights(const std::string &npzPath);
+  /// Every weight (copied), checked; the optimizer's state is kept.
+  Error setWeights(const std::vector<NamedView> &weights);
+  /// The current weights by key, in parameter order (deep copies).
+  Result<std::vector<NamedTensor>> weightValues() const;
+
+  /// Checks a dataset (every input and target by name, no other) as `loom train` checks its
+  /// .npz before training: dtypes, static dims, one row count, symbols bound consistently,
+  /// labels of sparse losses in range. `what` begins the messages. Returns the row count.
+  Result<int64_t> checkData(const std::vector<NamedView> &data,
+                            const std::string &what = "data") const;
+  /// One optimizer step on a batch (checked as checkData does; borrowed, not copied).
+  /// Returns its loss and metrics before the update.
+  Result<BatchResult> trainBatch(const std::vector<NamedView> &batch);
+  /// Loss and metrics of a batch in inference mode; the weights are unchanged.
+  Result<BatchResult> evaluateBatch(const std::vector<NamedView> &batch) const;
+  /// Forgets the recurrent state a stateful model carries between batches.
+  void resetStates();
+
+  struct Impl;
+
+private:
+  explicit Trainer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// The row order of an epoch as `loom train` makes it: 0..rows-1, or with `shuffle` a
+/// permutation that depends only on (seed, epoch).
+LOOM_API std::vector<int64_t> epochOrder(int64_t rows, bool shuffle, uint64_t seed, int64_t epoch);
 
 /// numpy files, as the loom tool reads and writes them (f64/i64 are converted on read).
 LOOM_API Result<Tensor> loadNpy(const std::string &path);

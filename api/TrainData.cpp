@@ -1,4 +1,4 @@
-#include "tools/TrainData.h"
+#include "api/TrainData.h"
 
 #include "ir/Random.h"
 #include "runtime/Npy.h"
@@ -12,7 +12,7 @@
 #include <numeric>
 #include <set>
 
-namespace loom::tools {
+namespace loom::api {
 
 namespace {
 
@@ -52,11 +52,15 @@ std::string indexText(int64_t flat, const std::vector<int64_t> &shape) {
 } // namespace
 
 /// Reads `path` and checks it against the slots before any training starts.
-llvm::Expected<Dataset> loadData(const std::string &path, const std::vector<api::DataSlot> &slots) {
+llvm::Expected<Dataset> loadData(const std::string &path, const std::vector<DataSlot> &slots) {
   rt::NamedTensors file;
   if (auto s = rt::readNpz(path, file))
     return fail(s.message());
+  return makeDataset(path, file, slots);
+}
 
+llvm::Expected<Dataset> makeDataset(const std::string &path, const rt::NamedTensors &file,
+                                    const std::vector<DataSlot> &slots) {
   std::vector<std::string> expected;
   for (auto &slot : slots)
     expected.push_back(slot.name);
@@ -81,7 +85,7 @@ llvm::Expected<Dataset> loadData(const std::string &path, const std::vector<api:
 
   // Element types, ranks and static dims.
   for (size_t i = 0; i < slots.size(); ++i) {
-    const api::DataSlot &slot = slots[i];
+    const DataSlot &slot = slots[i];
     const rt::Tensor &t = d.arrays[i];
     if (t.dtype() != slot.type.dtype)
       return fail(fmt::format("{}: array '{}' is {} but the model expects {} ({})", path, slot.name,
@@ -146,7 +150,7 @@ llvm::Expected<Dataset> loadData(const std::string &path, const std::vector<api:
 
   // Class ids of sparse targets.
   for (size_t i = 0; i < slots.size(); ++i) {
-    const api::DataSlot &slot = slots[i];
+    const DataSlot &slot = slots[i];
     const rt::Tensor &t = d.arrays[i];
     if (!slot.target || slot.classes <= 0 || t.dtype() != rt::DType::I32)
       continue;
@@ -207,8 +211,8 @@ std::vector<int64_t> epochOrder(int64_t rows, bool shuffle, uint64_t seed, int64
 }
 
 /// Loss and metrics over a whole dataset, batch by batch.
-llvm::Expected<api::BatchResult> evaluateAll(const api::Trainer &trainer, const Dataset &d,
-                                             int64_t batchSize) {
+llvm::Expected<BatchResult> evaluateAll(const Trainer &trainer, const Dataset &d,
+                                        int64_t batchSize) {
   std::vector<int64_t> order = epochOrder(d.rows, false, 0, 0);
   Totals totals;
   for (int64_t begin = 0; begin < d.rows; begin += batchSize) {
@@ -222,4 +226,4 @@ llvm::Expected<api::BatchResult> evaluateAll(const api::Trainer &trainer, const 
   return totals.mean();
 }
 
-} // namespace loom::tools
+} // namespace loom::api

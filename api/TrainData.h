@@ -1,6 +1,7 @@
 #pragma once
-// The data side of loom train / loom eval: .npz datasets checked against the trainer's
-// slots before anything runs, batches cut from them, the epoch order, epoch means.
+// The data side of training (loom train / loom eval, loom::Trainer): datasets checked
+// against the trainer's slots before anything runs, batches cut from them, the epoch order,
+// epoch means.
 #include "api/Train.h"
 
 #include "llvm/Support/Error.h"
@@ -8,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace loom::tools {
+namespace loom::api {
 
 /// A dataset: one array per slot, in Trainer::slots() order, all with `rows` rows.
 struct Dataset {
@@ -20,7 +21,11 @@ struct Dataset {
 /// Reads `path` and checks it against the slots before any training starts: every array
 /// present and no other, dtypes, ranks and static dims, one row count, the same value for a
 /// symbolic dim across arrays, labels of sparse losses in range.
-llvm::Expected<Dataset> loadData(const std::string &path, const std::vector<api::DataSlot> &slots);
+llvm::Expected<Dataset> loadData(const std::string &path, const std::vector<DataSlot> &slots);
+/// The same checks on arrays already in memory (shared, not copied); `what` begins every
+/// message, as the path does for a file.
+llvm::Expected<Dataset> makeDataset(const std::string &what, const rt::NamedTensors &arrays,
+                                    const std::vector<DataSlot> &slots);
 
 /// Rows order[begin..end) of every array, as new tensors.
 std::vector<rt::Tensor> gather(const Dataset &d, const std::vector<int64_t> &order, int64_t begin,
@@ -36,15 +41,15 @@ struct Totals {
   std::vector<double> metrics;
   int64_t rows = 0;
 
-  void add(const api::BatchResult &r, int64_t n) {
+  void add(const BatchResult &r, int64_t n) {
     metrics.resize(r.metrics.size(), 0.0);
     loss += r.loss * (double)n;
     for (size_t i = 0; i < r.metrics.size(); ++i)
       metrics[i] += r.metrics[i] * (double)n;
     rows += n;
   }
-  api::BatchResult mean() const {
-    api::BatchResult r;
+  BatchResult mean() const {
+    BatchResult r;
     r.loss = rows ? loss / (double)rows : 0;
     for (double m : metrics)
       r.metrics.push_back(rows ? m / (double)rows : 0);
@@ -53,7 +58,7 @@ struct Totals {
 };
 
 /// Loss and metrics over a whole dataset, batch by batch.
-llvm::Expected<api::BatchResult> evaluateAll(const api::Trainer &trainer, const Dataset &d,
-                                             int64_t batchSize);
+llvm::Expected<BatchResult> evaluateAll(const Trainer &trainer, const Dataset &d,
+                                        int64_t batchSize);
 
-} // namespace loom::tools
+} // namespace loom::api
