@@ -1,4 +1,5 @@
 #include "runtime/FileIO.h"
+#include "runtime/Limits.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -46,8 +47,13 @@ Status readWholeFile(const std::string &path, std::string &out) {
       ::close(fd);
       return Status::error(path + ": is a directory, not a file");
     }
-    if (S_ISREG(st.st_mode))
+    if (S_ISREG(st.st_mode)) {
+      if (Status s = checkMemory(path + ": reading it", (uint64_t)st.st_size)) {
+        ::close(fd);
+        return s;
+      }
       out.reserve((size_t)st.st_size);
+    }
   }
   // Read until EOF rather than trusting st_size: pipes and /proc files report 0.
   constexpr size_t kChunk = 1 << 20;
@@ -67,6 +73,11 @@ Status readWholeFile(const std::string &path, std::string &out) {
     if (n == 0)
       break;
     used += (size_t)n;
+    if (used > (size_t)memoryLimit()) {
+      ::close(fd);
+      out.clear();
+      return checkMemory(path + ": reading it", used);
+    }
   }
   ::close(fd);
   out.resize(used);

@@ -6,6 +6,7 @@
 #include "codegen/JIT.h"
 #include "ir/Interpreter.h"
 #include "ir/Printer.h"
+#include "runtime/Limits.h"
 #include "runtime/Npy.h"
 #include "tools/Commands.h"
 #include "tools/CompileCommand.h"
@@ -270,6 +271,18 @@ int main(int argc, char **argv) {
   CLI::App app{"loom: a compiler for sequence models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "loom 0.1");
+  // Before or after the subcommand: `loom run ... --max-memory 4G`.
+  app.fallthrough();
+  std::string maxMemory;
+  app.add_option("--max-memory", maxMemory,
+                 "the most memory one call, file or set of weights may take: bytes, or with "
+                 "K, M, G or T (powers of 1024), e.g. 4G (default: the machine's memory)")
+      ->check(CLI::Validator(
+          [](std::string &s) -> std::string {
+            int64_t b;
+            return rt::parseBytes(s, b) ? "" : "'" + s + "' is not a size like 4G, 512M or 1000000";
+          },
+          "SIZE"));
 
   Common check, ir, init, run;
   auto *cCheck = app.add_subcommand("check", "parse and type/shape-check a model; prints OK or "
@@ -331,6 +344,11 @@ int main(int argc, char **argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
     return app.exit(e);
+  }
+  if (!maxMemory.empty()) {
+    int64_t bytes = 0;
+    rt::parseBytes(maxMemory, bytes);
+    rt::setMemoryLimit(bytes);
   }
   if (*cCheck)
     return cmdCheck(check);
