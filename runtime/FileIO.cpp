@@ -84,8 +84,8 @@ Status readWholeFile(const std::string &path, std::string &out) {
   return Status::success();
 }
 
-Status writeFileAtomic(const std::string &path, const void *data, size_t size) {
-  std::string tmp = path + ".tmp.XXXXXX";
+Status stageFile(const std::string &path, const void *data, size_t size, std::string &tmp) {
+  tmp = path + ".tmp.XXXXXX";
   int fd = ::mkstemp(&tmp[0]);
   if (fd < 0)
     return fail(path, "cannot create temporary file '" + tmp + "'", errno);
@@ -119,9 +119,35 @@ Status writeFileAtomic(const std::string &path, const void *data, size_t size) {
   fd = -1;
   if (closed != 0)
     return abandon("cannot close");
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    return abandon("cannot rename into place");
   return Status::success();
+}
+
+Status commitFile(const std::string &tmp, const std::string &path) {
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return fail(path, "cannot rename '" + tmp + "' into place", err);
+  }
+  // The rename is durable once the directory is flushed; until then a power cut could
+  // bring back the old file (never a partial one). Best effort: some file systems refuse
+  // to fsync a directory, and the new file is already complete.
+  size_t slash = path.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
+  return Status::success();
+}
+
+void discardFile(const std::string &tmp) { ::unlink(tmp.c_str()); }
+
+Status writeFileAtomic(const std::string &path, const void *data, size_t size) {
+  std::string tmp;
+  if (Status s = stageFile(path, data, size, tmp))
+    return s;
+  return commitFile(tmp, path);
 }
 
 } // namespace loom::rt
