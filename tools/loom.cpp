@@ -54,6 +54,17 @@ struct Common {
 
 } // namespace
 
+CLI::Validator positiveCount() {
+  return CLI::Validator(
+      [](std::string &v) -> std::string {
+        int64_t n = 0;
+        if (!llvm::StringRef(v).getAsInteger(10, n) && n >= 1)
+          return "";
+        return "must be a whole number of 1 or more, got '" + v + "'";
+      },
+      "N >= 1");
+}
+
 CLI::Validator unrollValidator() {
   return CLI::Validator(
       [](std::string &v) -> std::string {
@@ -334,12 +345,23 @@ int main(int argc, char **argv) {
   cRun->add_option("--threads", threads,
                    "threads for oneDNN's matrix products (default: "
                    "OMP_NUM_THREADS, else all cores)")
-      ->check(CLI::PositiveNumber);
+      ->check(positiveCount());
 
   auto bench = addBenchCommand(app);
   auto compile = addCompileCommand(app);
   auto train = addTrainCommands(app);
 
+  // CLI11 reports `loom frobnicate` as "A subcommand is required"; name the word instead.
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    std::string names;
+    for (const CLI::App *c : app.get_subcommands({})) {
+      known |= c->get_name() == argv[1];
+      names += (names.empty() ? "" : ", ") + c->get_name();
+    }
+    if (!known)
+      return reportError(fmt::format("unknown command '{}' (the commands: {})", argv[1], names));
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
