@@ -8,6 +8,7 @@ pkgs=(
   libdnnl-dev                               # oneDNN 2.6 (matmul, conv1d, RNN primitives for bench)
   libfmt-dev libgtest-dev libgmock-dev libcli11-dev libzip-dev
   python3 python3-numpy                     # lit, test data scripts
+  clang-19 libfuzzer-19-dev libclang-rt-19-dev libomp-19-dev  # scripts/fuzz.sh (libFuzzer)
 )
 
 missing=()
