@@ -97,6 +97,9 @@ model("model-rank-mismatch",
 model("model-deep-nesting",
       "model m(x: f32[B, 5]) -> (y) {\n  y = " + "(" * 20000 + "x" + ")" * 20000 + "\n}\n",
       "m.loom:2:262: error: expression or block nested too deeply (the limit is 256 levels)")
+model("model-integer-overflow",
+      "model m(x: f32[B, 5]) -> (y) {\n  y = dense(x, units=4611686018427387904 * 4)\n}\n",
+      "m.loom:2:42: error: integer overflow: 4611686018427387904 * 4 does not fit in 64 bits")
 model("model-unknown-dtype", "model m(x: f64[B, 5]) -> (y) {\n  y = dense(x, units=3)\n}\n",
       "m.loom:1:12: error: expected a type (f32[...], i32[...], int, float, bool, str, fn or cell), found identifier 'f64'")
 model("model-no-model", "def f(x) {\n  return x\n}\n", "m.loom: error: no model declared")
@@ -133,6 +136,11 @@ ir("ir-bad-attribute",
    "func @f(%x: f32[2, 3]) -> (y) {\n  %a = reduce_sum %x {axis = 7, keepdims = false} : f32[2]\n"
    "  return %a\n}\n", "f.lir: verifier: `%a = reduce_sum %x {axis = 7, keepdims = false} : f32[2]` in "
    "@f: reduce_sum axis 7 out of range for f32[2,3]")
+
+# Found by fuzz_ir: a constant dimension expression overflowing int64 was folded with
+# signed overflow (undefined behaviour).
+ir("ir-dim-overflow", "func @f(%x: f32[6 * 4307442843600581062]) -> (y) {\n  return %x\n}\n",
+   "f.lir:1:40: error: dimension expression overflows int64")
 
 # ----- weights -----
 W_OK = {"y/kernel": np.zeros((5, 64), np.float32), "y/recurrent_kernel": np.zeros((64, 64), np.float32),
