@@ -1,6 +1,7 @@
 #include "api/Init.h"
 
 #include "ir/Random.h"
+#include "runtime/Limits.h"
 
 #include <cmath>
 #include <vector>
@@ -160,7 +161,25 @@ llvm::Error initTensor(rt::Tensor &t, const std::string &name, uint64_t seed) {
   return llvm::Error::success();
 }
 
-llvm::Expected<rt::NamedTensors> initWeights(const ir::Function &f, uint64_t seed) {
+llvm::Expected<rt::NamedTensors> initWeights(const ir::Function &f, uint64_t seed,
+                                             int64_t maxMemory) {
+  // units=1000000000 is a valid model; its weights are an error here, before allocating.
+  uint64_t total = 0, largest = 0;
+  std::string largestKey;
+  for (unsigned i = 0; i < f.params.size(); ++i) {
+    uint64_t bytes = 4;
+    for (auto &d : f.param(i)->type.shape)
+      if (__builtin_mul_overflow(bytes, (uint64_t)d.value(), &bytes))
+        bytes = UINT64_MAX;
+    if (bytes > largest)
+      largest = bytes, largestKey = "'" + f.params[i].key + "' " + f.param(i)->type.str();
+    if (__builtin_add_overflow(total, bytes, &total))
+      total = UINT64_MAX;
+  }
+  if (rt::Status s = rt::checkMemory("initialising the weights (the largest: " + largestKey + ", " +
+                                         rt::bytesStr(largest) + ")",
+                                     total, maxMemory))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), s.message());
   rt::NamedTensors out;
   for (unsigned i = 0; i < f.params.size(); ++i) {
     const ir::Type &ty = f.param(i)->type;

@@ -13,7 +13,9 @@
 namespace loom::api {
 
 /// One tensor per parameter of `f`, keyed "<binding>/<param>", in declaration order.
-llvm::Expected<rt::NamedTensors> initWeights(const ir::Function &f, uint64_t seed);
+/// `maxMemory`: the most the weights may take (runtime/Limits.h; 0: the process-wide limit).
+llvm::Expected<rt::NamedTensors> initWeights(const ir::Function &f, uint64_t seed,
+                                             int64_t maxMemory = 0);
 
 /// Fills `t` (already shaped) with initialiser `name` (zeros, ones, glorot_uniform,
 /// glorot_normal, orthogonal, he_uniform, he_normal, lecun_uniform, lecun_normal).

@@ -79,6 +79,7 @@ struct Model::Impl {
   std::unique_ptr<ir::Module> module;
   const ir::Function *fn = nullptr;
   std::unique_ptr<codegen::CompiledFunction> compiled;
+  int64_t maxMemory = 0; // CompileOptions::maxMemory
   std::vector<TensorInfo> inputs, outputs, weights;
   std::vector<std::string> symbols;
 
@@ -137,6 +138,12 @@ Result<std::unique_ptr<Model::Impl>> makeModel(std::unique_ptr<ir::Module> m,
   if (!compiled)
     return fromLLVM(compiled.takeError(), ErrorCode::Compile);
   impl->compiled = std::move(*compiled);
+  if (opts.maxMemory < 0)
+    return Error(
+        ErrorCode::InvalidArgument,
+        fmt::format("maxMemory is {}; it must be 0 (no limit of its own) or more", opts.maxMemory));
+  impl->maxMemory = opts.maxMemory;
+  impl->compiled->setMemoryLimit(opts.maxMemory);
   for (unsigned i = 0; i < f.numInputs; ++i)
     impl->inputs.push_back(infoOf(f.input(i)->name, f.input(i)->type));
   for (size_t i = 0; i < f.outputNames.size(); ++i)
@@ -260,7 +267,7 @@ Error Model::setWeight(const std::string &key, const TensorView &value) {
 
 Error Model::initWeights(uint64_t seed) {
   return guardError([&]() -> Error {
-    auto named = api::initWeights(*impl_->fn, seed);
+    auto named = api::initWeights(*impl_->fn, seed, impl_->maxMemory);
     if (!named)
       return fromLLVM(named.takeError(), ErrorCode::Weights);
     auto matched = api::matchWeights(*impl_->fn, *named, "initialised weights");

@@ -72,8 +72,9 @@ const std::vector<loom::TensorInfo> *listOf(const loom_model *m, loom_role role)
     return &m->model.outputs();
   case LOOM_WEIGHT:
     return &m->model.weights();
+  default:
+    return nullptr;
   }
-  return nullptr;
 }
 
 /// The info at `index` of `role`, or a recorded error.

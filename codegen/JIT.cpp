@@ -6,6 +6,7 @@
 
 #include "ir/Bind.h"
 #include "runtime/Kernels.h"
+#include "runtime/Limits.h"
 
 #include "llvm/ExecutionEngine/JITLink/JITLink.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
@@ -18,6 +19,7 @@
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -152,6 +154,7 @@ struct CompiledFunction::Impl {
   std::vector<ir::Type> outputTypes;
   double seconds = 0;
   std::atomic<int64_t> lastScratch{0};
+  std::atomic<int64_t> memoryLimit{0};
   std::mutex poolMutex;
   std::vector<std::unique_ptr<rt::CallContext>> pool;
 
@@ -174,6 +177,8 @@ struct CompiledFunction::Impl {
 
 CompiledFunction::CompiledFunction(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 CompiledFunction::~CompiledFunction() = default;
+void CompiledFunction::setMemoryLimit(int64_t bytes) { impl_->memoryLimit = bytes; }
+
 double CompiledFunction::compileSeconds() const { return impl_->seconds; }
 int64_t CompiledFunction::scratchBytes() const { return impl_->lastScratch; }
 
@@ -281,8 +286,10 @@ Expected<std::vector<rt::Tensor>> CompiledFunction::run(const std::vector<rt::Te
                                s.c_str());
     syms.push_back(it->second);
   }
-  std::vector<rt::Tensor> outputs;
-  std::vector<void *> in, par, out;
+  // The outputs' sizes are known from the symbols: a time axis of 10^9 is an error here,
+  // before anything is allocated, and what they leave is the scratch's share.
+  std::vector<std::vector<int64_t>> shapes;
+  uint64_t outputBytes = 0;
   for (size_t i = 0; i < im.outputTypes.size(); ++i) {
     const ir::Type &t = im.outputTypes[i];
     std::vector<int64_t> shape;
@@ -297,7 +304,28 @@ Expected<std::vector<rt::Tensor>> CompiledFunction::run(const std::vector<rt::Te
             t.str().c_str(), d.str().c_str(), n ? std::to_string(*n).c_str() : "undefined");
       shape.push_back(*n);
     }
-    outputs.emplace_back(toRt(t.dtype), shape);
+    uint64_t bytes = 4;
+    bool overflow = false;
+    for (int64_t d : shape)
+      overflow |= __builtin_mul_overflow(bytes, (uint64_t)d, &bytes);
+    overflow |= __builtin_add_overflow(outputBytes, bytes, &outputBytes);
+    if (overflow)
+      outputBytes = UINT64_MAX;
+    shapes.push_back(std::move(shape));
+  }
+  int64_t limit = im.memoryLimit.load();
+  if (rt::Status s =
+          rt::checkMemory("this call (its outputs, for these input shapes)", outputBytes, limit))
+    return createStringError(inconvertibleErrorCode(), s.message());
+  std::vector<rt::Tensor> outputs;
+  std::vector<void *> in, par, out;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    outputs.emplace_back(toRt(im.outputTypes[i].dtype), shapes[i]);
+    if (!outputs.back().valid())
+      return createStringError(
+          inconvertibleErrorCode(), "out of memory for output '%s' %s",
+          im.signature.outputNames.size() > i ? im.signature.outputNames[i].c_str() : "?",
+          outputs.back().describe().c_str());
     out.push_back(outputs.back().data());
   }
   for (const rt::Tensor &t : inputs)
@@ -306,6 +334,8 @@ Expected<std::vector<rt::Tensor>> CompiledFunction::run(const std::vector<rt::Te
     par.push_back(const_cast<void *>(t.data()));
   std::unique_ptr<rt::CallContext> c = im.acquire();
   c->setPrepared(prepared);
+  c->setMemoryLimit(
+      std::max<int64_t>(1, (limit > 0 ? limit : rt::memoryLimit()) - (int64_t)outputBytes));
   im.entry(c->c(), syms.data(), in.data(), par.data(), out.data());
   std::string error = c->failed() ? c->error() : std::string();
   im.release(std::move(c));

@@ -45,6 +45,9 @@ public:
                                               const std::vector<rt::Tensor> &params,
                                               rt::PreparedWeights *prepared = nullptr) const;
   double compileSeconds() const;
+  /// The most one call may allocate (outputs and scratch), in bytes; 0 (the default): the
+  /// process-wide limit of runtime/Limits.h at the time of the call.
+  void setMemoryLimit(int64_t bytes);
   /// Scratch bytes (the arena: buffers planned by liveness, prepared weights made for the
   /// call) that the last call to finish used; 0 before any. Layouts kept in a
   /// PreparedWeights are not counted (PreparedWeights::bytes).

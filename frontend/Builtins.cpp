@@ -105,6 +105,19 @@ llvm::Expected<Val> paramBuiltin(Elaborator &el, const BoundArgs &a) {
                      fmt::format("weight dimensions must be positive, got {}", d.i));
     t.shape.push_back(ir::Dim::constant(d.i));
   }
+  // 2^46 f32 elements are 256 TiB, the most the runtime ever allocates at once; checking
+  // here also keeps every later element count of a weight from overflowing int64.
+  constexpr int64_t kMaxElements = int64_t(1) << 46;
+  int64_t elements = 1;
+  std::vector<int64_t> dims;
+  for (const ir::Dim &d : t.shape)
+    dims.push_back(d.value());
+  for (int64_t d : dims)
+    if (__builtin_mul_overflow(elements, d, &elements) || elements > kMaxElements)
+      return el.fail(a.locs.at("shape"),
+                     fmt::format("a weight of shape [{}] has more than 2^46 elements (256 TiB "
+                                 "as f32), more than loom can allocate",
+                                 fmt::join(dims, ", ")));
   Val init = a["init"];
   // init=zeros names the initializer even though zeros is also a function.
   if (init.kind == Val::Kind::Func && init.builtin && kInitializers.count(init.builtin->name))

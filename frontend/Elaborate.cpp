@@ -663,12 +663,21 @@ llvm::Expected<Val> Elaborator::evalBinary(const ast::Expr &e) {
   if (a.isNumber() && b.isNumber()) {
     bool ints = a.kind == Val::Kind::Int && b.kind == Val::Kind::Int;
     double x = a.number(), y = b.number();
+    // Integer arithmetic is checked: a silent wrap would turn units=2^62 * 4 into 0 (and
+    // signed overflow is undefined in C++).
+    int64_t r = 0;
+    if (ints && (op == "+" || op == "-" || op == "*") &&
+        (op == "+"   ? __builtin_add_overflow(a.i, b.i, &r)
+         : op == "-" ? __builtin_sub_overflow(a.i, b.i, &r)
+                     : __builtin_mul_overflow(a.i, b.i, &r)))
+      return fail(e.loc,
+                  fmt::format("integer overflow: {} {} {} does not fit in 64 bits", a.i, op, b.i));
     if (op == "+")
-      return ints ? Val::integer(a.i + b.i) : Val::real(x + y);
+      return ints ? Val::integer(r) : Val::real(x + y);
     if (op == "-")
-      return ints ? Val::integer(a.i - b.i) : Val::real(x - y);
+      return ints ? Val::integer(r) : Val::real(x - y);
     if (op == "*")
-      return ints ? Val::integer(a.i * b.i) : Val::real(x * y);
+      return ints ? Val::integer(r) : Val::real(x * y);
     if (op == "/") {
       if (y == 0)
         return fail(e.loc, "division by zero");

@@ -87,14 +87,30 @@ float unary(OpKind k, float x) {
   }
 }
 
+/// memcpy, but an empty tensor's null data pointer is fine (memcpy's is undefined even
+/// for zero bytes).
+void copyBytes(void *dst, const void *src, size_t n) {
+  if (n)
+    std::memcpy(dst, src, n);
+}
+
+/// i32 add, sub and mul wrap around, as generated code's do (LLVM's add without nsw);
+/// signed overflow is undefined in C++, so the oracle computes them unsigned.
+template <typename T> T wrapping(OpKind k, T a, T b) {
+  if constexpr (std::is_integral_v<T>) {
+    uint32_t x = (uint32_t)a, y = (uint32_t)b;
+    return (T)(k == OpKind::Add ? x + y : k == OpKind::Sub ? x - y : x * y);
+  } else {
+    return k == OpKind::Add ? a + b : k == OpKind::Sub ? a - b : a * b;
+  }
+}
+
 template <typename T> T binary(OpKind k, T a, T b) {
   switch (k) {
   case OpKind::Add:
-    return a + b;
   case OpKind::Sub:
-    return a - b;
   case OpKind::Mul:
-    return a * b;
+    return wrapping(k, a, b);
   case OpKind::Div:
     if constexpr (std::is_integral_v<T>)
       return b == 0 ? 0 : (b == -1 ? (T)(0u - (uint32_t)a) : a / b);
@@ -293,8 +309,8 @@ private:
         inner *= a.shape()[i];
       for (int64_t o = 0; o < outer; ++o)
         for (int64_t j = 0; j < n; ++j)
-          std::memcpy((char *)t.data() + ((o * n + j) * inner) * 4,
-                      (const char *)a.data() + ((o * n + (n - 1 - j)) * inner) * 4, inner * 4);
+          copyBytes((char *)t.data() + ((o * n + j) * inner) * 4,
+                    (const char *)a.data() + ((o * n + (n - 1 - j)) * inner) * 4, inner * 4);
       env[op.result()] = t;
       return llvm::Error::success();
     }
@@ -384,7 +400,8 @@ private:
           double acc = op.kind == OpKind::ReduceMax ? -INFINITY : 0.0;
           for (int64_t k = 0; k < n; ++k) {
             int64_t idx = (o * n + k) * inner + j;
-            double v = a.dtype() == DType::F32 ? a.f32()[idx] : a.i32()[idx];
+            // Both arms double: `? float : int32_t` is float, which rounds i32 values.
+            double v = a.dtype() == DType::F32 ? (double)a.f32()[idx] : (double)a.i32()[idx];
             acc = op.kind == OpKind::ReduceMax ? (v > acc || v != v ? v : acc) : acc + v;
           }
           if (op.kind == OpKind::ReduceMean)
@@ -392,8 +409,10 @@ private:
           if (t.dtype() == DType::F32)
             t.f32()[o * inner + j] = (float)acc;
           else
+            // A sum beyond i32 wraps, as generated code's i64 sum truncated to i32 does
+            // (exact in the double up to 2^53).
             t.i32()[o * inner + j] = n || op.kind == OpKind::ReduceSum
-                                         ? (int32_t)acc
+                                         ? (int32_t)(uint32_t)(int64_t)acc
                                          : std::numeric_limits<int32_t>::min();
         }
       env[op.result()] = t;
@@ -447,8 +466,8 @@ private:
                                          (long long)axis, op.operands[0]->type.str().c_str(),
                                          (long long)inN);
         for (int64_t o = 0; o < outer; ++o)
-          std::memcpy((char *)t.data() + ((o * outN + offset) * inner) * 4,
-                      (const char *)a.data() + ((o * inN + from) * inner) * 4, count * inner * 4);
+          copyBytes((char *)t.data() + ((o * outN + offset) * inner) * 4,
+                    (const char *)a.data() + ((o * inN + from) * inner) * 4, count * inner * 4);
         offset += count;
       }
       env[op.result()] = t;
@@ -461,7 +480,7 @@ private:
         return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                        "reshape of %s to %s: element counts differ",
                                        a.describe().c_str(), t.describe().c_str());
-      std::memcpy(t.data(), a.data(), a.bytes());
+      copyBytes(t.data(), a.data(), a.bytes());
       env[op.result()] = t;
       return llvm::Error::success();
     }
@@ -473,8 +492,8 @@ private:
         int32_t id = ids.i32()[i];
         if (id < 0 || id >= V)
           return rangeError(op.strAttr("what"), id, i, ids.shape(), 0, V - 1);
-        std::memcpy((char *)t.data() + i * row * 4, (const char *)table.data() + id * row * 4,
-                    row * 4);
+        copyBytes((char *)t.data() + i * row * 4, (const char *)table.data() + id * row * 4,
+                  row * 4);
       }
       env[op.result()] = t;
       return llvm::Error::success();
@@ -639,15 +658,15 @@ private:
     int64_t B = seq.shape()[0], T = seq.shape()[1],
             inner = seq.numel() / std::max<int64_t>(1, B * T);
     for (int64_t b = 0; b < B; ++b)
-      std::memcpy((char *)out.data() + b * inner * 4,
-                  (const char *)seq.data() + (b * T + t) * inner * 4, inner * 4);
+      copyBytes((char *)out.data() + b * inner * 4,
+                (const char *)seq.data() + (b * T + t) * inner * 4, inner * 4);
   }
   static void stackInto(const rt::Tensor &step, int64_t t, rt::Tensor &seq) {
     int64_t B = seq.shape()[0], T = seq.shape()[1],
             inner = seq.numel() / std::max<int64_t>(1, B * T);
     for (int64_t b = 0; b < B; ++b)
-      std::memcpy((char *)seq.data() + (b * T + t) * inner * 4,
-                  (const char *)step.data() + b * inner * 4, inner * 4);
+      copyBytes((char *)seq.data() + (b * T + t) * inner * 4,
+                (const char *)step.data() + b * inner * 4, inner * 4);
   }
 
   llvm::Error runLoop(const Op &op) {

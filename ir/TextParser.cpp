@@ -379,9 +379,18 @@ private:
       Dim r;
       if (!parseDimTerm(r, depth))
         return false;
-      d = Dim::binary(k, d, r);
+      if (!fold(k, d, r))
+        return false;
     }
     return ok();
+  }
+  /// d = d k r, refusing constants whose result overflows int64.
+  bool fold(Dim::Kind k, Dim &d, const Dim &r) {
+    bool constants = d.isStatic() && r.isStatic();
+    d = Dim::binary(k, d, r);
+    if (constants && !d.isStatic())
+      return failHere("dimension expression overflows int64");
+    return true;
   }
   bool parseDimTerm(Dim &d, int depth) {
     if (!parseDimAtom(d, depth))
@@ -394,7 +403,8 @@ private:
         return false;
       if (k == Dim::Kind::Div && r.isStatic() && r.value() == 0)
         return failHere("dimension division by zero");
-      d = Dim::binary(k, d, r);
+      if (!fold(k, d, r))
+        return false;
     }
     return ok();
   }

@@ -43,25 +43,36 @@ int64_t floorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0
 
 Dim Dim::binary(Kind op, const Dim &a, const Dim &b) {
   assert(op != Kind::Const && op != Kind::Sym && "binary needs an operator");
+  // Constants fold unless the result overflows int64 (found by fuzzing the IR parser);
+  // then the expression stays unfolded and the parser reports it.
   if (a.isStatic() && b.isStatic()) {
-    int64_t x = a.value(), y = b.value();
+    int64_t x = a.value(), y = b.value(), r;
+    bool overflow = false;
     switch (op) {
     case Kind::Add:
-      return constant(x + y);
+      overflow = __builtin_add_overflow(x, y, &r);
+      break;
     case Kind::Sub:
-      return constant(x - y);
+      overflow = __builtin_sub_overflow(x, y, &r);
+      break;
     case Kind::Mul:
-      return constant(x * y);
+      overflow = __builtin_mul_overflow(x, y, &r);
+      break;
     default:
       assert(y != 0 && "dim division by zero");
-      return constant(floorDiv(x, y));
+      overflow = x == INT64_MIN && y == -1;
+      r = overflow ? 0 : floorDiv(x, y);
     }
+    if (!overflow)
+      return constant(r);
   }
   // (x +- c1) +- c2 becomes x +- c, so that same and causal padding give back T.
+  int64_t c1, c2, c;
   if (b.isStatic() && (op == Kind::Add || op == Kind::Sub) &&
-      (a.kind() == Kind::Add || a.kind() == Kind::Sub) && a.rhs().isStatic()) {
-    int64_t c = (a.kind() == Kind::Add ? a.rhs().value() : -a.rhs().value()) +
-                (op == Kind::Add ? b.value() : -b.value());
+      (a.kind() == Kind::Add || a.kind() == Kind::Sub) && a.rhs().isStatic() &&
+      !__builtin_mul_overflow(a.rhs().value(), a.kind() == Kind::Add ? 1 : -1, &c1) &&
+      !__builtin_mul_overflow(b.value(), op == Kind::Add ? 1 : -1, &c2) &&
+      !__builtin_add_overflow(c1, c2, &c) && c != INT64_MIN) {
     return c >= 0 ? binary(Kind::Add, a.lhs(), constant(c))
                   : binary(Kind::Sub, a.lhs(), constant(-c));
   }
@@ -138,13 +149,14 @@ std::optional<int64_t> evalDim(const Dim &d, const SymbolMap &syms) {
     auto a = evalDim(d.lhs(), syms), b = evalDim(d.rhs(), syms);
     if (!a || !b)
       return std::nullopt;
+    int64_t r;
     switch (d.kind()) {
     case Dim::Kind::Add:
-      return *a + *b;
+      return __builtin_add_overflow(*a, *b, &r) ? std::nullopt : std::optional<int64_t>(r);
     case Dim::Kind::Sub:
-      return *a - *b;
+      return __builtin_sub_overflow(*a, *b, &r) ? std::nullopt : std::optional<int64_t>(r);
     case Dim::Kind::Mul:
-      return *a * *b;
+      return __builtin_mul_overflow(*a, *b, &r) ? std::nullopt : std::optional<int64_t>(r);
     default:
       if (*b == 0)
         return std::nullopt;

@@ -287,7 +287,11 @@ int create(const loom_aot_model *m, const char *weightsPath, loom_aot_ctx *c) {
   return loadWeights(c, weightsPath);
 }
 
-bool outOfMemory(const std::string &msg) { return msg.rfind("out of memory", 0) == 0; }
+// A request beyond the memory limit (runtime/Limits.h) is refused before the system is
+// asked; to the host it is the same condition.
+bool outOfMemory(const std::string &msg) {
+  return msg.rfind("out of memory", 0) == 0 || msg.rfind("memory limit", 0) == 0;
+}
 
 } // namespace
 

@@ -2,6 +2,7 @@
 // The state behind loom_rt_ctx, shared by the runtime's own files (not installed: generated
 // code and hosts see only the opaque C type and rt::CallContext).
 #include "runtime/Kernels.h"
+#include "runtime/Limits.h"
 
 #include <algorithm>
 #include <atomic>
@@ -49,6 +50,8 @@ struct loom_rt_ctx {
   /// then they are prepared in the arena for this call only (callPrepared).
   loom::rt::PreparedWeights *prepared = nullptr;
   std::vector<loom::rt::detail::CallPrepared> callPrepared;
+  /// The most the arena may hold, in bytes; 0: the process-wide limit (runtime/Limits.h).
+  int64_t limit = 0;
 
   void *alloc(size_t need) {
     using namespace loom::rt::detail;
@@ -63,6 +66,13 @@ struct loom_rt_ctx {
     // Grow geometrically (each new block at least as big as all before it) so a large
     // workload settles on a few blocks rather than many 1 MiB ones.
     size_t size = std::max({need, kMinBlock, reserved()});
+    {
+      size_t cap = (size_t)effectiveLimit();
+      size_t room = cap > reserved() ? cap - reserved() : 0;
+      if (need > room)
+        return nullptr; // loom_rt_alloc reports the limit
+      size = std::min(size, room);
+    }
     void *p = std::aligned_alloc(kAlign, size);
     if (!p)
       return nullptr;
@@ -70,6 +80,7 @@ struct loom_rt_ctx {
     current = blocks.size() - 1;
     return p;
   }
+  int64_t effectiveLimit() const { return limit > 0 ? limit : loom::rt::memoryLimit(); }
   size_t reserved() const {
     size_t n = 0;
     for (const auto &b : blocks)

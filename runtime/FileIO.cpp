@@ -1,4 +1,5 @@
 #include "runtime/FileIO.h"
+#include "runtime/Limits.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -46,8 +47,13 @@ Status readWholeFile(const std::string &path, std::string &out) {
       ::close(fd);
       return Status::error(path + ": is a directory, not a file");
     }
-    if (S_ISREG(st.st_mode))
+    if (S_ISREG(st.st_mode)) {
+      if (Status s = checkMemory(path + ": reading it", (uint64_t)st.st_size)) {
+        ::close(fd);
+        return s;
+      }
       out.reserve((size_t)st.st_size);
+    }
   }
   // Read until EOF rather than trusting st_size: pipes and /proc files report 0.
   constexpr size_t kChunk = 1 << 20;
@@ -67,14 +73,19 @@ Status readWholeFile(const std::string &path, std::string &out) {
     if (n == 0)
       break;
     used += (size_t)n;
+    if (used > (size_t)memoryLimit()) {
+      ::close(fd);
+      out.clear();
+      return checkMemory(path + ": reading it", used);
+    }
   }
   ::close(fd);
   out.resize(used);
   return Status::success();
 }
 
-Status writeFileAtomic(const std::string &path, const void *data, size_t size) {
-  std::string tmp = path + ".tmp.XXXXXX";
+Status stageFile(const std::string &path, const void *data, size_t size, std::string &tmp) {
+  tmp = path + ".tmp.XXXXXX";
   int fd = ::mkstemp(&tmp[0]);
   if (fd < 0)
     return fail(path, "cannot create temporary file '" + tmp + "'", errno);
@@ -108,9 +119,35 @@ Status writeFileAtomic(const std::string &path, const void *data, size_t size) {
   fd = -1;
   if (closed != 0)
     return abandon("cannot close");
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    return abandon("cannot rename into place");
   return Status::success();
+}
+
+Status commitFile(const std::string &tmp, const std::string &path) {
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return fail(path, "cannot rename '" + tmp + "' into place", err);
+  }
+  // The rename is durable once the directory is flushed; until then a power cut could
+  // bring back the old file (never a partial one). Best effort: some file systems refuse
+  // to fsync a directory, and the new file is already complete.
+  size_t slash = path.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
+  return Status::success();
+}
+
+void discardFile(const std::string &tmp) { ::unlink(tmp.c_str()); }
+
+Status writeFileAtomic(const std::string &path, const void *data, size_t size) {
+  std::string tmp;
+  if (Status s = stageFile(path, data, size, tmp))
+    return s;
+  return commitFile(tmp, path);
 }
 
 } // namespace loom::rt

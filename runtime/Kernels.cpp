@@ -4,6 +4,7 @@
 #include "runtime/Kernels.h"
 
 #include "runtime/Context.h"
+#include "runtime/Limits.h"
 
 #include <oneapi/dnnl/dnnl.h>
 #include <oneapi/dnnl/dnnl_debug.h>
@@ -37,9 +38,16 @@ void *loom_rt_alloc(loom_rt_ctx *ctx, int64_t bytes) {
   } catch (const std::bad_alloc &) {
   }
   if (!p) {
-    char msg[128];
-    std::snprintf(msg, sizeof msg, "out of memory: cannot allocate %lld bytes of scratch",
-                  (long long)bytes);
+    char msg[256];
+    if (ctx->reserved() + need > (size_t)ctx->effectiveLimit())
+      std::snprintf(msg, sizeof msg,
+                    "memory limit: the call's scratch needs more than %s, the memory limit "
+                    "leaves it %s",
+                    loom::rt::bytesStr(ctx->reserved() + need).c_str(),
+                    loom::rt::bytesStr((uint64_t)ctx->effectiveLimit()).c_str());
+    else
+      std::snprintf(msg, sizeof msg, "out of memory: cannot allocate %lld bytes of scratch",
+                    (long long)bytes);
     ctx->fail(msg);
   }
   return p;
@@ -157,6 +165,8 @@ CallContext::~CallContext() {
 loom_rt_ctx *CallContext::c() { return impl_; }
 
 void CallContext::setPrepared(PreparedWeights *prepared) { impl_->prepared = prepared; }
+
+void CallContext::setMemoryLimit(int64_t bytes) { impl_->limit = bytes > 0 ? bytes : 0; }
 
 void CallContext::reset() {
   for (Block &b : impl_->blocks)

@@ -182,6 +182,10 @@ public:
   /// Prepared weights to use (and fill) in the next call, or null (the default): the
   /// weights it belongs to must be the ones that call is given. reset() clears it.
   void setPrepared(PreparedWeights *prepared);
+  /// The most the call's scratch may take, in bytes (0, the default: the process-wide
+  /// limit of runtime/Limits.h); a call that needs more fails with a message saying so
+  /// instead of asking the system. Kept across reset().
+  void setMemoryLimit(int64_t bytes);
   /// Releases this call's scratch memory for reuse (keeps the blocks) and clears the error.
   void reset();
   bool failed() const;

@@ -3,6 +3,7 @@
 // hostile or truncated, so every length is checked before it is used.
 #include "runtime/Npy.h"
 #include "runtime/FileIO.h"
+#include "runtime/Limits.h"
 
 #include <cctype>
 #include <climits>
@@ -188,6 +189,89 @@ uint32_t readLE(const uint8_t *p, int n) {
   return v;
 }
 
+/// An element type from a 'descr' string: '<f4', '>i8', '|b1', '|u1', '=f2'...
+struct Element {
+  char kind;      // 'f', 'i', 'u' or 'b'
+  size_t size;    // bytes
+  bool bigEndian; // '>'; '=' is native, which is little on every machine loom runs on
+};
+
+bool parseDescr(const std::string &d, Element &el) {
+  if (d.size() != 3 || !std::strchr("<>|=", d[0]) || !std::strchr("fiub", d[1]))
+    return false;
+  el.kind = d[1];
+  el.size = (size_t)(d[2] - '0');
+  el.bigEndian = d[0] == '>';
+  switch (el.kind) {
+  case 'f':
+    return el.size == 2 || el.size == 4 || el.size == 8;
+  case 'b':
+    return el.size == 1;
+  default:
+    return el.size == 1 || el.size == 2 || el.size == 4 || el.size == 8;
+  }
+}
+
+uint64_t load(const uint8_t *p, size_t n, bool bigEndian) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; ++i)
+    v = bigEndian ? (v << 8) | p[i] : v | (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+/// IEEE binary16 to binary32; every half value is exactly a float.
+float halfToFloat(uint16_t h) {
+  uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (mant << 13); // inf, or NaN with its payload
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign; // +-0
+  } else {
+    // Subnormal: mant * 2^-24, normalised for binary32.
+    int e = -1;
+    do {
+      mant <<= 1;
+      ++e;
+    } while (!(mant & 0x400));
+    bits = sign | ((uint32_t)(112 - e) << 23) | ((mant & 0x3ff) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+/// bool is 0 or 1 (any non-zero byte is true, as numpy converts it); f8 rounds to f32,
+/// values beyond f32's range becoming inf as in numpy.
+float toFloat(const Element &el, uint64_t bits) {
+  if (el.kind == 'b')
+    return bits ? 1.0f : 0.0f;
+  if (el.size == 2)
+    return halfToFloat((uint16_t)bits);
+  if (el.size == 4) {
+    uint32_t b = (uint32_t)bits;
+    float f;
+    std::memcpy(&f, &b, 4);
+    return f;
+  }
+  double d;
+  std::memcpy(&d, &bits, 8);
+  return (float)d;
+}
+
+/// The integer's value in `v`; false if it does not fit in i32.
+bool toI32(const Element &el, uint64_t bits, int64_t &v) {
+  if (el.kind == 'u') {
+    v = bits > (uint64_t)INT32_MAX ? -1 : (int64_t)bits;
+    return bits <= (uint64_t)INT32_MAX;
+  }
+  unsigned shift = 64 - 8 * (unsigned)el.size;
+  v = (int64_t)(bits << shift) >> shift; // sign-extend
+  return v >= INT32_MIN && v <= INT32_MAX;
+}
+
 Status parseImpl(const std::string &what, const uint8_t *data, size_t size, Tensor &out) {
   if (size < kMagicLen || std::memcmp(data, kMagic, kMagicLen) != 0)
     return err(what, "not a .npy file (it does not start with \"\\x93NUMPY\")");
@@ -215,30 +299,19 @@ Status parseImpl(const std::string &what, const uint8_t *data, size_t size, Tens
   if (!problem.empty())
     return err(what,
                "malformed .npy header: " + problem + " in \"" + printable(hdr, headerLen) + "\"");
-  static const char *const kAccepted = "(loom reads little-endian f4, i4, f8, i8)";
+  static const char *const kAccepted =
+      "(loom reads f2, f4, f8, i1 to i8, u1 to u8 and bool, either byte order)";
   if (h.structured)
     return err(what, std::string("unsupported structured dtype ") + kAccepted);
-  if (h.fortranOrder)
-    return err(what, "fortran_order arrays are not supported (save a C-ordered array, e.g. "
-                     "np.ascontiguousarray(a))");
-
-  DType dt;
-  size_t itemSize;
-  if (h.descr == "<f4" || h.descr == "<i4") {
-    dt = h.descr[1] == 'f' ? DType::F32 : DType::I32;
-    itemSize = 4;
-  } else if (h.descr == "<f8" || h.descr == "<i8") {
-    dt = h.descr[1] == 'f' ? DType::F32 : DType::I32;
-    itemSize = 8;
-  } else {
+  Element el;
+  if (!parseDescr(h.descr, el))
     return err(what, "unsupported dtype '" + printable(h.descr.data(), h.descr.size()) + "' " +
                          kAccepted);
-  }
 
   // The data must be exactly what the shape needs: a shorter file is truncated, a longer
   // one is not what numpy wrote. Checked with overflow in mind before anything is allocated.
   size_t dataSize = size - preamble - headerLen;
-  uint64_t need = itemSize;
+  uint64_t need = el.size;
   bool overflow = false;
   for (int64_t d : h.shape)
     overflow |= __builtin_mul_overflow(need, (uint64_t)d, &need);
@@ -247,31 +320,60 @@ Status parseImpl(const std::string &what, const uint8_t *data, size_t size, Tens
                          " needs " +
                          (overflow ? std::string("more than 2^64") : std::to_string(need)));
 
+  DType dt = el.kind == 'i' || el.kind == 'u' ? DType::I32 : DType::F32;
+  // f2, bool and small integers grow to 4 bytes an element.
+  if (Status s = checkMemory(what + ": an array of shape " + shapeStr(h.shape), need / el.size * 4))
+    return s;
   Tensor t(dt, h.shape);
   if (!t.valid())
     return err(what, "out of memory for an array of shape " + shapeStr(h.shape));
   const uint8_t *src = data + preamble + headerLen;
   int64_t n = t.numel();
-  if (itemSize == 4) {
-    if (n)
-      std::memcpy(t.data(), src, (size_t)n * 4);
-  } else if (dt == DType::F32) {
-    // Narrowing f64 to f32 rounds; values beyond f32's range become inf, as in numpy.
-    float *dst = t.f32();
-    for (int64_t i = 0; i < n; ++i) {
-      double v;
-      std::memcpy(&v, src + i * 8, 8);
-      dst[i] = (float)v;
-    }
-  } else {
-    int32_t *dst = t.i32();
-    for (int64_t i = 0; i < n; ++i) {
+  if (n == 0) {
+    out = std::move(t);
+    return Status::success();
+  }
+  // The common case, loom's own files and most of numpy's: the bytes as they are.
+  if (el.size == 4 && !el.bigEndian && el.kind != 'u' && (!h.fortranOrder || t.rank() < 2)) {
+    std::memcpy(t.data(), src, (size_t)n * 4);
+    out = std::move(t);
+    return Status::success();
+  }
+
+  // Element i of the file goes to `dst` in loom's row-major order. A Fortran-ordered file
+  // lists its elements with the first index varying fastest, so `dst` follows an odometer
+  // over the indices in that order.
+  std::vector<int64_t> stride(h.shape.size()), idx(h.shape.size(), 0);
+  for (size_t k = h.shape.size(), s = 1; k-- > 0;) {
+    stride[k] = (int64_t)s;
+    s *= (size_t)h.shape[k];
+  }
+  bool fortran = h.fortranOrder && h.shape.size() > 1;
+  int64_t dst = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t bits = load(src + (size_t)i * el.size, el.size, el.bigEndian);
+    if (dt == DType::F32) {
+      t.f32()[dst] = toFloat(el, bits);
+    } else {
       int64_t v;
-      std::memcpy(&v, src + i * 8, 8);
-      if (v < INT32_MIN || v > INT32_MAX)
-        return err(what, "i8 value " + std::to_string(v) + " at flat index " + std::to_string(i) +
-                             " does not fit in i32");
-      dst[i] = (int32_t)v;
+      if (!toI32(el, bits, v)) {
+        // Name the element as numpy indexes it, whatever order the file stores it in.
+        std::string value = el.kind == 'u' ? std::to_string(bits) : std::to_string(v);
+        return err(what, std::string(1, el.kind) + std::to_string(el.size) + " value " + value +
+                             " at flat index " + std::to_string(dst) + " does not fit in i32");
+      }
+      t.i32()[dst] = (int32_t)v;
+    }
+    if (!fortran) {
+      ++dst;
+      continue;
+    }
+    for (size_t k = 0; k < idx.size(); ++k) {
+      dst += stride[k];
+      if (++idx[k] < h.shape[k])
+        break;
+      dst -= stride[k] * h.shape[k];
+      idx[k] = 0;
     }
   }
   out = std::move(t);

@@ -1,8 +1,10 @@
 #pragma once
 // numpy .npy and .npz files. .npz is read and written with libzip.
-// Accepted on read: little-endian '<f4', '<i4' as they are; '<f8' converted to f32 and
-// '<i8' to i32 (an i64 value outside i32's range is an error naming the array).
-// Fortran-order arrays, big-endian data and other dtypes are errors.
+// Read as numpy reads them: either byte order, C or Fortran order (a Fortran-ordered file
+// is reordered into loom's row-major layout). Floats (f2, f4, f8) and bool become f32 (f2
+// exactly, f8 rounded, bool 0 or 1); integers (i1 to i8, u1 to u8) become i32, and a value
+// outside i32's range is an error naming the array and the element. Other dtypes are
+// errors. Format versions 1.0, 2.0 and 3.0; .npz members stored or deflated.
 // Writes are atomic: a temporary file beside the target, renamed into place on success,
 // so a failure never leaves a half-written file.
 #include "runtime/Status.h"

@@ -4,6 +4,7 @@
 // while loading or saving, and buys one code path that the fuzz tests exercise entirely,
 // and an atomic write that does not depend on how libzip replaces files.
 #include "runtime/FileIO.h"
+#include "runtime/Limits.h"
 #include "runtime/Npy.h"
 
 #include <algorithm>
@@ -66,6 +67,17 @@ Status readMember(const std::string &what, zip_t *za, zip_uint64_t index, size_t
   if ((st.valid & ZIP_STAT_COMP_SIZE) && st.comp_size > archiveSize)
     return err(what, "corrupt archive: the member claims " + std::to_string(st.comp_size) +
                          " compressed bytes in a " + std::to_string(archiveSize) + "-byte file");
+  // A zip bomb's directory says how large its members inflate; refuse before inflating.
+  // Deflate expands at most 1032 times, so a larger claim is a lie, not a bomb.
+  if (sizeKnown && (st.valid & ZIP_STAT_COMP_SIZE) && (st.valid & ZIP_STAT_COMP_METHOD) &&
+      st.comp_method == ZIP_CM_DEFLATE && st.size / 1032 > st.comp_size + 64)
+    return err(what, "corrupt archive: the member claims " + std::to_string(st.size) +
+                         " bytes inflated from " + std::to_string(st.comp_size) +
+                         " compressed ones (deflate expands at most 1032 times)");
+  if (sizeKnown)
+    if (Status s = checkMemory(what + ": inflating it", st.size))
+      return s;
+  int64_t limit = memoryLimit();
   std::unique_ptr<zip_file_t, FileCloser> f(zip_fopen_index(za, index, 0));
   if (!f)
     return err(what, std::string("cannot open: ") + zip_strerror(za));
@@ -82,6 +94,8 @@ Status readMember(const std::string &what, zip_t *za, zip_uint64_t index, size_t
     if (n == 0)
       break;
     used += (size_t)n;
+    if (!sizeKnown && used > (uint64_t)limit)
+      return checkMemory(what + ": inflating it", used);
     if (sizeKnown && used > st.size)
       return err(what, "corrupt archive: the member holds more data than its directory entry "
                        "says (" +

@@ -10,6 +10,7 @@ pkgs=(
   python3 python3-numpy                     # lit, test data scripts
   pybind11-dev python3-dev python3-pytest   # the Python module (python/) and its tests
   python3-matplotlib python3-h5py graphviz # History.plot, Keras .h5 weights, plot_graph
+  clang-19 libfuzzer-19-dev libclang-rt-19-dev libomp-19-dev  # scripts/fuzz.sh (libFuzzer)
 )
 
 missing=()

@@ -30,4 +30,5 @@ add_test(NAME embed_install
           ${CMAKE_COMMAND} ${CMAKE_GENERATOR} ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR}
           ${CMAKE_CURRENT_BINARY_DIR}/embed-install)
 # Installing needs every installed target built; the in-tree examples make sure of theirs.
-set_tests_properties(embed_install PROPERTIES TIMEOUT 600)
+set_tests_properties(embed_install PROPERTIES TIMEOUT 600
+                     ENVIRONMENT "LOOM_SANITIZE_CFLAGS=${LOOM_SANITIZE_CFLAGS}")

@@ -182,11 +182,11 @@ std::function<int()> addBenchCommand(CLI::App &app) {
                                           "median, p10, p90");
   cmd->add_option("file", o->file, "model file (.loom)")->required();
   cmd->add_option("--model", o->model, "which model of the file");
-  cmd->add_option("--batch", o->batch, "batch size B (default 32)")->check(CLI::PositiveNumber);
-  cmd->add_option("--time", o->time, "sequence length T (default 12)")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", o->batch, "batch size B (default 32)")->check(positiveCount());
+  cmd->add_option("--time", o->time, "sequence length T (default 12)")->check(positiveCount());
   cmd->add_option("--threads", o->threads, "threads for oneDNN (default 1)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--iters", o->iters, "timed calls (default 50)")->check(CLI::PositiveNumber);
+      ->check(positiveCount());
+  cmd->add_option("--iters", o->iters, "timed calls (default 50)")->check(positiveCount());
   cmd->add_option("--warmup", o->warmup, "untimed calls first (default 5)");
   cmd->add_option("--target-cpu", o->targetCpu,
                   "native (default, or $LOOM_TARGET_CPU), x86-64-v3 or x86-64-v4");

@@ -19,6 +19,10 @@ inline const char *kUnrollHelp =
     "emit each loop's body N times per iteration (default: the model's unroll(...) "
     "statement, else none)";
 
+/// For counts (--threads, --epochs, --batch...): a whole number of 1 or more. CLI11's
+/// PositiveNumber says "Value 0 not in range 0.000000 to 1.797e308".
+CLI::Validator positiveCount();
+
 /// The thread count of oneDNN and of loom's kernels (OpenMP) for this process.
 void setThreads(int n);
 

@@ -32,23 +32,28 @@ std::string headerFor(const std::string &object) {
   return object.substr(0, dot) + ".h";
 }
 
-/// Writes both files or neither: the object goes to a temporary name first and is renamed
-/// into place only once the header has been written.
+/// Writes both files or neither: both are written and flushed under temporary names
+/// first, then renamed into place one after the other. A failure leaves neither; only a
+/// kill between the two renames (microseconds) could leave the new header beside the old
+/// object.
 int writeBoth(const std::string &object, const std::string &objectBytes, const std::string &header,
               const std::string &headerText) {
   if (object == header)
     return reportError("-o and --header name the same file '" + object + "'");
-  std::string tmp = object + ".loom-tmp";
-  if (auto s = rt::writeFileAtomic(tmp, objectBytes.data(), objectBytes.size()))
+  std::string objectTmp, headerTmp;
+  if (auto s = rt::stageFile(object, objectBytes.data(), objectBytes.size(), objectTmp))
     return reportError(s.message());
-  if (auto s = rt::writeFileAtomic(header, headerText.data(), headerText.size())) {
-    std::remove(tmp.c_str());
+  if (auto s = rt::stageFile(header, headerText.data(), headerText.size(), headerTmp)) {
+    rt::discardFile(objectTmp);
     return reportError(s.message());
   }
-  if (std::rename(tmp.c_str(), object.c_str()) != 0) {
-    std::remove(tmp.c_str());
+  if (auto s = rt::commitFile(headerTmp, header)) {
+    rt::discardFile(objectTmp);
+    return reportError(s.message());
+  }
+  if (auto s = rt::commitFile(objectTmp, object)) {
     std::remove(header.c_str());
-    return reportError(object + ": cannot rename the finished object into place");
+    return reportError(s.message());
   }
   return 0;
 }

@@ -614,15 +614,15 @@ std::function<int()> addTrainCommands(CLI::App &app) {
                     "starting weights (.npz; default: Keras initialisers drawn from --seed)");
   train->add_option("-o,--output", t->output, "where to write the trained weights (.npz)");
   t->epochsOpt = train->add_option("--epochs", t->epochs, "epochs (default: the train block's)")
-                     ->check(CLI::PositiveNumber);
+                     ->check(positiveCount());
   t->batchOpt =
       train->add_option("--batch-size", t->batchSize, "rows per batch (default: the train block's)")
-          ->check(CLI::PositiveNumber);
+          ->check(positiveCount());
   t->bpttOpt = train
                    ->add_option("--bptt", t->bptt,
                                 "truncated backpropagation through time: one optimizer step per "
                                 "chunk of this many time steps, the state carried across chunks")
-                   ->check(CLI::PositiveNumber);
+                   ->check(positiveCount());
   train->add_flag("--stateful", t->stateful,
                   "carry the recurrent state from batch to batch (reset every epoch)");
   train->add_flag("--shuffle", t->shuffle,
@@ -632,7 +632,7 @@ std::function<int()> addTrainCommands(CLI::App &app) {
       ->add_option("--threads", t->threads,
                    "threads for oneDNN (default: OMP_NUM_THREADS, else "
                    "all cores)")
-      ->check(CLI::PositiveNumber);
+      ->check(positiveCount());
   t->lrOpt = train
                  ->add_option("--learning-rate", t->learningRate,
                               "the optimizer's (initial) learning rate, instead of the train "
@@ -643,7 +643,7 @@ std::function<int()> addTrainCommands(CLI::App &app) {
   train
       ->add_option("--checkpoint-every", t->checkpointEvery,
                    "write a checkpoint (weights, optimizer state, epoch) every N epochs")
-      ->check(CLI::PositiveNumber);
+      ->check(positiveCount());
   train->add_option("--checkpoint", t->checkpoint,
                     "the checkpoint file (default: <output>.ckpt.npz; alone: every epoch)");
   train->add_option("--resume", t->resume, "continue from a checkpoint, after its last epoch");
@@ -678,8 +678,8 @@ std::function<int()> addTrainCommands(CLI::App &app) {
   eval->add_option("--data", e->data, "the data (.npz): one array per model input and target");
   e->batchOpt =
       eval->add_option("--batch-size", e->batchSize, "rows per batch (default: the train block's)")
-          ->check(CLI::PositiveNumber);
-  eval->add_option("--threads", e->threads, "threads for oneDNN")->check(CLI::PositiveNumber);
+          ->check(positiveCount());
+  eval->add_option("--threads", e->threads, "threads for oneDNN")->check(positiveCount());
   eval->add_flag("--interpret", e->interpret, "use the reference interpreter (slow; for tests)");
 
   return [train, eval, t, e]() {

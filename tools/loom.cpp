@@ -6,6 +6,7 @@
 #include "codegen/JIT.h"
 #include "ir/Interpreter.h"
 #include "ir/Printer.h"
+#include "runtime/Limits.h"
 #include "runtime/Npy.h"
 #include "tools/Commands.h"
 #include "tools/CompileCommand.h"
@@ -52,6 +53,17 @@ struct Common {
 };
 
 } // namespace
+
+CLI::Validator positiveCount() {
+  return CLI::Validator(
+      [](std::string &v) -> std::string {
+        int64_t n = 0;
+        if (!llvm::StringRef(v).getAsInteger(10, n) && n >= 1)
+          return "";
+        return "must be a whole number of 1 or more, got '" + v + "'";
+      },
+      "N >= 1");
+}
 
 CLI::Validator unrollValidator() {
   return CLI::Validator(
@@ -270,6 +282,18 @@ int main(int argc, char **argv) {
   CLI::App app{"loom: a compiler for sequence models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "loom 0.1");
+  // Before or after the subcommand: `loom run ... --max-memory 4G`.
+  app.fallthrough();
+  std::string maxMemory;
+  app.add_option("--max-memory", maxMemory,
+                 "the most memory one call, file or set of weights may take: bytes, or with "
+                 "K, M, G or T (powers of 1024), e.g. 4G (default: the machine's memory)")
+      ->check(CLI::Validator(
+          [](std::string &s) -> std::string {
+            int64_t b;
+            return rt::parseBytes(s, b) ? "" : "'" + s + "' is not a size like 4G, 512M or 1000000";
+          },
+          "SIZE"));
 
   Common check, ir, init, run;
   auto *cCheck = app.add_subcommand("check", "parse and type/shape-check a model; prints OK or "
@@ -321,17 +345,33 @@ int main(int argc, char **argv) {
   cRun->add_option("--threads", threads,
                    "threads for oneDNN's matrix products (default: "
                    "OMP_NUM_THREADS, else all cores)")
-      ->check(CLI::PositiveNumber);
+      ->check(positiveCount());
 
   auto bench = addBenchCommand(app);
   auto compile = addCompileCommand(app);
   auto train = addTrainCommands(app);
   auto python = addPythonCommands(app);
 
+  // CLI11 reports `loom frobnicate` as "A subcommand is required"; name the word instead.
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    std::string names;
+    for (const CLI::App *c : app.get_subcommands({})) {
+      known |= c->get_name() == argv[1];
+      names += (names.empty() ? "" : ", ") + c->get_name();
+    }
+    if (!known)
+      return reportError(fmt::format("unknown command '{}' (the commands: {})", argv[1], names));
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
     return app.exit(e);
+  }
+  if (!maxMemory.empty()) {
+    int64_t bytes = 0;
+    rt::parseBytes(maxMemory, bytes);
+    rt::setMemoryLimit(bytes);
   }
   if (*cCheck)
     return cmdCheck(check);

@@ -210,6 +210,10 @@ struct CompileOptions {
   /// The IR passes to run, by name (`loom ir --print-after-all` shows them); empty: the
   /// default pipeline.
   std::vector<std::string> passes;
+  /// The most memory, in bytes, one run() may allocate (outputs and scratch), and
+  /// initWeights() too; a call needing more fails with a message saying how much it needed.
+  /// 0: the machine's physical memory (or the loom tool's --max-memory).
+  int64_t maxMemory = 0;
 };
 
 /// A model compiled to native code, with its weights. Move-only.
@@ -349,7 +353,8 @@ private:
 /// permutation that depends only on (seed, epoch).
 LOOM_API std::vector<int64_t> epochOrder(int64_t rows, bool shuffle, uint64_t seed, int64_t epoch);
 
-/// numpy files, as the loom tool reads and writes them (f64/i64 are converted on read).
+/// numpy files, as the loom tool reads and writes them (on read, f2/f8/bool become f32 and
+/// other integers i32; big-endian and Fortran-ordered arrays are converted).
 LOOM_API Result<Tensor> loadNpy(const std::string &path);
 LOOM_API Result<std::vector<NamedTensor>> loadNpz(const std::string &path);
 /// Written atomically: a failure leaves no partial file.

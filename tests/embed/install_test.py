@@ -25,9 +25,12 @@ def main(cmake, generator, build, src, work):
     model = os.path.join(src, "examples", "shapes", "simple_rnn.loom")
     for ex in ["embed-cpp", "embed-c"]:
         exe_dir = os.path.join(work, ex)
+        # A sanitized loom needs sanitized hosts (the runtime must come first).
+        san = os.environ.get("LOOM_SANITIZE_CFLAGS", "")
+        flags = [f"-DCMAKE_{v}_FLAGS={san}" for v in ("C", "CXX", "EXE_LINKER")] if san else []
         check_example.run([cmake, "-S", os.path.join(src, "examples", ex), "-B", exe_dir,
                            "-G", generator, "-DCMAKE_BUILD_TYPE=Release",
-                           "-DCMAKE_PREFIX_PATH=" + prefix])
+                           "-DCMAKE_PREFIX_PATH=" + prefix, *flags])
         check_example.run([cmake, "--build", exe_dir])
         exe = os.path.join(exe_dir, ex)
         # The installed library, not the build tree's, is the one the program loads.

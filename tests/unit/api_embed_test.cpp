@@ -373,6 +373,50 @@ TEST(EmbedApi, RuntimeFailuresAreErrors) {
   EXPECT_TRUE(m->run({{"x", loom::TensorView(tokens.data(), {1, 4})}}));
 }
 
+// CompileOptions::maxMemory caps each run (outputs, then scratch) and initWeights; a call
+// within it still runs.
+TEST(EmbedApi, MaxMemoryCapsEachCall) {
+  loom::CompileOptions opts;
+  opts.maxMemory = 600 << 10;
+  auto m = loom::Model::fromFile(kSimple, opts);
+  ASSERT_TRUE(m) << m.error().message();
+  ASSERT_FALSE(m->initWeights(1));
+  std::vector<float> x = values(2000 * 5, 1);
+  // Outputs of 1 x 2000 x 64 f32 (500 KiB) fit, the hoisted input projection (as large)
+  // does not.
+  auto r = m->run({{"x", loom::TensorView(x.data(), {1, 2000, 5})}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), loom::ErrorCode::Runtime);
+  EXPECT_NE(r.error().message().find("memory limit: the call's scratch needs more than"),
+            std::string::npos)
+      << r.error().message();
+  auto big = m->run({{"x", loom::TensorView(x.data(), {2, 1000, 5})}});
+  ASSERT_FALSE(big);
+  auto small = m->run({{"x", loom::TensorView(x.data(), {1, 10, 5})}});
+  ASSERT_TRUE(small) << small.error().message();
+
+  opts.maxMemory = 100 << 10;
+  auto tiny = loom::Model::fromFile(kSimple, opts);
+  ASSERT_TRUE(tiny) << tiny.error().message();
+  ASSERT_FALSE(tiny->initWeights(1));
+  auto out = tiny->run({{"x", loom::TensorView(x.data(), {1, 2000, 5})}});
+  ASSERT_FALSE(out);
+  EXPECT_EQ(out.error().message(), "this call (its outputs, for these input shapes) needs 512000 "
+                                   "bytes, more than the memory limit of 102400 bytes (set for "
+                                   "this model)");
+  opts.maxMemory = 1000;
+  auto none = loom::Model::fromFile(kSimple, opts);
+  ASSERT_TRUE(none) << none.error().message();
+  loom::Error e = none->initWeights(1);
+  ASSERT_TRUE(e);
+  EXPECT_NE(e.message().find("initialising the weights"), std::string::npos) << e.message();
+  EXPECT_FALSE(none->hasWeights());
+  opts.maxMemory = -1;
+  auto negative = loom::Model::fromFile(kSimple, opts);
+  ASSERT_FALSE(negative);
+  EXPECT_EQ(negative.error().code(), loom::ErrorCode::InvalidArgument);
+}
+
 // One compiled model, many threads, each with its own inputs (of several shapes): every
 // result is bit-identical to the same call made alone.
 TEST(EmbedApi, ConcurrentRunsMatchSerialRuns) {

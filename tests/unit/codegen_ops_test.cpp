@@ -433,3 +433,55 @@ TEST(Interpreter, SliceBeyondTheAxisIsAnError) {
             "slice [2, 3) of axis 1 of f32[B,T,4]: the axis has 2");
 }
 } // namespace
+
+// i32 add, sub, mul and sums wrap in generated code; the interpreter, the oracle, must
+// give the same values without relying on signed overflow (undefined in C++: UBSan reports
+// it in the sanitized suite). The sum also caught the interpreter rounding i32 values to
+// float on their way into its double accumulator (2^31 - 1 became 2^31).
+TEST(Interpreter, I32ArithmeticWrapsLikeGeneratedCode) {
+  const char *text = R"(func @wrap(%a: i32[N], %b: i32[N]) -> (s, d, p, r) {
+  %0 = add %a, %b : i32[N]
+  %1 = sub %a, %b : i32[N]
+  %2 = mul %a, %b : i32[N]
+  %3 = reduce_sum %a {axis = 0, keepdims = false} : i32[]
+  return %0, %1, %2, %3
+}
+)";
+  const int32_t kMax = std::numeric_limits<int32_t>::max(),
+                kMin = std::numeric_limits<int32_t>::min();
+  rt::Tensor a = ints({3}, {kMax, kMin, 65536}), b = ints({3}, {1, 1, 65536});
+  compareOn(text, {a, b}, {}, "wrapping");
+  auto m = cgtest::parseIR(text);
+  ASSERT_TRUE(m);
+  auto out = ir::interpret(*m->main(), {a, b}, {});
+  ASSERT_TRUE(bool(out)) << llvm::toString(out.takeError());
+  EXPECT_EQ((*out)[0].i32()[0], kMin);
+  EXPECT_EQ((*out)[1].i32()[1], kMax);
+  EXPECT_EQ((*out)[2].i32()[2], 0);
+  EXPECT_EQ((*out)[3].i32()[0], (int32_t)((uint32_t)kMax + (uint32_t)kMin + 65536u));
+}
+
+// Empty tensors have no storage (a null data pointer); the interpreter's copies of them
+// (slices, concats, reshapes, reverses, gathers, a loop's slices and stacks) must not
+// hand it to memcpy, whose pointers must be valid even for zero bytes.
+TEST(Interpreter, EmptyTensorsAreCopiedWithoutNullPointers) {
+  const char *text = R"(func @empty(%x: f32[B,T,4], %tok: i32[B,T]) -> (a, b, c, d, e, f)
+    params(%table: f32[7,4] "e/embeddings" zeros) {
+  %0 = slice %x {axis = 2, size = 2, start = 1} : f32[B,T,2]
+  %1 = concat %x, %x {axis = 2} : f32[B,T,8]
+  %2 = reshape %x : f32[B,T,2,2]
+  %3 = reverse %x {axis = 1} : f32[B,T,4]
+  %4 = gather %table, %tok {what = "token id"} : f32[B,T,4]
+  %z = fill {value = 0.0} : f32[B,4]
+  %h, %st = loop %z, %x {carries = 1, reverse = false, slices = 1, steps = dim<T>}
+      (%c: f32[B,4], %xt: f32[B,4]) {
+    %s = add %c, %xt : f32[B,4]
+    yield %s, %s
+  } : f32[B,4], f32[B,T,4]
+  return %0, %1, %2, %3, %4, %st
+}
+)";
+  for (auto [B, T] : {std::pair<int64_t, int64_t>{0, 3}, {2, 0}, {0, 0}})
+    compareOn(text, {floats({B, T, 4}), ints({B, T}, {})}, {rt::Tensor(rt::DType::F32, {7, 4})},
+              "B=" + std::to_string(B) + " T=" + std::to_string(T));
+}

@@ -120,21 +120,150 @@ TEST(RuntimeNpy, ConvertsI8ToI32WithARangeCheck) {
 }
 
 TEST(RuntimeNpy, RejectsOtherDtypesByName) {
-  std::string big = npyImage(npyDict(">f4", "(1,)"), rawBytes<float>({1}));
-  EXPECT_EQ(parseError(big),
-            "x.npy: unsupported dtype '>f4' (loom reads little-endian f4, i4, f8, i8)");
-  EXPECT_CONTAINS(parseError(npyImage(npyDict("|b1", "(4,)"), "abcd")), "unsupported dtype '|b1'");
+  EXPECT_EQ(parseError(npyImage(npyDict("<c8", "(1,)"), rawBytes<float>({1, 2}))),
+            "x.npy: unsupported dtype '<c8' (loom reads f2, f4, f8, i1 to i8, u1 to u8 and bool, "
+            "either byte order)");
   EXPECT_CONTAINS(parseError(npyImage(npyDict("|O", "(1,)"), "12345678")),
                   "unsupported dtype '|O'");
-  EXPECT_CONTAINS(parseError(npyImage(npyDict("<f2", "(2,)"), "abcd")), "unsupported dtype '<f2'");
+  EXPECT_CONTAINS(parseError(npyImage(npyDict("<f16", "(1,)"), std::string(16, 'a'))),
+                  "unsupported dtype '<f16'");
+  EXPECT_CONTAINS(parseError(npyImage(npyDict("|b2", "(1,)"), "ab")), "unsupported dtype '|b2'");
+  EXPECT_CONTAINS(parseError(npyImage(npyDict("<U3", "(1,)"), std::string(12, 'a'))),
+                  "unsupported dtype '<U3'");
   std::string rec =
       npyImage("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }\n", "abcd");
   EXPECT_CONTAINS(parseError(rec), "x.npy: unsupported structured dtype");
 }
 
-TEST(RuntimeNpy, RejectsFortranOrder) {
-  std::string image = npyImage(npyDict("<f4", "(2, 2)", true), rawBytes<float>({1, 2, 3, 4}));
-  EXPECT_CONTAINS(parseError(image), "x.npy: fortran_order arrays are not supported");
+namespace {
+/// `values` as `size`-byte integers (two's complement), big-endian if `big`.
+std::string intBytes(std::initializer_list<int64_t> values, int size, bool big) {
+  std::string out;
+  for (int64_t v : values)
+    for (int i = 0; i < size; ++i)
+      out += (char)(((uint64_t)v >> (8 * (big ? size - 1 - i : i))) & 0xff);
+  return out;
+}
+
+Tensor parsed(const std::string &descr, const std::string &shape, const std::string &data,
+              bool fortran = false) {
+  std::string image = npyImage(npyDict(descr, shape, fortran), data);
+  Tensor t;
+  Status s = parseNpy("x.npy", u8(image), image.size(), t);
+  EXPECT_FALSE(s) << s.message();
+  return t;
+}
+} // namespace
+
+TEST(RuntimeNpy, ReadsBigEndianData) {
+  float f = 1.5f;
+  uint32_t fb;
+  std::memcpy(&fb, &f, 4);
+  Tensor t = parsed(">f4", "(2,)", intBytes({(int64_t)fb, 0xc0800000LL /* -4.0f */}, 4, true));
+  EXPECT_EQ(t.describe(), "f32 (2,)");
+  EXPECT_EQ(t.f32()[0], 1.5f);
+  EXPECT_EQ(t.f32()[1], -4.0f);
+  double d = -0.1;
+  int64_t db;
+  std::memcpy(&db, &d, 8);
+  t = parsed(">f8", "(1,)", intBytes({db}, 8, true));
+  EXPECT_EQ(t.f32()[0], -0.1f);
+  t = parsed(">i4", "(3,)", intBytes({-2, 0x01020304, INT32_MIN}, 4, true));
+  EXPECT_EQ(t.describe(), "i32 (3,)");
+  EXPECT_EQ(t.i32()[0], -2);
+  EXPECT_EQ(t.i32()[1], 0x01020304);
+  EXPECT_EQ(t.i32()[2], INT32_MIN);
+  t = parsed(">i8", "(1,)", intBytes({-7}, 8, true));
+  EXPECT_EQ(t.i32()[0], -7);
+  t = parsed(">i2", "(1,)", intBytes({-300}, 2, true));
+  EXPECT_EQ(t.i32()[0], -300);
+  t = parsed("=i4", "(1,)", intBytes({9}, 4, false)); // native: little on x86-64
+  EXPECT_EQ(t.i32()[0], 9);
+}
+
+TEST(RuntimeNpy, ReadsSmallAndUnsignedIntegersWithARangeCheck) {
+  Tensor t = parsed("|i1", "(3,)", intBytes({-128, 127, -1}, 1, false));
+  EXPECT_EQ(t.describe(), "i32 (3,)");
+  EXPECT_EQ(t.i32()[0], -128);
+  EXPECT_EQ(t.i32()[1], 127);
+  EXPECT_EQ(t.i32()[2], -1);
+  t = parsed("|u1", "(2,)", intBytes({255, 7}, 1, false));
+  EXPECT_EQ(t.i32()[0], 255);
+  t = parsed("<u2", "(1,)", intBytes({65535}, 2, false));
+  EXPECT_EQ(t.i32()[0], 65535);
+  t = parsed("<u4", "(1,)", intBytes({INT32_MAX}, 4, false));
+  EXPECT_EQ(t.i32()[0], INT32_MAX);
+  t = parsed(">u8", "(1,)", intBytes({12345}, 8, true));
+  EXPECT_EQ(t.i32()[0], 12345);
+
+  std::string big = npyImage(npyDict("<u4", "(2,)"), intBytes({1, 0x80000000LL}, 4, false));
+  EXPECT_EQ(parseError(big), "x.npy: u4 value 2147483648 at flat index 1 does not fit in i32");
+  std::string huge = npyImage(npyDict("<u8", "(1,)"), intBytes({-1}, 8, false));
+  EXPECT_EQ(parseError(huge),
+            "x.npy: u8 value 18446744073709551615 at flat index 0 does not fit in i32");
+}
+
+TEST(RuntimeNpy, ReadsFloat16Exactly) {
+  // 1, -2, 65504 (largest), 2^-14 (smallest normal), 2^-24 (smallest subnormal),
+  // 3 * 2^-24, inf, -0, NaN.
+  Tensor t = parsed(
+      "<f2", "(9,)",
+      intBytes({0x3c00, 0xc000, 0x7bff, 0x0400, 0x0001, 0x0003, 0x7c00, 0x8000, 0x7e00}, 2, false));
+  EXPECT_EQ(t.describe(), "f32 (9,)");
+  EXPECT_EQ(t.f32()[0], 1.0f);
+  EXPECT_EQ(t.f32()[1], -2.0f);
+  EXPECT_EQ(t.f32()[2], 65504.0f);
+  EXPECT_EQ(t.f32()[3], std::ldexp(1.0f, -14));
+  EXPECT_EQ(t.f32()[4], std::ldexp(1.0f, -24));
+  EXPECT_EQ(t.f32()[5], 3 * std::ldexp(1.0f, -24));
+  EXPECT_TRUE(std::isinf(t.f32()[6]) && t.f32()[6] > 0);
+  EXPECT_TRUE(t.f32()[7] == 0 && std::signbit(t.f32()[7]));
+  EXPECT_TRUE(std::isnan(t.f32()[8]));
+  t = parsed(">f2", "(1,)", intBytes({0x3555}, 2, true)); // 0.333251953125
+  EXPECT_EQ(t.f32()[0], 0.333251953125f);
+}
+
+TEST(RuntimeNpy, ReadsBoolAsZeroOrOne) {
+  Tensor t = parsed("|b1", "(2, 2)", std::string("\x01\x00\x00\x02", 4));
+  EXPECT_EQ(t.describe(), "f32 (2, 2)");
+  EXPECT_EQ(t.f32()[0], 1.0f);
+  EXPECT_EQ(t.f32()[1], 0.0f);
+  EXPECT_EQ(t.f32()[2], 0.0f);
+  EXPECT_EQ(t.f32()[3], 1.0f);
+}
+
+TEST(RuntimeNpy, ReordersFortranOrderIntoRowMajor) {
+  // a[i][j][k] = 100 i + 10 j + k, shape (2, 3, 4), stored with i varying fastest.
+  std::vector<int64_t> fortran;
+  for (int k = 0; k < 4; ++k)
+    for (int j = 0; j < 3; ++j)
+      for (int i = 0; i < 2; ++i)
+        fortran.push_back(100 * i + 10 * j + k);
+  std::string data;
+  for (int64_t v : fortran)
+    data += intBytes({v}, 2, false);
+  Tensor t = parsed("<i2", "(2, 3, 4)", data, true);
+  ASSERT_EQ(t.describe(), "i32 (2, 3, 4)");
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 3; ++j)
+      for (int k = 0; k < 4; ++k)
+        EXPECT_EQ(t.i32()[(i * 3 + j) * 4 + k], 100 * i + 10 * j + k) << i << j << k;
+
+  // f4 too (the fast path must not take it), and a rank-1 or empty array is the same in
+  // both orders.
+  t = parsed("<f4", "(2, 2)", rawBytes<float>({1, 2, 3, 4}), true);
+  EXPECT_EQ(t.f32()[1], 3.0f);
+  EXPECT_EQ(t.f32()[2], 2.0f);
+  t = parsed("<f4", "(3,)", rawBytes<float>({1, 2, 3}), true);
+  EXPECT_EQ(t.f32()[2], 3.0f);
+  t = parsed("<f4", "(0, 3)", "", true);
+  EXPECT_EQ(t.describe(), "f32 (0, 3)");
+
+  // A range error names the element as numpy indexes it: a[1][0] is flat index 2 in
+  // row-major order, the second element of the file.
+  std::string bad =
+      npyImage(npyDict("<i8", "(2, 2)", true), intBytes({0, 5000000000LL, 1, 1}, 8, false));
+  EXPECT_EQ(parseError(bad), "x.npy: i8 value 5000000000 at flat index 2 does not fit in i32");
 }
 
 TEST(RuntimeNpy, RejectsDataThatDoesNotMatchTheShape) {
@@ -211,12 +340,12 @@ TEST(RuntimeNpy, FileErrorsNameThePath) {
   ASSERT_TRUE(isDir);
   EXPECT_CONTAINS(isDir.message(), "is a directory");
 
-  writeBytes(dir.file("bad.npy"), npyImage(npyDict(">f4", "(1,)"), "abcd"));
+  writeBytes(dir.file("bad.npy"), npyImage(npyDict(">c8", "(1,)"), "abcdefgh"));
   Status bad = readNpy(dir.file("bad.npy"), t);
   ASSERT_TRUE(bad);
-  EXPECT_EQ(bad.message(),
-            dir.file("bad.npy") +
-                ": unsupported dtype '>f4' (loom reads little-endian f4, i4, f8, i8)");
+  EXPECT_EQ(bad.message(), dir.file("bad.npy") + ": unsupported dtype '>c8' (loom reads f2, f4, "
+                                                 "f8, i1 to i8, u1 to u8 and bool, either byte "
+                                                 "order)");
 }
 
 TEST(RuntimeNpy, WriteIntoMissingDirectoryFailsCleanly) {
