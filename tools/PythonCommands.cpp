@@ -64,6 +64,9 @@ std::function<int()> addPythonCommands(CLI::App &app) {
       "plot-history", "training curves from a history CSV (loom plot-history h.csv -o c.png)");
   for (CLI::App *c : {convert, plot}) {
     c->prefix_command();
+    // Every argument is the Python side's, also those the tool knows (--max-memory):
+    // none falls through to the main command.
+    c->fallthrough(false);
     c->set_help_flag(); // --help goes to the Python side, which knows the options
   }
   return [convert, plot]() {
