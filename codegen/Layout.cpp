@@ -309,13 +309,6 @@ Expected<bool> Lowerer::lowerSpecial(const ir::Op &op) {
   const ir::Value *r = op.result();
   auto owned = [&] { return bufOf.count(r) != 0; };
   // An operand in its dense scratch copy (planned when its layout is strided).
-  auto dense = [&](unsigned i, int buf) {
-    if (buf < 0)
-      return view(op.operands[i]);
-    View d = bufferView(buf);
-    copy(d, view(op.operands[i]));
-    return d;
-  };
   switch (op.kind) {
   case K::Slice:
     views[r] = sliceAxisView(view(op.operands[0]), (unsigned)op.intAttr("axis"),
@@ -373,8 +366,7 @@ Expected<bool> Lowerer::lowerSpecial(const ir::Op &op) {
     return true;
   }
   case K::Gather: {
-    const std::vector<int> &s = scratch.at(&op);
-    View table = dense(0, s[0]), ids = dense(1, s[1]);
+    View table = denseOperand(op, 0), ids = denseOperand(op, 1);
     rangeCheck(ids, i64c(0), b.CreateSub(table.shape[0], i64c(1)), op.strAttr("what"), &table,
                &view(r));
     return true;
@@ -583,18 +575,21 @@ void Lowerer::lowerReduce(const ir::Op &op) {
   callRanged(kf, std::move(args), outer, itemCost, 1);
 }
 
+/// Operand i of `op`, or its dense copy in the scratch buffer planSpecial gave it (a view
+/// that is not dense: a slice, a step of a sequence).
+View Lowerer::denseOperand(const ir::Op &op, unsigned i) {
+  int buf = scratch.at(&op)[i];
+  if (buf < 0)
+    return view(op.operands[i]);
+  View d = bufferView(buf);
+  copy(d, view(op.operands[i]));
+  return d;
+}
+
 /// batch_matmul: both operands dense (copied when they are views), the result its own
 /// dense buffer; one loom_rt_sgemm_batch call over the product of the batch dims.
 void Lowerer::lowerBatchMatMul(const ir::Op &op) {
-  const std::vector<int> &s = scratch.at(&op);
-  auto dense = [&](unsigned i) {
-    if (s[i] < 0)
-      return view(op.operands[i]);
-    View d = bufferView(s[i]);
-    copy(d, view(op.operands[i]));
-    return d;
-  };
-  View A = dense(0), B = dense(1);
+  View A = denseOperand(op, 0), B = denseOperand(op, 1);
   const View &C = view(op.result());
   unsigned r = C.rank();
   bool tl = op.boolAttr("transpose_lhs"), tr = op.boolAttr("transpose_rhs");
@@ -612,16 +607,8 @@ void Lowerer::lowerBatchMatMul(const ir::Op &op) {
 Expected<bool> Lowerer::lowerWindow(const ir::Op &op) {
   using K = ir::OpKind;
   bool pool = op.kind == K::MaxPool1D || op.kind == K::MaxPool1DGrad;
-  const std::vector<int> &s = scratch.at(&op);
-  auto dense = [&](unsigned i) {
-    if (s[i] < 0)
-      return view(op.operands[i]);
-    View d = bufferView(s[i]);
-    copy(d, view(op.operands[i]));
-    return d;
-  };
   // a, c: the operands, dense; the forward op reads x [B, T, C] (and a kernel [K, C, F]).
-  View a = dense(0), c = op.operands.size() > 1 ? dense(1) : View();
+  View a = denseOperand(op, 0), c = op.operands.size() > 1 ? denseOperand(op, 1) : View();
   const View &r = view(op.result());
   int64_t window = pool ? op.intAttr("size") : 0;
   if (!pool) {

@@ -174,6 +174,7 @@ public:
   void lowerReduce(const ir::Op &op);
   llvm::Expected<bool> lowerWindow(const ir::Op &op);
   void lowerBatchMatMul(const ir::Op &op);
+  View denseOperand(const ir::Op &op, unsigned i);
   std::map<const ir::Value *, const ir::Value *> viewRoot;
   std::map<const ir::Op *, std::vector<int>> scratch; // extra buffers of an op (-1: none)
   std::map<std::string, llvm::Value *> strings;

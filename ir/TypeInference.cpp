@@ -497,7 +497,8 @@ llvm::Expected<std::vector<Type>> inferTypes(const Op &op) {
   }
   case OpKind::ReduceSum:
   case OpKind::ReduceMax:
-  case OpKind::ReduceMean: {
+  case OpKind::ReduceMean:
+  case OpKind::ArgMax: {
     Type t = op.operands[0]->type;
     if (op.kind == OpKind::ReduceMean)
       if (auto e = needF32(op, op.operands[0]))
@@ -509,18 +510,8 @@ llvm::Expected<std::vector<Type>> inferTypes(const Op &op) {
       t.shape[*axis] = Dim::constant(1);
     else
       t.shape.erase(t.shape.begin() + *axis);
-    return std::vector<Type>{t};
-  }
-  case OpKind::ArgMax: {
-    Type t = op.operands[0]->type;
-    auto axis = needAxis(op, t);
-    if (!axis)
-      return axis.takeError();
-    if (op.boolAttr("keepdims"))
-      t.shape[*axis] = Dim::constant(1);
-    else
-      t.shape.erase(t.shape.begin() + *axis);
-    t.dtype = DType::I32;
+    if (op.kind == OpKind::ArgMax)
+      t.dtype = DType::I32;
     return std::vector<Type>{t};
   }
   case OpKind::Slice: {
