@@ -90,6 +90,7 @@ std::vector<std::pair<int64_t, int64_t>> Lowerer::liveRanges() const {
       own.insert(own.end(), p.stackBuf.begin(), p.stackBuf.end());
       own.insert(own.end(), p.tempBuf.begin(), p.tempBuf.end());
       own.insert(own.end(), p.nextBuf.begin(), p.nextBuf.end());
+      own.push_back(p.countBuf);
       for (int buf : own)
         touch(buf, start);
       for (size_t i = 0; i < nc; ++i)
@@ -124,7 +125,9 @@ std::vector<std::pair<int64_t, int64_t>> Lowerer::liveRanges() const {
       for (int buf : own)
         touch(buf, end);
       for (size_t i = 0; i < op.results.size(); ++i)
-        stor[op.result((unsigned)i)] = i < nc ? p.carryBuf[i] : p.stackBuf[i - nc];
+        stor[op.result((unsigned)i)] = i < nc                       ? p.carryBuf[i]
+                                       : i - nc < p.stackBuf.size() ? p.stackBuf[i - nc]
+                                                                    : p.countBuf;
       if (!loops.empty())
         loops.back().used.insert(f.used.begin(), f.used.end());
     }

@@ -259,10 +259,11 @@ Error Lowerer::planLoop(const ir::Op &op) {
     return fail("loop: expected one region");
   const ir::Block &body = *op.regions[0];
   const ir::Op *y = body.terminator();
-  int64_t nstack = (int64_t)op.results.size() - nc;
+  bool until = ir::loopUntil(op);
+  int64_t nstack = (int64_t)op.results.size() - nc - (until ? 1 : 0);
   if (nc < 0 || ns < 0 || nstack < 0 || (int64_t)op.operands.size() != nc + ns ||
       (int64_t)body.args.size() != nc + ns || !y || y->kind != ir::OpKind::Yield ||
-      (int64_t)y->operands.size() != nc + nstack)
+      (int64_t)y->operands.size() != nc + nstack + (until ? 1 : 0))
     return fail("loop: operands, body arguments, yield and results do not match the "
                 "'carries' and 'slices' attributes");
   LoopPlan &p = loopPlans[&op];
@@ -308,10 +309,18 @@ Error Lowerer::planLoop(const ir::Op &op) {
     if (!stacked)
       directDenseFrom[v] = 0;
   }
+  if (until) {
+    p.countBuf = newBuffer(op.results.back()->type);
+    layout[op.results.back().get()] = 0;
+  }
   if (Error e = plan(body))
     return e;
-  p.rows = rowSymbol(op);
-  p.units = unitSplit(op, p);
+  // An until loop runs on the caller's thread (its products and kernels still split): its
+  // stop test reads every row.
+  if (!until) {
+    p.rows = rowSymbol(op);
+    p.units = unitSplit(op, p);
+  }
   walkConst(body, [&](const ir::Op &inner) {
     auto it = matmulCopies.find(&inner);
     if (it != matmulCopies.end() && it->second.second >= 0)
@@ -368,6 +377,8 @@ void Lowerer::bindLoopResults(const ir::Op &op) {
     views[op.result(i)] = bufferView(p.carryBuf[i]);
   for (unsigned k = 0; k < p.stackBuf.size(); ++k)
     views[op.result(nc + k)] = bufferView(p.stackBuf[k]);
+  if (p.countBuf >= 0)
+    views[op.results.back().get()] = bufferView(p.countBuf);
 }
 
 // Emits lower(lo, hi) into a new function name(ptr args, i64 lo, i64 hi). Every value of
@@ -534,7 +545,8 @@ Error Lowerer::withOutsideNarrowed(const ir::Op &op,
 Error Lowerer::lowerLoopSteps(const ir::Op &op) {
   const LoopPlan &p = loopPlans.at(&op);
   unsigned nc = (unsigned)op.intAttr("carries"), ns = (unsigned)op.intAttr("slices");
-  unsigned nstack = op.results.size() - nc;
+  unsigned nstack = (unsigned)ir::loopStacks(op);
+  bool until = ir::loopUntil(op);
   const ir::Block &body = *op.regions[0];
   const ir::Op *y = body.terminator();
   std::vector<View> carries, nexts(nc), stacks;
@@ -555,6 +567,21 @@ Error Lowerer::lowerLoopSteps(const ir::Op &op) {
   }
   for (unsigned k = 0; k < nstack; ++k)
     stacks.push_back(bufferView(p.stackBuf[k]));
+  // An until loop: the steps it does not run leave zeros in its stacks; `ran` counts the
+  // steps run.
+  Value *ran = nullptr;
+  if (until) {
+    for (unsigned k = 0; k < nstack; ++k)
+      emitKernel(
+          {stacks[k]}, {},
+          [&](IRBuilder<> &kb, const std::vector<Value *> &) -> std::vector<Value *> {
+            return {Constant::getNullValue(elemType(stacks[k].dtype))};
+          },
+          "zero_stack");
+    IRBuilder<> entry(&fn->getEntryBlock(), fn->getEntryBlock().begin());
+    ran = entry.CreateAlloca(i64, nullptr, "loop.ran");
+    b.CreateStore(i64c(0), ran);
+  }
   bool split = unitWindow.has_value();
   if (split)
     b.CreateCall(barrierFn); // every thread's columns of the initial carries
@@ -623,14 +650,22 @@ Error Lowerer::lowerLoopSteps(const ir::Op &op) {
             copy(carries[i], temps[i]);
         if (split)
           b.CreateCall(barrierFn); // the next step's product reads every thread's columns
+        if (until)
+          b.CreateStore(b.CreateAdd(s, i64c(1)), ran);
       },
-      unroll >= 2 ? LoopHint::UnrollCount : LoopHint::NoUnroll, "t", (unsigned)unroll);
+      unroll >= 2 ? LoopHint::UnrollCount : LoopHint::NoUnroll, "t", (unsigned)unroll,
+      until ? std::function<Value *()>([&]() -> Value * {
+        Value *flag = b.CreateLoad(f32, view(y->operands.back()).base, "stop");
+        return b.CreateFCmpUNE(flag, ConstantFP::get(f32, 0.0), "stop.now");
+      })
+            : nullptr);
   if (!bodyErr.empty())
     return fail(bodyErr);
   // After an odd number of steps the alternating carries' values are in their second
   // buffers.
+  Value *count = until ? b.CreateLoad(i64, ran, "ran") : steps;
   if (std::any_of(p.nextBuf.begin(), p.nextBuf.end(), [](int buf) { return buf >= 0; }))
-    ifThen(b.CreateTrunc(steps, b.getInt1Ty()), [&] {
+    ifThen(b.CreateTrunc(count, b.getInt1Ty()), [&] {
       for (unsigned i = 0; i < nc; ++i)
         if (p.nextBuf[i] >= 0)
           copy(carries[i], nexts[i]);
@@ -639,6 +674,11 @@ Error Lowerer::lowerLoopSteps(const ir::Op &op) {
     views[op.result(i)] = carries[i];
   for (unsigned k = 0; k < nstack; ++k)
     views[op.result(nc + k)] = stacks[k];
+  if (until) {
+    View c = bufferView(p.countBuf);
+    b.CreateStore(b.CreateTrunc(count, i32), c.base);
+    views[op.results.back().get()] = c;
+  }
   return Error::success();
 }
 

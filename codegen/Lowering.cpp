@@ -152,7 +152,7 @@ View Lowerer::reversedView(const View &src, unsigned axis) {
 }
 
 void Lowerer::forLoop(Value *n, const std::function<void(Value *)> &body, LoopHint hint,
-                      const char *name, unsigned count) {
+                      const char *name, unsigned count, const std::function<Value *()> &until) {
   BasicBlock *pre = b.GetInsertBlock();
   BasicBlock *header = BasicBlock::Create(ctx, std::string(name) + ".head", fn);
   BasicBlock *bodyBB = BasicBlock::Create(ctx, std::string(name) + ".body", fn);
@@ -164,6 +164,11 @@ void Lowerer::forLoop(Value *n, const std::function<void(Value *)> &body, LoopHi
   b.CreateCondBr(b.CreateICmpSLT(iv, n), bodyBB, exit);
   b.SetInsertPoint(bodyBB);
   body(iv);
+  if (until) {
+    BasicBlock *latch = BasicBlock::Create(ctx, std::string(name) + ".latch", fn);
+    b.CreateCondBr(until(), exit, latch);
+    b.SetInsertPoint(latch);
+  }
   Value *next = b.CreateAdd(iv, i64c(1), "", /*NUW=*/true, /*NSW=*/true);
   BranchInst *back = b.CreateBr(header);
   std::vector<Metadata *> props{nullptr};

@@ -54,6 +54,8 @@ struct LoopPlan {
   /// A carry's next value that is also stacked directly is stored into both by its kernel
   /// (extraOut); otherwise it is computed straight into the buffer.
   std::vector<int> nextBuf;
+  /// An until loop's step count (i32[]), else -1.
+  int countBuf = -1;
   /// The row symbol when the loop runs over ranges of rows on several threads at once
   /// (codegen/Loops.cpp); then its body's buffers live for the whole loop.
   std::optional<std::string> rows;
@@ -103,8 +105,10 @@ public:
   /// the vectoriser interleaves `count` vectors per iteration (1: none). FoldTail: one
   /// vector per iteration and no scalar remainder loop (the last vector is masked): the
   /// least code, for short loops whose count is not known when compiling.
+  /// With `until`, the loop also ends after an iteration whose until() is true.
   void forLoop(llvm::Value *n, const std::function<void(llvm::Value *)> &body,
-               LoopHint hint = LoopHint::None, const char *name = "i", unsigned count = 0);
+               LoopHint hint = LoopHint::None, const char *name = "i", unsigned count = 0,
+               const std::function<llvm::Value *()> &until = nullptr);
   /// if (cond) then(); the builder ends after it.
   void ifThen(llvm::Value *cond, const std::function<void()> &then);
 

@@ -20,6 +20,10 @@
 //   results:  [final carries..., stacked values (steps inserted at axis 1)...]
 //   t runs 0..steps-1, or steps-1..0 when reverse; slices are read and stacks
 //   written at index t either way.
+//   With the optional bool attr `until` (generation loops), the yield ends with one more
+//   operand, a scalar stop flag (f32[], nonzero: stop after this step), and the results
+//   with one more, i32[]: the number of steps run. `steps` is then the maximum; stack
+//   entries at steps not run are zeros. Such a loop runs forwards and has no gradient.
 // The layer-level `rnn` op (operands [x, initial states..., mask if attr masked], body args
 // [x_t, states...], yield [new states...], attrs return_sequences / return_state /
 // go_backwards / masked / zero_output_for_mask) is lowered to `loop` by passes/LowerRnn.
@@ -114,6 +118,15 @@ public:
   }
   const Dim &dimAttr(const std::string &k) const { return std::get<Dim>(attrs.at(k)); }
 };
+
+/// Whether `op` is a `loop` that stops early (attr until).
+inline bool loopUntil(const Op &op) { return op.kind == OpKind::Loop && op.boolAttr("until"); }
+/// The number of values a `loop` stacks over its steps (its results minus the carries and
+/// an until-loop's step count).
+inline size_t loopStacks(const Op &op) {
+  return op.results.size() - (size_t)std::get<int64_t>(op.attrs.at("carries")) -
+         (loopUntil(op) ? 1 : 0);
+}
 
 /// Number of states of an `rnn` op (its operands minus the input and the optional mask).
 inline size_t rnnNumStates(const Op &op) {

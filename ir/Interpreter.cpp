@@ -674,14 +674,17 @@ private:
     auto steps = evalDim(op.dimAttr("steps"), syms_);
     assert(steps && "unbound loop steps");
     bool reverse = op.boolAttr("reverse");
+    bool until = loopUntil(op);
+    size_t nstack = loopStacks(op);
     const Block &body = *op.regions[0];
     const Op &yield = *body.terminator();
     std::vector<rt::Tensor> carry;
     for (int64_t i = 0; i < nc; ++i)
       carry.push_back(get(op.operands[i]).clone());
     std::vector<rt::Tensor> stacks;
-    for (size_t i = nc; i < op.results.size(); ++i)
-      stacks.push_back(make(op.result(i)));
+    for (size_t k = 0; k < nstack; ++k)
+      stacks.push_back(make(op.result(nc + k)));
+    int64_t ran = 0;
     for (int64_t s = 0; s < *steps; ++s) {
       int64_t t = reverse ? *steps - 1 - s : s;
       for (int64_t i = 0; i < nc; ++i)
@@ -696,14 +699,22 @@ private:
       std::vector<rt::Tensor> next;
       for (int64_t i = 0; i < nc; ++i)
         next.push_back(get(yield.operands[i]).clone());
-      for (size_t i = nc; i < yield.operands.size(); ++i)
-        stackInto(get(yield.operands[i]), t, stacks[i - nc]);
+      for (size_t k = 0; k < nstack; ++k)
+        stackInto(get(yield.operands[nc + k]), t, stacks[k]);
       carry = std::move(next);
+      ran = s + 1;
+      if (until && get(yield.operands.back()).f32()[0] != 0.0f)
+        break;
     }
     for (int64_t i = 0; i < nc; ++i)
       env[op.result(i)] = carry[i];
-    for (size_t i = nc; i < op.results.size(); ++i)
-      env[op.result(i)] = stacks[i - nc];
+    for (size_t k = 0; k < nstack; ++k)
+      env[op.result(nc + k)] = stacks[k];
+    if (until) {
+      rt::Tensor count = make(op.results.back().get());
+      count.i32()[0] = (int32_t)ran;
+      env[op.results.back().get()] = count;
+    }
     return llvm::Error::success();
   }
 };

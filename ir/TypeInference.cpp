@@ -116,8 +116,23 @@ llvm::Expected<std::vector<Type>> inferLoop(const Op &op) {
                              i, body.args[i]->type.str()));
     out.push_back(body.args[i]->type);
   }
-  for (size_t i = nc; i < y->operands.size(); ++i)
+  bool until = op.boolAttr("until");
+  if (until) {
+    if (y->operands.size() < (size_t)nc + 1)
+      return err("an until loop's body must yield its carries, its stacked values and a stop "
+                 "flag");
+    const Type &flag = y->operands.back()->type;
+    if (flag.rank() != 0 || flag.dtype != DType::F32)
+      return err(fmt::format("an until loop's stop flag (its last yielded value) must be f32[], "
+                             "got {}",
+                             flag.str()));
+    if (op.boolAttr("reverse"))
+      return err("an until loop runs forwards (reverse = false)");
+  }
+  for (size_t i = nc; i + (until ? 1 : 0) < y->operands.size(); ++i)
     out.push_back(stackType(y->operands[i]->type, steps));
+  if (until)
+    out.push_back(Type{DType::I32, {}});
   return out;
 }
 

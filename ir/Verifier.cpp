@@ -140,6 +140,8 @@ private:
         return e;
       if (auto e = requireAttr<Dim>(op, "steps"))
         return e;
+      if (auto e = requireAttr<bool>(op, "until", /*optional=*/true))
+        return e;
       return requireAttr<bool>(op, "reverse");
     case OpKind::Rnn:
       for (const char *k :
@@ -227,6 +229,10 @@ private:
     }
     if (op.kind == OpKind::Loop) {
       size_t carries = (size_t)op.intAttr("carries");
+      if (loopUntil(op) && nYield < carries + 1)
+        return failOp(op, "the body yields " + std::to_string(nYield) +
+                              " values; expected at least the " + std::to_string(carries) +
+                              " carries and the stop flag (until)");
       if (nYield < carries)
         return failOp(op, "the body yields " + std::to_string(nYield) +
                               " values; expected at least the " + std::to_string(carries) +

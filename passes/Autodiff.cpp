@@ -386,6 +386,10 @@ llvm::Error Differentiator::differentiateBlock(Scope &s, size_t n) {
 }
 
 llvm::Error Differentiator::loopAdjoint(Scope &outer, Op &loop) {
+  if (loopUntil(loop))
+    return llvm::make_error<LocatedError>(
+        loop.loc, "a generation loop (generate) has no gradient: train the step on the "
+                  "targets (teacher forcing) in a model of its own");
   size_t nc = (size_t)loop.intAttr("carries");
   Block &body = *loop.regions[0];
   Op &yield = *body.terminator();

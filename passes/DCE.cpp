@@ -73,8 +73,9 @@ bool shrinkLoop(ir::Op &loop, const Uses &uses) {
   ir::Block &body = *loop.regions[0];
   ir::Op &yield = *body.terminator();
   bool changed = false;
-  // Stacked outputs, from the back so indices stay valid.
-  for (size_t r = loop.results.size(); r-- > nc;)
+  // Stacked outputs, from the back so indices stay valid (an until loop's stop flag and
+  // step count stay: the flag decides when it ends).
+  for (size_t r = nc + ir::loopStacks(loop); r-- > nc;)
     if (!uses.count(loop.result(r))) {
       loop.results.erase(loop.results.begin() + r);
       yield.operands.erase(yield.operands.begin() + r);

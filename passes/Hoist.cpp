@@ -218,6 +218,12 @@ bool hoistIn(Block &block) {
       changed |= hoistIn(*r); // inner loops first
     if (op.kind != OpKind::Loop)
       continue;
+    if (loopUntil(op)) { // steps it may never run: only what does not change moves out
+      size_t invariant = moveInvariantOps(block, i);
+      changed |= invariant != 0;
+      i += invariant;
+      continue;
+    }
     size_t inserted = hoistLoop(block, i, changed);
     i += inserted;
     forwardSlicedStacks(block, i);

@@ -86,7 +86,7 @@ bool unrollIn(Block &block) {
     Op &op = *block.ops[i];
     for (auto &r : op.regions)
       changed |= unrollIn(*r);
-    if (op.kind == OpKind::Loop && op.dimAttr("steps").isStatic()) {
+    if (op.kind == OpKind::Loop && op.dimAttr("steps").isStatic() && !loopUntil(op)) {
       i += unrollOne(block, i);
       changed = true;
     } else {
@@ -117,7 +117,7 @@ llvm::Expected<bool> unrollLoops(ir::Module &m) {
                                      hint->second.c_str());
     if (factor >= 2)
       walk(f->body, [&](Op &op) {
-        if (op.kind == OpKind::Loop) {
+        if (op.kind == OpKind::Loop && !loopUntil(op)) { // one exit test per step
           op.attrs["unroll"] = factor;
           changed = true;
         }
