@@ -58,7 +58,8 @@ compile(frontend::SourceManager &sm, const std::string &path, const CompileOptio
       return parsed.takeError();
     m = std::move(*parsed);
   } else {
-    auto elaborated = frontend::compileFile(sm, path, opts.modelName);
+    auto elaborated = frontend::compileFile(sm, path, opts.modelName, nullptr,
+                                            opts.generate.any() ? &opts.generate : nullptr);
     if (!elaborated)
       return elaborated.takeError();
     m = std::move(*elaborated);
@@ -80,6 +81,40 @@ compile(frontend::SourceManager &sm, const std::string &path, const CompileOptio
   if (auto e = passes::runPipeline(*m, pipeline, opts.passOptions))
     return std::move(e);
   return m;
+}
+
+void trimGenerated(const ir::Function &f, std::vector<rt::Tensor> &outs) {
+  auto indexOf = [&](const std::string &name) {
+    for (size_t i = 0; i < f.outputNames.size(); ++i)
+      if (f.outputNames[i] == name)
+        return (int64_t)i;
+    return int64_t(-1);
+  };
+  for (auto &[key, lengthsName] : f.hints) {
+    if (key.rfind("trim:", 0) != 0)
+      continue;
+    int64_t i = indexOf(key.substr(5)), j = indexOf(lengthsName);
+    if (i < 0 || j < 0 || (size_t)std::max(i, j) >= outs.size())
+      continue;
+    rt::Tensor &seq = outs[(size_t)i];
+    const rt::Tensor &len = outs[(size_t)j];
+    if (seq.rank() < 2 || len.dtype() != rt::DType::I32 || len.numel() != seq.shape()[0])
+      continue;
+    int64_t B = seq.shape()[0], N = seq.shape()[1], L = 0;
+    for (int64_t b = 0; b < B; ++b)
+      L = std::max<int64_t>(L, std::min<int64_t>(len.i32()[b], N));
+    if (L == N)
+      continue;
+    std::vector<int64_t> shape = seq.shape();
+    shape[1] = L;
+    int64_t inner = seq.numel() / std::max<int64_t>(1, B * N) * 4; // bytes per step
+    rt::Tensor t(seq.dtype(), shape);
+    for (int64_t b = 0; b < B; ++b)
+      if (L * inner > 0)
+        std::memcpy((char *)t.data() + b * L * inner, (const char *)seq.data() + b * N * inner,
+                    (size_t)(L * inner));
+    seq = std::move(t);
+  }
 }
 
 } // namespace loom::api

@@ -1,8 +1,10 @@
 #pragma once
 // The compiler driver: source file to optimised IR, the one path every tool takes.
 #include "frontend/Diagnostics.h"
+#include "frontend/GenerateSettings.h"
 #include "ir/IR.h"
 #include "passes/PassManager.h"
+#include "runtime/Tensor.h"
 
 #include "llvm/Support/Error.h"
 
@@ -20,6 +22,8 @@ struct CompileOptions {
   /// model file says (`unroll(...)` in its body), else none.
   std::string unroll;
   passes::PipelineOptions passOptions;
+  /// Settings replacing those of the model's generate(...) calls (loom generate's flags).
+  frontend::GenerateSettings generate;
 };
 
 /// A .loom file through the front end and the pass pipeline. A .lir file (IR text) is
@@ -32,5 +36,10 @@ compile(frontend::SourceManager &sm, const std::string &path, const CompileOptio
 ///
 /// True when `path` names IR text rather than a model file.
 bool isIRFile(const std::string &path);
+
+/// Trims each generated sequence output of `f` ([B, N, ...], with its hint
+/// "trim:<output>" = "<lengths output>") to [B, L, ...], L the longest of its rows'
+/// lengths (the steps the generation loop ran), in place.
+void trimGenerated(const ir::Function &f, std::vector<rt::Tensor> &outs);
 
 } // namespace loom::api

@@ -1,6 +1,6 @@
 #include "api/Init.h"
 
-#include "ir/Random.h"
+#include "runtime/Random.h"
 #include "runtime/Limits.h"
 
 #include <cmath>
@@ -15,7 +15,7 @@ class Rng {
 public:
   explicit Rng(uint64_t seed) {
     for (auto &w : s_)
-      w = ir::random::mix64(seed += ir::random::kGolden);
+      w = rt::random::mix64(seed += rt::random::kGolden);
   }
   uint64_t next() {
     uint64_t r = rotl(s_[1] * 5, 7) * 9, t = s_[1] << 17;

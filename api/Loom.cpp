@@ -38,11 +38,25 @@ TensorInfo infoOf(const std::string &name, const ir::Type &t) {
 
 namespace {
 
+frontend::GenerateSettings generateSettings(const GenerateOptions &g) {
+  frontend::GenerateSettings s;
+  s.maxLength = g.maxLength;
+  s.sample = g.sample;
+  s.temperature = g.temperature;
+  s.topP = g.topP;
+  s.repetitionPenalty = g.repetitionPenalty;
+  s.topK = g.topK;
+  s.endToken = g.endToken;
+  return s;
+}
+
 /// Source text through the front end and the pass pipeline, as api::compile does for a file.
 Result<std::unique_ptr<ir::Module>> compileText(const std::string &name, std::string text,
                                                 const CompileOptions &opts) {
   frontend::SourceManager sm;
-  auto m = frontend::compileSource(sm, name, std::move(text), opts.model);
+  frontend::GenerateSettings gen = generateSettings(opts.generate);
+  auto m = frontend::compileSource(sm, name, std::move(text), opts.model, nullptr,
+                                   gen.any() ? &gen : nullptr);
   if (!m)
     return fromLLVM(m.takeError(), ErrorCode::Compile);
   if (auto e = ir::verify(**m))
@@ -173,6 +187,7 @@ Result<Model> Model::fromFile(const std::string &path, const CompileOptions &opt
     api::CompileOptions co;
     co.modelName = opts.model;
     co.pipeline = opts.passes;
+    co.generate = generateSettings(opts.generate);
     frontend::SourceManager sm;
     auto m = api::compile(sm, path, co);
     if (!m)
@@ -348,6 +363,7 @@ Result<std::vector<NamedTensor>> Model::run(const std::vector<NamedView> &inputs
     auto outs = impl_->compiled->run(in, weights->values, weights->prepared.get());
     if (!outs)
       return fromLLVM(outs.takeError(), ErrorCode::Runtime);
+    api::trimGenerated(f, *outs);
     std::vector<NamedTensor> named;
     for (size_t i = 0; i < outs->size(); ++i)
       named.push_back({f.outputNames[i], TensorAccess::wrap((*outs)[i])});

@@ -1,6 +1,6 @@
 #include "api/TrainData.h"
 
-#include "ir/Random.h"
+#include "runtime/Random.h"
 #include "runtime/Npy.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -201,7 +201,7 @@ std::vector<int64_t> epochOrder(int64_t rows, bool shuffle, uint64_t seed, int64
   if (!shuffle)
     return order;
   uint64_t state = seed * 1000003u + (uint64_t)epoch;
-  auto next = [&state]() { return ir::random::mix64(state += ir::random::kGolden); };
+  auto next = [&state]() { return rt::random::mix64(state += rt::random::kGolden); };
   for (int64_t i = rows - 1; i > 0; --i) {
     // A uniform j in [0, i] by multiply-shift (bias below 2^-40 for any dataset size).
     auto j = (int64_t)(((unsigned __int128)next() * (uint64_t)(i + 1)) >> 64);

@@ -6,7 +6,7 @@
 // checks.
 #include "codegen/Lowering.h"
 #include "codegen/VectorMath.h"
-#include "ir/Random.h"
+#include "runtime/Random.h"
 
 #include "llvm/Support/raw_ostream.h"
 
@@ -291,9 +291,9 @@ Lowerer::outlineFunction(const std::string &name,
 // random_uniform: the seed is computed once from the key; the nest carries each element's
 // row-major flat index beside its offset in the output view (a buffer, or a stack slot at
 // step t), so the numbers do not depend on where they are stored. The element function is
-// ir::random::uniform in integer ops (no call), which the loop vectoriser can widen.
+// rt::random::uniform in integer ops (no call), which the loop vectoriser can widen.
 Error Lowerer::lowerRandomUniform(const ir::Op &op) {
-  namespace rnd = ir::random;
+  namespace rnd = rt::random;
   auto mix64 = [](IRBuilder<> &ib, Value *z) {
     Type *t = z->getType();
     z = ib.CreateMul(ib.CreateXor(z, ib.CreateLShr(z, 30)),

@@ -290,6 +290,10 @@ Expected<bool> Lowerer::planSpecial(const ir::Op &op) {
     own();
     scratch[&op] = {denseCopy(op.operands[0]), denseCopy(op.operands[1])};
     return true;
+  case K::Sample:
+    own();
+    scratch[&op] = {denseCopy(op.operands[0])};
+    return true;
   case K::Concat:
   case K::ReduceSum:
   case K::ReduceMax:
@@ -417,6 +421,22 @@ Expected<bool> Lowerer::lowerSpecial(const ir::Op &op) {
   case K::BatchMatMul:
     lowerBatchMatMul(op);
     return true;
+  case K::Sample: {
+    // One loom_rt_sample call over the rows of the dense logits (ir/Sample.h).
+    View logits = denseOperand(op, 0);
+    const View &out = view(op.result());
+    Value *rows = i64c(1);
+    for (unsigned k = 0; k + 1 < logits.rank(); ++k)
+      rows = b.CreateMul(rows, logits.shape[k], "", true, true);
+    Value *seed = b.CreateLoad(i32, view(op.operands[1]).base, "seed");
+    Value *step = b.CreateLoad(i32, view(op.operands[2]).base, "step");
+    b.CreateCall(sampleFn, {logits.base, rows, logits.shape.back(), out.base, seed, step,
+                            i64c(op.intAttr("stream")),
+                            ConstantFP::get(b.getDoubleTy(), op.floatAttr("temperature")),
+                            i64c(op.intAttr("top_k")),
+                            ConstantFP::get(b.getDoubleTy(), op.floatAttr("top_p"))});
+    return true;
+  }
   case K::Conv1D:
   case K::MaxPool1D:
   case K::Conv1DGradInput:

@@ -634,6 +634,11 @@ Error Lowerer::run() {
                                                            {ptr, i32, i32, i64, i64, i64, i64, ptr,
                                                             i64, i64, ptr, i64, i64, ptr, i64, i64},
                                                            false));
+  sampleFn = mod.getOrInsertFunction(
+      "loom_rt_sample",
+      FunctionType::get(b.getVoidTy(),
+                        {ptr, i64, i64, ptr, i32, i32, i64, b.getDoubleTy(), i64, b.getDoubleTy()},
+                        false));
   failFn =
       mod.getOrInsertFunction("loom_rt_fail", FunctionType::get(b.getVoidTy(), {ptr, ptr}, false));
   failedFn = mod.getOrInsertFunction("loom_rt_failed", FunctionType::get(i32, {ptr}, false));
@@ -678,7 +683,7 @@ Error Lowerer::run() {
   for (FunctionCallee c :
        {allocFn, sgemmFn, failFn, failedFn, conv1dFn, maxPoolFn, rangeErrorFn, conv1dGradInputFn,
         conv1dGradKernelFn, maxPoolGradFn, parallelForFn, prepareRhsFn, sgemmPreparedFn, teamFn,
-        barrierFn, numThreadsFn, sgemmColsFn, sgemmBatchFn})
+        barrierFn, numThreadsFn, sgemmColsFn, sgemmBatchFn, sampleFn})
     cast<Function>(c.getCallee())->addFnAttr(Attribute::NoUnwind);
 
   b.SetInsertPoint(BasicBlock::Create(ctx, "entry", fn));

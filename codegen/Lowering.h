@@ -121,7 +121,7 @@ public:
   void emitKernel(const std::vector<View> &outs, const std::vector<View> &ins,
                   const MultiElementFn &fn, const std::string &name, unsigned cost = 1);
   llvm::Error lowerFused(const ir::Op &op);
-  /// random_uniform: each element from its row-major index (ir/Random.h), in any view.
+  /// random_uniform: each element from its row-major index (runtime/Random.h), in any view.
   llvm::Error lowerRandomUniform(const ir::Op &op);
   void emitKernel(const View &out, const std::vector<View> &ins, const ElementFn &fn,
                   const std::string &name = "copy");
@@ -284,7 +284,7 @@ public:
 
   llvm::Function *fn = nullptr;
   llvm::Value *rtCtx = nullptr;
-  llvm::FunctionCallee allocFn, sgemmFn, sgemmBatchFn, failFn, failedFn, conv1dFn, maxPoolFn,
+  llvm::FunctionCallee allocFn, sgemmFn, sgemmBatchFn, sampleFn, failFn, failedFn, conv1dFn, maxPoolFn,
       rangeErrorFn;
   llvm::FunctionCallee conv1dGradInputFn, conv1dGradKernelFn, maxPoolGradFn, parallelForFn;
   llvm::FunctionCallee prepareRhsFn, sgemmPreparedFn;

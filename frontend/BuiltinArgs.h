@@ -23,5 +23,7 @@ llvm::Expected<std::vector<ir::Dim>> shapeArg(Elaborator &el, const BoundArgs &a
 
 /// Registers the training builtins (frontend/BuiltinsTrain.cpp).
 void addTrainingBuiltins(std::map<std::string, Builtin> &m);
+/// Registers generate and scan (frontend/Generate.cpp).
+void addGenerateBuiltins(std::map<std::string, Builtin> &m);
 
 } // namespace loom::frontend

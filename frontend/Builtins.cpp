@@ -829,6 +829,7 @@ std::map<std::string, Builtin> makeBuiltins() {
   add(Builtin{"require", {{"condition"}, {"message", false, Val::none()}}, requireBuiltin});
   add(Builtin{"less", {{"a"}, {"b"}}, lessBuiltin});
   addTrainingBuiltins(m);
+  addGenerateBuiltins(m);
   return m;
 }
 

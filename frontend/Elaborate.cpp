@@ -108,6 +108,15 @@ llvm::Expected<ir::Value *> Elaborator::createParam(const std::string &name, ir:
   if (!subBinding_.empty())
     prefix += (prefix.empty() ? "" : "/") + subBinding_;
   std::string key = prefix.empty() ? name : prefix + "/" + name;
+  if (shareWeights_ && paramKeys_.count(key))
+    for (size_t i = 0; i < func_->params.size(); ++i)
+      if (func_->params[i].key == key) {
+        ir::Value *w = func_->param((unsigned)i);
+        if (w->type != type)
+          return fail(loc, fmt::format("weight '{}' is {} here but {} where it was created", key,
+                                       type.str(), w->type.str()));
+        return w;
+      }
   if (!paramKeys_.insert(key).second)
     return fail(loc, fmt::format("weight '{}' is created twice; give each layer its own "
                                  "binding (one layer call per assignment)",
@@ -481,7 +490,7 @@ llvm::Expected<ir::Type> Elaborator::typeFromExpr(const ast::TypeExpr &te, Frame
 
 llvm::Expected<std::optional<Val>> Elaborator::exec(const std::vector<ast::Stmt> &body) {
   for (auto &s : body) {
-    if (callStack_.empty()) {
+    if (callStack_.size() == bindDepth_) {
       builder_->setLoc(s.loc);
       binding_ = s.kind == ast::Stmt::Kind::Assign ? s.targets[0] : "";
     }

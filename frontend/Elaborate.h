@@ -6,6 +6,7 @@
 // (a problem inside a prelude layer is reported at the user's call of that layer).
 #include "frontend/AST.h"
 #include "frontend/Diagnostics.h"
+#include "frontend/GenerateSettings.h"
 #include "frontend/TrainSpec.h"
 #include "ir/IR.h"
 
@@ -23,17 +24,19 @@ const char *preludeText();
 /// the prelude's declarations in scope.
 llvm::Expected<std::unique_ptr<ir::Module>>
 elaborate(const SourceManager &sm, const ast::File &user, const ast::File &prelude,
-          const std::string &modelName = "", TrainSpec *train = nullptr);
+          const std::string &modelName = "", TrainSpec *train = nullptr,
+          const GenerateSettings *generate = nullptr);
 
 /// Reads `path`, parses it and the prelude, and elaborates. `sm` keeps the buffers for
 /// later diagnostics.
 llvm::Expected<std::unique_ptr<ir::Module>> compileFile(SourceManager &sm, const std::string &path,
                                                         const std::string &modelName = "",
-                                                        TrainSpec *train = nullptr);
+                                                        TrainSpec *train = nullptr,
+                                                        const GenerateSettings *generate = nullptr);
 /// The same for source text held in memory under the name `name`.
-llvm::Expected<std::unique_ptr<ir::Module>> compileSource(SourceManager &sm,
-                                                          const std::string &name, std::string text,
-                                                          const std::string &modelName = "",
-                                                          TrainSpec *train = nullptr);
+llvm::Expected<std::unique_ptr<ir::Module>>
+compileSource(SourceManager &sm, const std::string &name, std::string text,
+              const std::string &modelName = "", TrainSpec *train = nullptr,
+              const GenerateSettings *generate = nullptr);
 
 } // namespace loom::frontend

@@ -151,6 +151,26 @@ llvm::Expected<Val> Elaborator::driveCell(const Val &cellVal, const Val &x, bool
 // ---------------------------------------------------------------------------------------
 // Training mode: the random key and weight updates
 
+llvm::Expected<Val> Elaborator::callStep(const Val &step, const std::vector<CallArg> &args,
+                                         const ir::Loc &loc) {
+  size_t savedDepth = bindDepth_;
+  bool savedShare = shareWeights_;
+  std::string savedBinding = binding_;
+  bindDepth_ = callStack_.size() + 1; // the statements of the step's own body
+  shareWeights_ = true;
+  auto r = callValue(step, args, loc);
+  bindDepth_ = savedDepth;
+  shareWeights_ = savedShare;
+  binding_ = savedBinding;
+  return r;
+}
+
+ir::Value *Elaborator::seedInput() {
+  if (!seed_)
+    seed_ = func_->insertInput(ir::Type{ir::DType::I32, {}}, "seed");
+  return seed_;
+}
+
 ir::Value *Elaborator::rngKey() {
   if (rngKey_)
     return rngKey_;
@@ -231,6 +251,23 @@ Elaborator::model(const ast::Decl &d, const ast::Decl *train, TrainSpec *spec) {
     outs.push_back(v);
     f->outputNames.push_back(o.name);
   }
+  // A generated sequence output is trimmed to its longest row when its lengths are an
+  // output too (api/; ir::Function::hints "trim:<output>" = "<lengths output>").
+  for (size_t i = 0; i < outs.size(); ++i) {
+    auto g = generated_.find(outs[i]);
+    if (g == generated_.end())
+      continue;
+    for (size_t j = 0; j < outs.size(); ++j)
+      if (outs[j] == g->second) {
+        f->hints["trim:" + f->outputNames[i]] = f->outputNames[j];
+        break;
+      }
+  }
+  if (seed_)
+    for (unsigned i = 0; i < f->numInputs; ++i)
+      if (f->input(i) != seed_ && f->input(i)->name == "seed")
+        return fail(d.loc, "'seed' names the sampling seed of generate(sample=true); rename the "
+                           "input called seed");
   if (train) {
     auto touts = trainBlock(*train, *spec, f->outputNames);
     if (!touts)
@@ -311,15 +348,15 @@ llvm::Expected<std::unique_ptr<ir::Module>> Elaborator::run(const std::string &m
 
 llvm::Expected<std::unique_ptr<ir::Module>>
 elaborate(const SourceManager &sm, const ast::File &user, const ast::File &prelude,
-          const std::string &modelName, TrainSpec *train) {
+          const std::string &modelName, TrainSpec *train, const GenerateSettings *generate) {
   Elaborator el(sm, user, prelude);
+  el.generateSettings = generate;
   return el.run(modelName, train);
 }
 
-llvm::Expected<std::unique_ptr<ir::Module>> compileSource(SourceManager &sm,
-                                                          const std::string &name, std::string text,
-                                                          const std::string &modelName,
-                                                          TrainSpec *train) {
+llvm::Expected<std::unique_ptr<ir::Module>>
+compileSource(SourceManager &sm, const std::string &name, std::string text,
+              const std::string &modelName, TrainSpec *train, const GenerateSettings *generate) {
   sm.add(kPreludeName, preludeText());
   auto prelude = parseFile(sm, kPreludeName);
   assert(prelude && "the prelude must parse");
@@ -329,12 +366,13 @@ llvm::Expected<std::unique_ptr<ir::Module>> compileSource(SourceManager &sm,
   auto user = parseFile(sm, name);
   if (!user)
     return user.takeError();
-  return elaborate(sm, **user, **prelude, modelName, train);
+  return elaborate(sm, **user, **prelude, modelName, train, generate);
 }
 
 llvm::Expected<std::unique_ptr<ir::Module>> compileFile(SourceManager &sm, const std::string &path,
                                                         const std::string &modelName,
-                                                        TrainSpec *train) {
+                                                        TrainSpec *train,
+                                                        const GenerateSettings *generate) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
@@ -345,7 +383,7 @@ llvm::Expected<std::unique_ptr<ir::Module>> compileFile(SourceManager &sm, const
                                    path.c_str());
   std::stringstream ss;
   ss << in.rdbuf();
-  return compileSource(sm, path, ss.str(), modelName, train);
+  return compileSource(sm, path, ss.str(), modelName, train, generate);
 }
 
 } // namespace loom::frontend

@@ -2,6 +2,7 @@
 // The elaborator's internals, shared by Elaborate.cpp (statements, expressions, calls) and
 // Builtins.cpp (the functions implemented in C++). Not part of the frontend's interface.
 #include "frontend/Diagnostics.h"
+#include "frontend/GenerateSettings.h"
 #include "frontend/TrainSpec.h"
 #include "frontend/Value.h"
 #include "ir/Builder.h"
@@ -136,6 +137,19 @@ public:
     subBinding_ = saved;
     return r;
   }
+  /// Calls a step function of generate/scan: the assignments of its own body name the
+  /// weights they create as a model's statements do (`<target>/<param>`), so that a model
+  /// that trains the same layers shares their weights, and a weight created again with the
+  /// same name and type is the same weight (the step is elaborated more than once).
+  llvm::Expected<Val> callStep(const Val &step, const std::vector<CallArg> &args,
+                               const ir::Loc &loc);
+  /// The `seed` input i32[] of a model that samples, created on first use.
+  ir::Value *seedInput();
+  /// Records that model output candidate `seq` (a generate result [B, L, ...]) has per-row
+  /// lengths `lengths`: when both are outputs, callers trim `seq` to its longest row.
+  void noteGenerated(ir::Value *seq, ir::Value *lengths) { generated_[seq] = lengths; }
+  /// Settings given outside the model file for its generate(...) calls, or null.
+  const GenerateSettings *generateSettings = nullptr;
   /// Keras's zero_output_for_mask for recurrent layers elaborated now (Bidirectional sets
   /// it to return_sequences).
   bool zeroOutputForMask = false;
@@ -161,6 +175,10 @@ private:
   std::string binding_;            // model-level binding whose weights are being created
   std::string subBinding_;         // e.g. "forward" inside bidirectional
   std::set<std::string> paramKeys_;
+  size_t bindDepth_ = 0;      // statements at this call depth name weights (0: the model's)
+  bool shareWeights_ = false; // in a step function: a weight created again is reused
+  ir::Value *seed_ = nullptr;
+  std::map<const ir::Value *, ir::Value *> generated_;
 
   llvm::Expected<std::optional<Val>> exec(const std::vector<ast::Stmt> &body);
   llvm::Expected<Val> eval(const ast::Expr &e);

@@ -3,8 +3,9 @@
 #include "ir/Interpreter.h"
 
 #include "ir/Bind.h"
-#include "ir/Random.h"
 #include "ir/TypeInference.h"
+#include "runtime/Random.h"
+#include "runtime/Sample.h"
 
 #include <fmt/format.h>
 
@@ -362,9 +363,9 @@ private:
     case OpKind::RandomUniform: {
       const rt::Tensor &key = get(op.operands[0]);
       rt::Tensor t = make(op.result());
-      uint64_t s = random::seed(key.i32()[0], key.i32()[1], op.intAttr("stream"));
+      uint64_t s = rt::random::seed(key.i32()[0], key.i32()[1], op.intAttr("stream"));
       for (int64_t i = 0; i < t.numel(); ++i)
-        t.f32()[i] = random::uniform(s, (uint64_t)i);
+        t.f32()[i] = rt::random::uniform(s, (uint64_t)i);
       env[op.result()] = t;
       return llvm::Error::success();
     }
@@ -415,6 +416,23 @@ private:
                                          ? (int32_t)(uint32_t)(int64_t)acc
                                          : std::numeric_limits<int32_t>::min();
         }
+      env[op.result()] = t;
+      return llvm::Error::success();
+    }
+    case OpKind::Sample: {
+      const rt::Tensor &a = get(op.operands[0]);
+      rt::Tensor t = make(op.result());
+      int64_t V = a.shape().back(), rows = t.numel();
+      int32_t seed = get(op.operands[1]).i32()[0], step = get(op.operands[2]).i32()[0];
+      std::vector<int32_t> order;
+      for (int64_t r = 0; r < rows; ++r)
+        t.i32()[r] =
+            V == 0
+                ? 0
+                : rt::sampling::drawRow(a.f32() + r * V, V,
+                                        rt::sampling::uniform(seed, step, op.intAttr("stream"), r),
+                                        op.floatAttr("temperature"), op.intAttr("top_k"),
+                                        op.floatAttr("top_p"), order);
       env[op.result()] = t;
       return llvm::Error::success();
     }

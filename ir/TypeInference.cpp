@@ -529,6 +529,37 @@ llvm::Expected<std::vector<Type>> inferTypes(const Op &op) {
       t.dtype = DType::I32;
     return std::vector<Type>{t};
   }
+  case OpKind::Sample: {
+    const Type &l = op.operands[0]->type;
+    if (auto e = needF32(op, op.operands[0]))
+      return e;
+    if (l.rank() < 1)
+      return err("sample needs logits f32[..., V], got a scalar");
+    for (int i = 1; i < 3; ++i)
+      if (op.operands[i]->type != Type{DType::I32, {}})
+        return err(fmt::format("sample's {} must be i32[], got {}", i == 1 ? "seed" : "step",
+                               op.operands[i]->type.str()));
+    auto temperature = op.attrs.find("temperature");
+    if (temperature == op.attrs.end() || !std::holds_alternative<double>(temperature->second) ||
+        !(std::get<double>(temperature->second) > 0))
+      return err("sample needs a float attribute 'temperature' > 0");
+    auto topK = needInt(op, "top_k");
+    if (!topK)
+      return topK.takeError();
+    if (*topK < 0)
+      return err("sample's top_k must be 0 (all) or more");
+    auto topP = op.attrs.find("top_p");
+    if (topP == op.attrs.end() || !std::holds_alternative<double>(topP->second) ||
+        !(std::get<double>(topP->second) > 0 && std::get<double>(topP->second) <= 1))
+      return err("sample needs a float attribute 'top_p' in (0, 1]");
+    auto stream = needInt(op, "stream");
+    if (!stream)
+      return stream.takeError();
+    Type t = l;
+    t.shape.pop_back();
+    t.dtype = DType::I32;
+    return std::vector<Type>{t};
+  }
   case OpKind::Slice: {
     Type t = op.operands[0]->type;
     auto axis = needAxis(op, t);

@@ -20,6 +20,7 @@ bool differentiable(OpKind k) {
   case OpKind::RandomUniform:
   case OpKind::Less:
   case OpKind::ArgMax:
+  case OpKind::Sample:
   case OpKind::OneHot:
   case OpKind::CheckRange:
   case OpKind::Conv1DGradInput: // no second derivatives
@@ -280,6 +281,7 @@ void gradient(GradContext &c, const Op &op, const std::vector<Value *> &dres) {
   case K::Iota:
   case K::RandomUniform:
   case K::Less:
+  case K::Sample:
   case K::OneHot:
   case K::CheckRange:
   case K::Conv1DGradInput:

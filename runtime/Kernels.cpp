@@ -3,6 +3,8 @@
 // generated code returns, so the host sees an error instead of a dead process.
 #include "runtime/Kernels.h"
 
+#include "runtime/Sample.h"
+
 #include "runtime/Context.h"
 #include "runtime/Limits.h"
 
@@ -139,6 +141,17 @@ void loom_rt_sgemm_batch(loom_rt_ctx *ctx, int32_t transA, int32_t transB, int64
   // parallel region), so its bits do not depend on the split.
   int64_t cost = M * N * std::max<int64_t>(K, 1);
   loom_rt_parallel_for(batchRange, &args, batch, cost, 1);
+}
+
+void loom_rt_sample(const float *logits, int64_t rows, int64_t V, int32_t *out, int32_t seed,
+                    int32_t step, int64_t stream, double temperature, int64_t topK, double topP) {
+  thread_local std::vector<int32_t> order;
+  for (int64_t r = 0; r < rows; ++r)
+    out[r] = V == 0 ? 0
+                    : loom::rt::sampling::drawRow(
+                          logits + r * V, V,
+                          loom::rt::sampling::uniform(seed, step, stream, (uint64_t)r), temperature,
+                          topK, topP, order);
 }
 
 void loom_rt_fail(loom_rt_ctx *ctx, const char *msg) {

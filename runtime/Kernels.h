@@ -31,6 +31,11 @@ void loom_rt_sgemm_batch(loom_rt_ctx *ctx, int32_t transA, int32_t transB, int64
                          const float *B, int64_t ldb, int64_t strideB, float *C, int64_t ldc,
                          int64_t strideC);
 
+/// The `sample` op: out[r] = ir::sampling::drawRow(logits + r * V, V, ...) for each of
+/// `rows` rows of dense logits, with the uniform number of (seed, step, stream, r).
+void loom_rt_sample(const float *logits, int64_t rows, int64_t V, int32_t *out, int32_t seed,
+                    int32_t step, int64_t stream, double temperature, int64_t topK, double topP);
+
 /// A kernel over the index range [lo, hi) of its outermost loop, with its arguments behind
 /// `args`. Generated code hands its elementwise kernels to loom_rt_parallel_for.
 typedef void (*loom_rt_range_fn)(void *args, int64_t lo, int64_t hi);

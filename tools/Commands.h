@@ -33,6 +33,9 @@ std::function<int()> addBenchCommand(CLI::App &app);
 /// runs the one that was chosen (else -1).
 std::function<int()> addTrainCommands(CLI::App &app);
 
+/// Registers `loom generate` (tools/GenerateCommand.cpp).
+std::function<int()> addGenerateCommand(CLI::App &app);
+
 /// Registers `loom convert` and `loom plot-history` (tools/PythonCommands.cpp), which run the
 /// loom Python package's __main__; the returned function runs the one chosen (else -1).
 std::function<int()> addPythonCommands(CLI::App &app);

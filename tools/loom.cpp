@@ -266,6 +266,7 @@ int cmdRun(const Common &c, const std::string &weightsPath, const std::vector<st
   }
   if (!outs)
     return report(outs.takeError());
+  api::trimGenerated(f, *outs);
   rt::NamedTensors named;
   for (size_t i = 0; i < outs->size(); ++i) {
     named.emplace_back(f.outputNames[i], (*outs)[i]);
@@ -351,6 +352,7 @@ int main(int argc, char **argv) {
   auto compile = addCompileCommand(app);
   auto train = addTrainCommands(app);
   auto python = addPythonCommands(app);
+  auto generate = addGenerateCommand(app);
 
   // CLI11 reports `loom frobnicate` as "A subcommand is required"; name the word instead.
   if (argc > 1 && argv[1][0] != '-') {
@@ -390,6 +392,8 @@ int main(int argc, char **argv) {
   if (int rc = train(); rc >= 0)
     return rc;
   if (int rc = python(); rc >= 0)
+    return rc;
+  if (int rc = generate(); rc >= 0)
     return rc;
   return 0;
 }

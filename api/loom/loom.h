@@ -199,6 +199,16 @@ struct TensorInfo {
   }
 };
 
+/// Settings of a model's generate(...) calls that replace what the model file says (unset:
+/// the file's; docs/language.md, "Generating sequences"). Each is checked as the file's
+/// would be.
+struct GenerateOptions {
+  std::optional<int64_t> maxLength; // max_length, the most tokens generated
+  std::optional<bool> sample;       // false: greedy (argmax); true: sampled
+  std::optional<double> temperature, topP, repetitionPenalty;
+  std::optional<int64_t> topK, endToken;
+};
+
 struct CompileOptions {
   /// Which model of the file; empty: the file's only model.
   std::string model;
@@ -214,6 +224,8 @@ struct CompileOptions {
   /// initWeights() too; a call needing more fails with a message saying how much it needed.
   /// 0: the machine's physical memory (or the loom tool's --max-memory).
   int64_t maxMemory = 0;
+  /// Settings for the model's generate(...) calls.
+  GenerateOptions generate;
 };
 
 /// A model compiled to native code, with its weights. Move-only.

@@ -3,7 +3,7 @@
 // uniform: mean, variance, range, and independence across streams and keys.
 #include "codegen/JIT.h"
 #include "ir/Interpreter.h"
-#include "ir/Random.h"
+#include "runtime/Random.h"
 #include "passes/PassManager.h"
 #include "tests/unit/codegen_helpers.h"
 
@@ -109,9 +109,9 @@ TEST(RandomUniform, OneMaskPerSequenceInsideLoops) {
   // Element i of any shape is the same function of (key, stream, i).
   const rt::Tensor &a = (*out)[0], &c = (*out)[2];
   EXPECT_EQ(c.f32()[0], a.f32()[0]);
-  uint64_t s = ir::random::seed(1, 2, 0);
+  uint64_t s = rt::random::seed(1, 2, 0);
   for (int64_t i = 0; i < a.numel(); ++i)
-    ASSERT_EQ(a.f32()[i], ir::random::uniform(s, (uint64_t)i)) << i;
+    ASSERT_EQ(a.f32()[i], rt::random::uniform(s, (uint64_t)i)) << i;
 }
 
 double mean(const rt::Tensor &t) {

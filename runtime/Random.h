@@ -9,7 +9,7 @@
 // so a float in [0, 1) that a 24-bit mantissa holds exactly.
 #include <cstdint>
 
-namespace loom::ir::random {
+namespace loom::rt::random {
 
 /// splitmix64's increment (2^64 / golden ratio, odd).
 inline constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;
@@ -37,4 +37,4 @@ inline float uniform(uint64_t s, uint64_t i) {
   return (float)(int32_t)(z >> 40) * 0x1p-24f;
 }
 
-} // namespace loom::ir::random
+} // namespace loom::rt::random

@@ -4,14 +4,14 @@
 // from a counter-based uniform number, so that a row's token is a pure function of
 // (seed, step, stream, row) on any thread count. The interpreter and the runtime
 // (loom_rt_sample) call the same function, so both give the same tokens bit for bit.
-#include "ir/Random.h"
+#include "runtime/Random.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
-namespace loom::ir::sampling {
+namespace loom::rt::sampling {
 
 /// The uniform number of row `row` at generation step `step` of the op with `stream`.
 inline float uniform(int32_t seed, int32_t step, int64_t stream, uint64_t row) {
@@ -85,4 +85,4 @@ inline int32_t drawRow(const float *logits, int64_t V, float u, double temperatu
   return order[(size_t)kept - 1]; // rounding: the last kept token
 }
 
-} // namespace loom::ir::sampling
+} // namespace loom::rt::sampling
