@@ -178,6 +178,38 @@ struct PyTrainer {
 
 } // namespace
 
+/// generate(...) settings from a dict with the model file's keyword names (max_length,
+/// sample, temperature, top_k, top_p, repetition_penalty, end_token); None leaves one as the
+/// file says. An unknown key is a loom.Error.
+loom::GenerateOptions generateOptions(const py::dict &d) {
+  loom::GenerateOptions g;
+  for (auto item : d) {
+    std::string k = py::str(item.first);
+    py::handle v = item.second;
+    if (v.is_none())
+      continue;
+    if (k == "max_length")
+      g.maxLength = v.cast<int64_t>();
+    else if (k == "top_k")
+      g.topK = v.cast<int64_t>();
+    else if (k == "end_token")
+      g.endToken = v.cast<int64_t>();
+    else if (k == "sample")
+      g.sample = v.cast<bool>();
+    else if (k == "temperature")
+      g.temperature = v.cast<double>();
+    else if (k == "top_p")
+      g.topP = v.cast<double>();
+    else if (k == "repetition_penalty")
+      g.repetitionPenalty = v.cast<double>();
+    else
+      throw py::value_error("generate: unknown setting '" + k +
+                            "' (max_length, sample, temperature, top_k, top_p, "
+                            "repetition_penalty, end_token)");
+  }
+  return g;
+}
+
 PYBIND11_MODULE(_loom, m) {
   m.doc() = "loom's C++ API (loom/loom.h), bound for the loom package; use `import loom`";
   static py::exception<LoomError> error(m, "Error", PyExc_ValueError);
@@ -193,26 +225,30 @@ PYBIND11_MODULE(_loom, m) {
   py::class_<loom::Model>(m, "Model")
       .def_static(
           "from_file",
-          [](const std::string &path, const std::string &model, unsigned optLevel) {
+          [](const std::string &path, const std::string &model, unsigned optLevel,
+             const py::dict &generate) {
             loom::CompileOptions o;
             o.model = model;
             o.optLevel = optLevel;
+            o.generate = generateOptions(generate);
             py::gil_scoped_release unlocked;
             return take(loom::Model::fromFile(path, o));
           },
-          py::arg("path"), py::arg("model") = "", py::arg("opt_level") = 3)
+          py::arg("path"), py::arg("model") = "", py::arg("opt_level") = 3,
+          py::arg("generate") = py::dict())
       .def_static(
           "from_source",
           [](const std::string &text, const std::string &model, unsigned optLevel,
-             const std::string &name) {
+             const std::string &name, const py::dict &generate) {
             loom::CompileOptions o;
             o.model = model;
             o.optLevel = optLevel;
+            o.generate = generateOptions(generate);
             py::gil_scoped_release unlocked;
             return take(loom::Model::fromSource(text, o, name));
           },
           py::arg("text"), py::arg("model") = "", py::arg("opt_level") = 3,
-          py::arg("name") = "<source>")
+          py::arg("name") = "<source>", py::arg("generate") = py::dict())
       .def_property_readonly("name", &loom::Model::name)
       .def_property_readonly("inputs", [](const loom::Model &s) { return infoList(s.inputs()); })
       .def_property_readonly("outputs", [](const loom::Model &s) { return infoList(s.outputs()); })

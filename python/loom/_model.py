@@ -130,16 +130,22 @@ class Model:
     # ----- Compiling ---------------------------------------------------------------------
 
     @classmethod
-    def from_file(cls, path, model=None, opt_level=3):
-        """Compiles a .loom file (`model`: which of its models, when it has several)."""
+    def from_file(cls, path, model=None, opt_level=3, generate=None):
+        """Compiles a .loom file (`model`: which of its models, when it has several).
+
+        `generate`: settings replacing those of the model's generate(...) calls, by their
+        names in the model file: {"max_length": 100, "sample": True, "temperature": 0.8,
+        "top_k": 20, "top_p": 0.9, "repetition_penalty": 1.2, "end_token": 1}.
+        """
         path = os.fspath(path)
-        return cls(_loom.Model.from_file(path, model or "", opt_level), path, None, model)
+        return cls(_loom.Model.from_file(path, model or "", opt_level, generate or {}), path,
+                   None, model)
 
     @classmethod
-    def from_source(cls, text, model=None, name="<source>", opt_level=3):
+    def from_source(cls, text, model=None, name="<source>", opt_level=3, generate=None):
         """Compiles model text; errors are reported under `name`."""
-        return cls(_loom.Model.from_source(text, model or "", opt_level, name), name, text,
-                   model)
+        return cls(_loom.Model.from_source(text, model or "", opt_level, name, generate or {}),
+                   name, text, model)
 
     # ----- Signature ---------------------------------------------------------------------
 
