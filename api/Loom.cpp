@@ -47,6 +47,8 @@ frontend::GenerateSettings generateSettings(const GenerateOptions &g) {
   s.repetitionPenalty = g.repetitionPenalty;
   s.topK = g.topK;
   s.endToken = g.endToken;
+  s.beams = g.beams;
+  s.lengthPenalty = g.lengthPenalty;
   return s;
 }
 

@@ -55,6 +55,18 @@ struct Ops {
       t.shape.push_back(ir::Dim::constant(1));
     return t == v->type ? v : typed(OpKind::Reshape, {v}, t);
   }
+  /// log_softmax over the last axis of `x` f32[R, V].
+  Value *logSoftmax(Value *x) {
+    std::map<std::string, ir::Attr> last{{"axis", int64_t(1)}, {"keepdims", true}};
+    Value *z = op(OpKind::Sub, {x, op(OpKind::ReduceMax, {x}, last)});
+    return op(OpKind::Sub,
+              {z, op(OpKind::Log, {op(OpKind::ReduceSum, {op(OpKind::Exp, {z})}, last)})});
+  }
+  /// Rows `ids` (i32[R]) of `v` [N, ...].
+  Value *rows(Value *v, Value *ids) {
+    return op(OpKind::Gather, {v, ids}, {{"what", std::string("generate: beam row")}});
+  }
+  Value *i32(double v) { return scalar(v, DType::I32); }
   /// Nonzero when every element of `v` (f32[B, 1], each 0 or 1) is 1, or B is 0: an until
   /// loop's stop flag.
   Value *all(Value *v) {
@@ -71,6 +83,8 @@ struct Settings {
   int64_t padToken = 0;
   bool sample = false;
   double temperature = 1.0, topP = 1.0, penalty = 1.0;
+  int64_t beams = 1;
+  double lengthPenalty = 1.0;
 };
 
 llvm::Expected<Settings> readSettings(Elaborator &el, const BoundArgs &a) {
@@ -151,6 +165,20 @@ llvm::Expected<Settings> readSettings(Elaborator &el, const BoundArgs &a) {
   if (!(s.topP > 0 && s.topP <= 1))
     return el.fail(where("top_p", over && over->topP),
                    fmt::format("generate: top_p must be in (0, 1], got {}", s.topP));
+  auto nb = intOf("beams", over ? over->beams : std::nullopt);
+  if (!nb)
+    return nb.takeError();
+  s.beams = nb->value_or(1);
+  if (s.beams < 1)
+    return el.fail(where("beams", over && over->beams),
+                   fmt::format("generate: beams must be at least 1, got {}", s.beams));
+  if (s.beams > 1 && s.sample)
+    return el.fail(a.callLoc, "generate: beam search (beams > 1) chooses the most likely "
+                              "sequences; it does not sample (sample=false)");
+  auto lp = realOf("length_penalty", over ? over->lengthPenalty : std::nullopt);
+  if (!lp)
+    return lp.takeError();
+  s.lengthPenalty = *lp;
   auto rp = realOf("repetition_penalty", over ? over->repetitionPenalty : std::nullopt);
   if (!rp)
     return rp.takeError();
@@ -187,8 +215,11 @@ struct StepResult {
 
 /// Calls the step with (input, states..., context...), the input [B, ...] given to it as a
 /// sequence of one step [B, 1, ...], as Keras's inference models run their layers.
+/// `context` replaces the call's context argument when given (beam search's, repeated per
+/// beam).
 llvm::Expected<StepResult> callStep(Elaborator &el, const BoundArgs &a, Value *input,
-                                    const std::vector<Value *> &states, const char *fn) {
+                                    const std::vector<Value *> &states, const char *fn,
+                                    const std::vector<Val> *context = nullptr) {
   Type seqT = input->type;
   seqT.shape.insert(seqT.shape.begin() + 1, ir::Dim::constant(1));
   el.builder().setLoc(el.userLoc(a.callLoc));
@@ -197,7 +228,10 @@ llvm::Expected<StepResult> callStep(Elaborator &el, const BoundArgs &a, Value *i
   for (Value *s : states)
     args.push_back({"", Val::of(s), a.callLoc});
   const Val &ctx = a["context"];
-  if (ctx.kind == Val::Kind::Tuple)
+  if (context)
+    for (const Val &c : *context)
+      args.push_back({"", c, a.locs.at("context")});
+  else if (ctx.kind == Val::Kind::Tuple)
     for (const Val &c : ctx.elems)
       args.push_back({"", c, a.locs.at("context")});
   else if (ctx.kind != Val::Kind::None)
@@ -268,6 +302,165 @@ llvm::Error sameBatch(Elaborator &el, const BoundArgs &a, const char *k, Value *
     return el.fail(a.locs.at(k), fmt::format("{}: {} must have the batch dim {} first, got {}", fn,
                                              k, batch.str(), v->type.str()));
   return llvm::Error::success();
+}
+
+/// Beam search (beams = K > 1) from the step's first output `first` [B, V] and states `st`
+/// [B, ...]: K hypotheses per row (rows b*K + k of every carry), each step's K best
+/// continuations among the K*V of the row by summed log-probability (the first maximum
+/// first, as argmax), a finished hypothesis (it emitted the end token) keeping its place
+/// with its score and extending only by padding. The loop stops when every hypothesis has
+/// finished. Each row's result is its hypothesis of best score / length^length_penalty.
+llvm::Expected<Val> beamSearch(Elaborator &el, const BoundArgs &a, const Settings &s, Ops &o,
+                               Value *first, std::vector<Value *> st, bool tokens,
+                               std::optional<int64_t> vocab, const ir::Dim &batch) {
+  if (!tokens || !vocab)
+    return el.fail(a.callLoc, "generate: beam search needs token ids and logits f32[B, V] with "
+                              "V known when compiling");
+  if (s.penalty != 1.0)
+    return el.fail(a.callLoc, "generate: repetition_penalty is for greedy decoding and "
+                              "sampling, not beam search");
+  const int64_t K = s.beams, V = *vocab, N = s.maxLength;
+  const ir::Dim BK = batch * ir::Dim::constant(K);
+  const size_t nS = st.size();
+  auto i32T = [](std::vector<ir::Dim> d) { return Type{DType::I32, std::move(d)}; };
+  auto f32T = [](std::vector<ir::Dim> d) { return Type{DType::F32, std::move(d)}; };
+  const ir::Dim one = ir::Dim::constant(1);
+  // Row r of the beams belongs to row r / K of the batch.
+  Value *r = o.typed(OpKind::Iota, {}, i32T({BK}), {{"axis", int64_t(0)}});
+  Value *owner = o.op(OpKind::Div, {r, o.i32((double)K)});
+  Value *expand = o.rows(first, owner);
+  for (Value *&v : st)
+    v = o.rows(v, owner);
+  std::vector<Val> context;
+  const Val &ctx = a["context"];
+  for (const Val &c : ctx.kind == Val::Kind::Tuple  ? ctx.elems
+                      : ctx.kind == Val::Kind::None ? std::vector<Val>{}
+                                                    : std::vector<Val>{ctx})
+    context.push_back(c.isTensor() && c.tensor->type.rank() >= 1 && c.tensor->type.shape[0] == batch
+                          ? Val::of(o.rows(c.tensor, owner))
+                          : c);
+  // Scores: 0 for each row's first hypothesis, -1e9 for the others (identical until they
+  // differ), so the first step takes K distinct tokens.
+  Value *k = o.op(OpKind::Sub, {r, o.op(OpKind::Mul, {owner, o.i32((double)K)})});
+  Value *notFirst = o.op(OpKind::Less, {o.i32(0.0), k});
+  Value *score0 =
+      o.typed(OpKind::Reshape, {o.op(OpKind::Mul, {notFirst, o.scalar(-1e9)})}, f32T({BK, one}));
+  std::vector<Value *> carries{expand};
+  carries.insert(carries.end(), st.begin(), st.end());
+  carries.push_back(score0);
+  carries.push_back(o.fill(0.0, f32T({BK, one})));
+  carries.push_back(o.fill(0.0, i32T({BK})));
+  carries.push_back(o.fill((double)s.padToken, i32T({BK, ir::Dim::constant(N)})));
+  carries.push_back(o.i32(0.0));
+  if (o.err)
+    return std::move(o.err);
+  ir::Op *loop = newLoop(el, carries, {}, ir::Dim::constant(N), /*until=*/true);
+  ir::Block *body = loop->regions[0].get();
+  auto built = el.inBlock(body, [&]() -> llvm::Expected<std::vector<Value *>> {
+    auto arg = [&](size_t i) { return body->args[i].get(); };
+    Value *logits = arg(0), *score = arg(nS + 1), *done = arg(nS + 2), *len = arg(nS + 3),
+          *hist = arg(nS + 4), *counter = arg(nS + 5);
+    std::vector<Value *> cur;
+    for (size_t i = 0; i < nS; ++i)
+      cur.push_back(arg(1 + i));
+    // A finished hypothesis continues with padding only, at no cost.
+    Value *padOnly = o.op(
+        OpKind::Mul,
+        {o.op(OpKind::Sub,
+              {o.scalar(1.0), o.op(OpKind::OneHot, {o.i32((double)s.padToken)}, {{"depth", V}})}),
+         o.scalar(-1e9)});
+    Value *lp = o.op(OpKind::Select, {done, padOnly, o.logSoftmax(logits)});
+    Value *cand = o.typed(OpKind::Reshape, {o.op(OpKind::Add, {score, lp})},
+                          f32T({batch, ir::Dim::constant(K * V)}));
+    std::vector<Value *> idx, val;
+    for (int64_t j = 0; j < K; ++j) {
+      Value *i = o.op(OpKind::ArgMax, {cand}, {{"axis", int64_t(1)}, {"keepdims", true}});
+      val.push_back(o.op(OpKind::ReduceMax, {cand}, {{"axis", int64_t(1)}, {"keepdims", true}}));
+      idx.push_back(i);
+      if (j + 1 < K)
+        cand = o.op(OpKind::Select,
+                    {o.op(OpKind::OneHot, {o.typed(OpKind::Reshape, {i}, i32T({batch}))},
+                          {{"depth", K * V}}),
+                     o.scalar(-3e38), cand});
+    }
+    Value *best =
+        o.typed(OpKind::Reshape, {o.op(OpKind::Concat, idx, {{"axis", int64_t(1)}})}, i32T({BK}));
+    Value *newScore = o.typed(OpKind::Reshape, {o.op(OpKind::Concat, val, {{"axis", int64_t(1)}})},
+                              f32T({BK, one}));
+    Value *parentLocal = o.op(OpKind::Div, {best, o.i32((double)V)});
+    Value *token = o.op(OpKind::Sub, {best, o.op(OpKind::Mul, {parentLocal, o.i32((double)V)})});
+    Value *parent = o.op(OpKind::Add, {o.op(OpKind::Mul, {owner, o.i32((double)K)}), parentLocal});
+    Value *prevDone = o.rows(done, parent);
+    Value *prevDoneRow = o.typed(OpKind::Reshape, {prevDone}, f32T({BK}));
+    Value *emitted = o.op(OpKind::Select, {prevDoneRow, o.i32((double)s.padToken), token});
+    Value *at = o.op(OpKind::OneHot, {counter}, {{"depth", N}});
+    Value *newHist = o.op(OpKind::Select, {at, o.typed(OpKind::Reshape, {emitted}, i32T({BK, one})),
+                                           o.rows(hist, parent)});
+    Value *newLen =
+        o.op(OpKind::Add, {o.rows(len, parent),
+                           o.op(OpKind::Cast, {o.op(OpKind::Sub, {o.scalar(1.0), prevDoneRow})},
+                                {{"dtype", std::string("i32")}})});
+    Value *newDone = prevDone;
+    if (s.endToken)
+      newDone = o.op(OpKind::Max, {prevDone, o.typed(OpKind::Reshape,
+                                                     {o.equal(token, o.i32((double)*s.endToken))},
+                                                     f32T({BK, one}))});
+    std::vector<Value *> from;
+    for (Value *c : cur)
+      from.push_back(o.rows(c, parent));
+    if (o.err)
+      return std::move(o.err);
+    auto step = callStep(el, a, emitted, from, "generate", &context);
+    if (!step)
+      return step.takeError();
+    std::vector<Value *> y{step->out};
+    for (size_t i = 0; i < nS; ++i)
+      y.push_back(o.op(OpKind::Select,
+                       {o.rowsAs(newDone, from[i]->type.rank()), from[i], step->states[i]}));
+    y.push_back(newScore);
+    y.push_back(newDone);
+    y.push_back(newLen);
+    y.push_back(newHist);
+    y.push_back(o.op(OpKind::Add, {counter, o.i32(1.0)}));
+    y.push_back(s.endToken ? o.all(newDone) : o.scalar(0.0));
+    return y;
+  });
+  if (!built)
+    return built.takeError();
+  if (o.err)
+    return std::move(o.err);
+  if (auto e = finishLoop(el, loop, *built, a.callLoc))
+    return e;
+  Value *score = loop->result((unsigned)(nS + 1)), *len = loop->result((unsigned)(nS + 3)),
+        *hist = loop->result((unsigned)(nS + 4));
+  // score / length^length_penalty (a length of 0 only when max_length steps never ran).
+  Value *lenF =
+      o.op(OpKind::Max,
+           {o.typed(OpKind::Reshape, {o.op(OpKind::Cast, {len}, {{"dtype", std::string("f32")}})},
+                    f32T({BK, one})),
+            o.scalar(1.0)});
+  Value *norm = o.op(OpKind::Div,
+                     {score, o.op(OpKind::Exp, {o.op(OpKind::Mul, {o.scalar(s.lengthPenalty),
+                                                                   o.op(OpKind::Log, {lenF})})})});
+  Value *byRow = o.typed(OpKind::Reshape, {norm}, f32T({batch, ir::Dim::constant(K)}));
+  Value *bestK = o.op(OpKind::ArgMax, {byRow}, {{"axis", int64_t(1)}});
+  Value *b = o.typed(OpKind::Iota, {}, i32T({batch}), {{"axis", int64_t(0)}});
+  Value *bestRow = o.op(OpKind::Add, {o.op(OpKind::Mul, {b, o.i32((double)K)}), bestK});
+  Value *ids = o.rows(hist, bestRow), *lengths = o.rows(len, bestRow);
+  if (o.err)
+    return std::move(o.err);
+  el.noteGenerated(ids, lengths);
+  std::vector<Val> result{Val::of(ids), Val::of(lengths)};
+  if (a["return_beams"].kind == Val::Kind::Bool && a["return_beams"].b) {
+    Value *all =
+        o.typed(OpKind::Reshape, {hist}, i32T({batch, ir::Dim::constant(K), ir::Dim::constant(N)}));
+    result.push_back(Val::of(all));
+    result.push_back(Val::of(byRow));
+    result.push_back(Val::of(o.typed(OpKind::Reshape, {len}, i32T({batch, ir::Dim::constant(K)}))));
+  }
+  if (a["return_steps"].kind == Val::Kind::Bool && a["return_steps"].b)
+    result.push_back(Val::of(loop->results.back().get()));
+  return Val::tuple(std::move(result));
 }
 
 /// generate(step, start=none, prompt=none, states=none, context=none, max_length,
@@ -393,6 +586,8 @@ llvm::Expected<Val> generateBuiltin(Elaborator &el, const BoundArgs &a) {
     return el.fail(a.callLoc, fmt::format("generate: top_k {} is more than the vocabulary of {} "
                                           "tokens",
                                           *s.topK, *vocab));
+  if (s.beams > 1)
+    return beamSearch(el, a, s, o, first, st, tokens, vocab, batch);
 
   // The loop: carries (output, states..., done f32[B, 1], length i32[B], step i32[], and for
   // the repetition penalty the tokens seen f32[B, V]); one value stacked per step.
@@ -519,7 +714,10 @@ void addGenerateBuiltins(std::map<std::string, Builtin> &m) {
                            {"repetition_penalty", false, Val::real(1.0)},
                            {"stop", false, Val::none()},
                            {"return_state", false, Val::boolean(false)},
-                           {"return_steps", false, Val::boolean(false)}},
+                           {"return_steps", false, Val::boolean(false)},
+                           {"beams", false, Val::none()},
+                           {"length_penalty", false, Val::real(1.0)},
+                           {"return_beams", false, Val::boolean(false)}},
                           generateBuiltin};
 }
 

@@ -8,11 +8,12 @@
 namespace loom::frontend {
 
 struct GenerateSettings {
-  std::optional<int64_t> maxLength, topK, endToken; // max_length, top_k, end_token
-  std::optional<double> temperature, topP, repetitionPenalty;
+  std::optional<int64_t> maxLength, topK, endToken, beams; // max_length, top_k, end_token
+  std::optional<double> temperature, topP, repetitionPenalty, lengthPenalty;
   std::optional<bool> sample;
   bool any() const {
-    return maxLength || topK || endToken || temperature || topP || repetitionPenalty || sample;
+    return maxLength || topK || endToken || beams || temperature || topP || repetitionPenalty ||
+           lengthPenalty || sample;
   }
 };
 

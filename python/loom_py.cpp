@@ -194,6 +194,10 @@ loom::GenerateOptions generateOptions(const py::dict &d) {
       g.topK = v.cast<int64_t>();
     else if (k == "end_token")
       g.endToken = v.cast<int64_t>();
+    else if (k == "beams")
+      g.beams = v.cast<int64_t>();
+    else if (k == "length_penalty")
+      g.lengthPenalty = v.cast<double>();
     else if (k == "sample")
       g.sample = v.cast<bool>();
     else if (k == "temperature")
@@ -205,7 +209,7 @@ loom::GenerateOptions generateOptions(const py::dict &d) {
     else
       throw py::value_error("generate: unknown setting '" + k +
                             "' (max_length, sample, temperature, top_k, top_p, "
-                            "repetition_penalty, end_token)");
+                            "repetition_penalty, end_token, beams, length_penalty)");
   }
   return g;
 }

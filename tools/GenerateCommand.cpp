@@ -87,8 +87,8 @@ llvm::Expected<std::vector<int32_t>> encode(const std::string &text,
 struct Flags {
   std::string file, model, weights, inputsNpz, output, prompt, vocab, targetCpu;
   std::vector<std::string> inputs;
-  std::optional<int64_t> maxLength, topK, endToken;
-  std::optional<double> temperature, topP, repetitionPenalty;
+  std::optional<int64_t> maxLength, topK, endToken, beams;
+  std::optional<double> temperature, topP, repetitionPenalty, lengthPenalty;
   bool greedy = false, interpret = false;
   int64_t seed = 0;
   int threads = 0;
@@ -104,10 +104,17 @@ int run(const Flags &fl, const CLI::App &cmd) {
   g.temperature = fl.temperature;
   g.topP = fl.topP;
   g.repetitionPenalty = fl.repetitionPenalty;
+  g.beams = fl.beams;
+  g.lengthPenalty = fl.lengthPenalty;
   bool sampling = fl.temperature || fl.topK || fl.topP;
   if (fl.greedy && sampling)
     return reportError("--greedy chooses the most likely token; it does not go with "
                        "--temperature, --top-k or --top-p");
+  if (fl.beams && sampling)
+    return reportError("--beams searches for the most likely sequences; it does not go with "
+                       "--temperature, --top-k or --top-p");
+  if (fl.beams && *fl.beams < 1)
+    return reportError(fmt::format("--beams must be at least 1, got {}", *fl.beams));
   if (fl.greedy)
     g.sample = false;
   else if (sampling)
@@ -293,6 +300,9 @@ std::function<int()> addGenerateCommand(CLI::App &app) {
   c->add_option("--repetition-penalty", fl->repetitionPenalty,
                 "divide a positive logit of a token already seen by this (multiply a negative "
                 "one)");
+  c->add_option("--beams", fl->beams, "beam search with K hypotheses per row (beams)");
+  c->add_option("--length-penalty", fl->lengthPenalty,
+                "beam search: rank the final hypotheses by score / length^P (default 1)");
   c->add_option("--end-token", fl->endToken, "the token id that ends a row (end_token)");
   c->add_option("--seed", fl->seed, "the sampling seed (the model's seed input; default 0)");
   c->add_option("-o,--output", fl->output, "write the outputs (.npz)");

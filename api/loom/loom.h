@@ -207,6 +207,8 @@ struct GenerateOptions {
   std::optional<bool> sample;       // false: greedy (argmax); true: sampled
   std::optional<double> temperature, topP, repetitionPenalty;
   std::optional<int64_t> topK, endToken;
+  std::optional<int64_t> beams;        // beam search with this many hypotheses per row
+  std::optional<double> lengthPenalty; // beam search: score / length^length_penalty
 };
 
 struct CompileOptions {

@@ -68,6 +68,33 @@ TEST_P(Reference, GreedyTokensMatchTheFloat64Decoder) {
   }
 }
 
+// Beam search (3 hypotheses per row, the end token as a setting) equals the reference beam
+// search: the same best sequences and lengths, the same hypotheses, scores within 1e-5.
+TEST_P(Reference, BeamSearchMatchesTheFloat64Search) {
+  const std::string kind = GetParam();
+  auto want = expected(kind);
+  loom::GenerateOptions g;
+  g.endToken = want.at("end_token").i32()[0];
+  loom::Model m = compile(kind + "_beam", g);
+  ASSERT_FALSE(m.loadWeights(kDir + kind + ".weights.npz"));
+  auto out = m.run({{"prompt", want.at("prompt")}});
+  ASSERT_TRUE(out) << out.error().message();
+  auto same = [&](const char *got, const char *ref) {
+    const loom::Tensor &a = *loom::find(*out, got), &b = want.at(ref);
+    ASSERT_EQ(a.shape(), b.shape()) << got;
+    for (int64_t i = 0; i < b.numel(); ++i)
+      ASSERT_EQ(a.i32()[i], b.i32()[i]) << got << " element " << i;
+  };
+  same("ids", "beam_ids");
+  same("lengths", "beam_lengths");
+  same("beams", "beams");
+  same("beam_lengths", "beam_all_lengths");
+  const loom::Tensor &scores = *loom::find(*out, "scores"), &ref = want.at("beam_scores");
+  ASSERT_EQ(scores.shape(), ref.shape());
+  for (int64_t i = 0; i < ref.numel(); ++i)
+    EXPECT_NEAR(scores.f32()[i], ref.f32()[i], 1e-5 * (1 + std::fabs(ref.f32()[i])));
+}
+
 INSTANTIATE_TEST_SUITE_P(Generate, Reference, ::testing::Values("gru", "lstm"));
 
 // A step that ends every row at its third token, with at most 1000 steps: the loop runs 3.
@@ -230,6 +257,12 @@ TEST(Generate, BadSettingsAreErrors) {
       {[](auto &g) { g.topK = 13; }, "top_k 13 is more than the vocabulary of 12 tokens"},
       {[](auto &g) { g.repetitionPenalty = -1.0; },
        "repetition_penalty must be greater than 0, got -1"},
+      {[](auto &g) { g.beams = 0; }, "beams must be at least 1, got 0"},
+      {[](auto &g) {
+         g.beams = 2;
+         g.sample = true;
+       },
+       "beam search (beams > 1) chooses the most likely sequences; it does not sample"},
   };
   for (auto &c : cases) {
     loom::CompileOptions opts;
