@@ -351,10 +351,17 @@ std::string aotHeader(const ir::Function &f, const AotOptions &opts) {
     out(fmt::format(" *   {}: input, {}[{}_INPUT_{}_NUMEL({})], {}\n", n.inputs[i],
                     cType(f.input(i)->type.dtype), P, upper(n.inputs[i]), symParams,
                     commentSafe(typeText(f.input(i)->type))));
-  for (size_t i = 0; i < f.outputNames.size(); ++i)
+  for (size_t i = 0; i < f.outputNames.size(); ++i) {
     out(fmt::format(" *   {}: output, {}[{}_OUTPUT_{}_NUMEL({})], {}\n", n.outputs[i],
                     cType(f.returnOp()->operands[i]->type.dtype), P, upper(n.outputs[i]), symParams,
                     commentSafe(typeText(f.returnOp()->operands[i]->type))));
+    // A generated sequence (generate(...)): the loop's most steps, each row's tokens first.
+    auto trim = f.hints.find("trim:" + f.outputNames[i]);
+    if (trim != f.hints.end())
+      out(fmt::format(" *     generated: row b holds {}[b] steps, then padding; the steps the\n"
+                      " *     generation ran are the largest {}[b] (the APIs trim to it)\n",
+                      commentSafe(trim->second), commentSafe(trim->second)));
+  }
   out(" */\n");
   std::string runDecl = fmt::format("int {0}_run({0}_ctx *ctx{1}", p, symDecl);
   for (unsigned i = 0; i < f.numInputs; ++i)

@@ -80,13 +80,16 @@ size_t unrollOne(Block &block, size_t idx) {
   return replaceOpWith(block, idx, scratch);
 }
 
-bool unrollIn(Block &block) {
+/// Unrolls the loops of `block` whose step count is known (only those of one step when
+/// `singleOnly`).
+bool unrollIn(Block &block, bool singleOnly = false) {
   bool changed = false;
   for (size_t i = 0; i < block.ops.size();) {
     Op &op = *block.ops[i];
     for (auto &r : op.regions)
-      changed |= unrollIn(*r);
-    if (op.kind == OpKind::Loop && op.dimAttr("steps").isStatic() && !loopUntil(op)) {
+      changed |= unrollIn(*r, singleOnly);
+    const Dim *steps = op.kind == OpKind::Loop ? &op.dimAttr("steps") : nullptr;
+    if (steps && steps->isStatic() && !loopUntil(op) && (!singleOnly || steps->value() == 1)) {
       i += unrollOne(block, i);
       changed = true;
     } else {
@@ -108,6 +111,9 @@ llvm::Expected<bool> unrollLoops(ir::Module &m) {
       changed |= unrollIn(f->body);
       continue;
     }
+    // A loop of one step is its body without the loop, whatever the hint (a recurrent
+    // layer over one token in a generation step).
+    changed |= unrollIn(f->body, /*singleOnly=*/true);
     if (hint->second == "none")
       continue;
     int64_t factor = 0;

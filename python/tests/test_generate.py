@@ -40,5 +40,5 @@ def test_sampling_is_reproducible_and_seeded():
 def test_bad_settings_are_errors():
     with pytest.raises(loom.Error, match="top_p must be in"):
         loom.Model.from_file(LM, model="gru_generate", generate={"top_p": 2.0})
-    with pytest.raises(ValueError, match="unknown setting 'beams'"):
-        loom.Model.from_file(LM, model="gru_generate", generate={"beams": 2})
+    with pytest.raises(ValueError, match="unknown setting 'num_beams'"):
+        loom.Model.from_file(LM, model="gru_generate", generate={"num_beams": 2})
