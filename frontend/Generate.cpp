@@ -479,10 +479,24 @@ llvm::Expected<Val> generateBuiltin(Elaborator &el, const BoundArgs &a) {
   bool fromPrompt = promptV.kind != Val::Kind::None;
   const char *inKey = fromPrompt ? "prompt" : "start";
   const Val &inV = fromPrompt ? promptV : startV;
-  if (!inV.isTensor())
+  Value *in = inV.isTensor() ? inV.tensor : nullptr;
+  if (!fromPrompt && inV.kind == Val::Kind::Int) {
+    // One start token for every row (a decoder's start token): the batch is the states'.
+    auto states = tensorList(el, a, "states", "generate");
+    if (!states)
+      return states.takeError();
+    if (states->empty() || (*states)[0]->type.rank() < 1)
+      return el.fail(a.locs.at("start"), "generate: a start token given as a number needs "
+                                         "states=, whose first dim is the batch");
+    if (inV.i < 0)
+      return el.fail(a.locs.at("start"),
+                     fmt::format("generate: start token {} is not a token id", inV.i));
+    el.builder().setLoc(el.userLoc(a.callLoc));
+    in = el.builder().fill((double)inV.i, Type{DType::I32, {(*states)[0]->type.shape[0]}});
+  }
+  if (!in)
     return el.fail(a.locs.at(inKey),
                    fmt::format("generate: {} must be a tensor, got {}", inKey, inV.describe()));
-  Value *in = inV.tensor;
   bool tokens = in->type.dtype == DType::I32;
   if (fromPrompt && (tokens ? in->type.rank() != 2 : in->type.rank() < 3))
     return el.fail(a.locs.at("prompt"),

@@ -97,6 +97,38 @@ TEST_P(Reference, BeamSearchMatchesTheFloat64Search) {
 
 INSTANTIATE_TEST_SUITE_P(Generate, Reference, ::testing::Values("gru", "lstm"));
 
+// An encoder-decoder with dot attention over the encoder's outputs (the step's context),
+// starting from a start token: greedy decoding and beam search (3 hypotheses, the context
+// repeated per hypothesis) equal the reference token for token; the trimmed ids are the
+// reference's first columns, the rest of which is padding.
+TEST(Generate, AttentionEncoderDecoderMatchesTheFloat64Decoder) {
+  auto want = expected("s2s");
+  for (const char *model : {"s2s_generate", "s2s_beam"}) {
+    bool beam = std::string(model) == "s2s_beam";
+    loom::Model m = compile(model);
+    ASSERT_FALSE(m.loadWeights(kDir + "s2s.weights.npz"));
+    auto out = m.run({{"src", want.at("prompt")}});
+    ASSERT_TRUE(out) << out.error().message();
+    const loom::Tensor &ids = *loom::find(*out, "ids"), &lengths = *loom::find(*out, "lengths");
+    const loom::Tensor &ref = want.at(beam ? "beam_ids" : "ids"),
+                       &refLen = want.at(beam ? "beam_lengths" : "lengths");
+    int64_t B = ref.shape()[0], N = ref.shape()[1], L = ids.shape()[1], longest = 0;
+    ASSERT_EQ(ids.shape()[0], B);
+    for (int64_t b = 0; b < B; ++b) {
+      EXPECT_EQ(lengths.i32()[b], refLen.i32()[b]) << model << " row " << b;
+      longest = std::max<int64_t>(longest, refLen.i32()[b]);
+      for (int64_t t = 0; t < N; ++t) {
+        int32_t r = ref.i32()[b * N + t];
+        if (t < L)
+          ASSERT_EQ(ids.i32()[b * L + t], r) << model << " row " << b << " step " << t;
+        else
+          ASSERT_EQ(r, 0) << model << ": the reference has tokens beyond the trimmed ids";
+      }
+    }
+    EXPECT_EQ(L, longest) << model;
+  }
+}
+
 // A step that ends every row at its third token, with at most 1000 steps: the loop runs 3.
 const char *kCounter = R"(
 def count_step(token: i32[B, 1], c: f32[B, 1]) {
