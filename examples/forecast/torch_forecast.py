@@ -2,9 +2,10 @@
 """The same two forecasters, data, optimizer and epochs in PyTorch (for the comparison in
 README.md; needs Debian's python3-torch, which loom does not).
 
-stacked (stacked.loom): LSTM(64) over the 52 weeks (all steps) -> LSTM(64) -> its last state -> Linear(7).
-seq2seq (seq2seq.loom): LSTM(64) -> its last state repeated 7 times -> LSTM(64) over them -> Linear(1) on
-each step. Both: MSE, Adam with learning rate 0.001, each gradient clipped to norm 1 on its
+stacked (stacked.loom): LSTM(64) over the 52 weeks (all steps) -> LSTM(64) -> its last
+state -> Linear(7).
+seq2seq (seq2seq.loom): LSTM(64) -> its last state repeated 7 times -> LSTM(64) over them
+-> Linear(1) on each step. Both: MSE, Adam with learning rate 0.001, each gradient clipped to norm 1 on its
 own (Keras's clipnorm), batches of 32 in a shuffled order, 40 epochs; test MAE in ppm.
 PyTorch's default initialisers (not Keras's).
 
