@@ -11,6 +11,7 @@ pkgs=(
   pybind11-dev python3-dev python3-pytest   # the Python module (python/) and its tests
   python3-matplotlib python3-h5py graphviz # History.plot, Keras .h5 weights, plot_graph
   clang-19 libfuzzer-19-dev libclang-rt-19-dev libomp-19-dev  # scripts/fuzz.sh (libFuzzer)
+  fortunes python3-statsmodels              # examples/text, examples/forecast: their data
 )
 
 missing=()
