@@ -341,6 +341,7 @@ capi("capi-wrong-rank", [W, "in:x:f32:10,5", "run"], "input 'x': expected f32[B,
 capi("capi-wrong-shape", [W, "in:x:f32:2,4,6", "run"], "input 'x': expected f32[B,T,5], got f32 (2, 4, 6) (dim 2 is 6, expected 5)", 5)
 capi("capi-wrong-dtype", [W, "in:x:i32:2,4,5", "run"], "input 'x': expected f32[B,T,5], got i32 (2, 4, 5)", 5)
 capi("capi-bad-dtype", [W, "in:x:7:2,4,5"], "loom_model_set_input: 'x': dtype 7 is neither LOOM_F32 nor LOOM_I32", 1)
+capi("capi-negative-dtype", [W, "in:x:-1:2,4,5"], "loom_model_set_input: 'x': dtype -1 is neither LOOM_F32 nor LOOM_I32", 1)
 capi("capi-rank-out-of-range", [W, "in:x:f32:rank/65"], "loom_model_set_input: 'x': rank 65 is out of range", 1)
 capi("capi-negative-dim", [W, "in:x:f32:2,-4,5", "run"], "invalid argument: input 'x': dim 1 is -4 (dims cannot be negative)", 1)
 capi("capi-null-name", [W, "in:null:f32:2,4,5"], "loom_model_set_input: name is null", 1)
