@@ -6,11 +6,17 @@
 
 #include <exception>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 static_assert((int)loom::ErrorCode::Internal == LOOM_ERROR_INTERNAL, "codes agree");
 static_assert((int)loom::ErrorCode::Runtime == LOOM_ERROR_RUNTIME, "codes agree");
 static_assert((int)loom::DType::I32 == LOOM_I32, "dtypes agree");
+// Every int a C caller passes, negative ones too, is a value of these types: loading one
+// is defined (UBSan's -fsanitize=enum found -1 outside the range when the enums had no
+// negative enumerator).
+static_assert(std::is_same_v<std::underlying_type_t<loom_dtype>, int>, "any int is a dtype");
+static_assert(std::is_same_v<std::underlying_type_t<loom_role>, int>, "any int is a role");
 
 struct loom_call {
   loom_model *model = nullptr;

@@ -20,6 +20,11 @@ namespace loom::frontend {
 /// The built-in layers, written in loom (frontend/prelude.loom).
 const char *preludeText();
 
+/// The prelude's syntax tree, parsed once per process; immutable and shared by every
+/// compile (thread-safe). Its locations name "<prelude>": a SourceManager that reports them
+/// needs preludeText() registered under that name (compileSource does it).
+const ast::File &parsedPrelude();
+
 /// Elaborates model `modelName` of `user` (or its only model when the name is empty) with
 /// the prelude's declarations in scope.
 llvm::Expected<std::unique_ptr<ir::Module>>

@@ -6,6 +6,8 @@
 #include "frontend/Parser.h"
 #include "ir/TypeInference.h"
 
+#include "llvm/Support/ErrorHandling.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -354,19 +356,32 @@ elaborate(const SourceManager &sm, const ast::File &user, const ast::File &prelu
   return el.run(modelName, train);
 }
 
+const ast::File &parsedPrelude() {
+  // Parsed on first use (thread-safe) and never changed: elaboration only reads the syntax
+  // tree, and every location in it names kPreludeName, not a manager's buffer.
+  static const std::unique_ptr<const ast::File> prelude = [] {
+    SourceManager sm;
+    sm.add(kPreludeName, preludeText());
+    auto f = parseFile(sm, kPreludeName);
+    if (!f)
+      llvm::report_fatal_error(llvm::Twine("the prelude does not parse: ") +
+                               llvm::toString(f.takeError()));
+    return std::unique_ptr<const ast::File>(std::move(*f));
+  }();
+  return *prelude;
+}
+
 llvm::Expected<std::unique_ptr<ir::Module>>
 compileSource(SourceManager &sm, const std::string &name, std::string text,
               const std::string &modelName, TrainSpec *train, const GenerateSettings *generate) {
+  // The caller's manager holds the prelude's text too: its diagnostics may point into it.
   sm.add(kPreludeName, preludeText());
-  auto prelude = parseFile(sm, kPreludeName);
-  assert(prelude && "the prelude must parse");
-  if (!prelude)
-    return prelude.takeError();
+  const ast::File &prelude = parsedPrelude();
   sm.add(name, std::move(text));
   auto user = parseFile(sm, name);
   if (!user)
     return user.takeError();
-  return elaborate(sm, **user, **prelude, modelName, train, generate);
+  return elaborate(sm, **user, prelude, modelName, train, generate);
 }
 
 llvm::Expected<std::unique_ptr<ir::Module>> compileFile(SourceManager &sm, const std::string &path,

@@ -4,6 +4,7 @@
 
 #include "ir/Bind.h"
 #include "ir/TypeInference.h"
+#include "runtime/Limits.h"
 #include "runtime/Random.h"
 #include "runtime/Sample.h"
 
@@ -14,6 +15,7 @@
 #include <functional>
 #include <limits>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace loom::ir {
 
@@ -140,14 +142,21 @@ int32_t castToI32(float x) {
 
 class Interp {
 public:
-  explicit Interp(const SymbolMap &syms) : syms_(syms) {}
+  Interp(const SymbolMap &syms, int64_t memoryLimit) : syms_(syms), memoryLimit_(memoryLimit) {}
 
   std::unordered_map<const Value *, rt::Tensor> env;
 
   llvm::Error runBlock(const Block &b) {
-    for (auto &op : b.ops)
+    for (auto &arg : b.args)
+      if (auto e = reserve(arg.get()))
+        return e;
+    for (auto &op : b.ops) {
+      for (auto &r : op->results)
+        if (auto e = reserve(r.get()))
+          return e;
       if (auto e = runOp(*op))
         return e;
+    }
     return llvm::Error::success();
   }
 
@@ -159,6 +168,30 @@ public:
 
 private:
   const SymbolMap &syms_;
+  // The memory limit, as the compiled code's (runtime/Limits.h): env keeps one tensor per
+  // value for the whole call, so the sum of the sizes of the values defined so far (block
+  // arguments and op results, not the inputs and weights) is what the call holds; it is
+  // checked before each op allocates. 0: the process-wide limit (--max-memory).
+  int64_t memoryLimit_;
+  std::unordered_set<const Value *> reserved_;
+  uint64_t bytes_ = 0;
+
+  llvm::Error reserve(const Value *v) {
+    if (!reserved_.insert(v).second)
+      return llvm::Error::success();
+    uint64_t n = (uint64_t)dtypeSize(v->type.dtype);
+    for (int64_t d : concreteShape(v->type, syms_))
+      if (d > 0 && __builtin_mul_overflow(n, (uint64_t)d, &n))
+        n = UINT64_MAX;
+      else if (d <= 0)
+        n = 0;
+    if (__builtin_add_overflow(bytes_, n, &bytes_))
+      bytes_ = UINT64_MAX;
+    if (auto s = rt::checkMemory("interpreting this call (its values, for these input shapes)",
+                                 bytes_, memoryLimit_))
+      return llvm::createStringError(llvm::inconvertibleErrorCode(), llvm::Twine(s.message()));
+    return llvm::Error::success();
+  }
 
   rt::Tensor make(const Value *v) {
     return rt::Tensor(v->type.dtype, concreteShape(v->type, syms_));
@@ -741,11 +774,12 @@ private:
 
 llvm::Expected<std::vector<rt::Tensor>> interpret(const Function &f,
                                                   const std::vector<rt::Tensor> &inputs,
-                                                  const std::vector<rt::Tensor> &params) {
+                                                  const std::vector<rt::Tensor> &params,
+                                                  int64_t memoryLimit) {
   auto syms = bindSymbols(f, inputs, params);
   if (!syms)
     return syms.takeError();
-  Interp in(*syms);
+  Interp in(*syms, memoryLimit);
   for (unsigned i = 0; i < f.numInputs; ++i)
     in.env[f.input(i)] = inputs[i];
   for (unsigned i = 0; i < f.params.size(); ++i)

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target (fuzz/) with ASan + UBSan for SECONDS, from its committed seed
 # corpus (fuzz/corpus/TARGET) plus what earlier runs found (build-fuzz/corpus/TARGET).
-#   scripts/fuzz.sh TARGET SECONDS     TARGET: npy, npz, model or ir
+#   scripts/fuzz.sh TARGET SECONDS     TARGET: npy, npz, model, ir, traindata, aot or capi
 #   scripts/fuzz.sh --smoke            every target once over its committed corpus (CI)
 # Crashes are written to build-fuzz/crashes/TARGET/ (libFuzzer's -artifact_prefix).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-targets=(npy npz model ir)
+targets=(npy npz model ir traindata aot capi)
 bash scripts/setup.sh >/dev/null
 CC=clang-19 CXX=clang++-19 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DLOOM_FUZZ=ON -DLOOM_SANITIZE=address,undefined > build-fuzz-configure.log 2>&1 || {

@@ -55,16 +55,23 @@ typedef enum loom_status {
   LOOM_ERROR_NOT_RUN = 8           /* outputs asked for before a successful run */
 } loom_status;
 
-/* The last enumerator makes every int a valid value of the type, so that loom can check a
-   value a caller computed (C lets any int through) without undefined behaviour in C++. */
-typedef enum loom_dtype { LOOM_F32 = 0, LOOM_I32 = 1, LOOM_DTYPE_INT_ = 0x7fffffff } loom_dtype;
+/* The last two enumerators make every int, negative ones too, a valid value of the type
+   (its range is then int's), so that loom can check a value a caller computed (C lets any
+   int through) without undefined behaviour in C++. */
+typedef enum loom_dtype {
+  LOOM_F32 = 0,
+  LOOM_I32 = 1,
+  LOOM_DTYPE_INT_ = 0x7fffffff,
+  LOOM_DTYPE_INT_MIN_ = -0x7fffffff - 1
+} loom_dtype;
 
 /* Which list of a model's tensors a signature query is about. */
 typedef enum loom_role {
   LOOM_INPUT = 0,
   LOOM_OUTPUT = 1,
   LOOM_WEIGHT = 2,
-  LOOM_ROLE_INT_ = 0x7fffffff /* as for loom_dtype */
+  LOOM_ROLE_INT_ = 0x7fffffff, /* as for loom_dtype */
+  LOOM_ROLE_INT_MIN_ = -0x7fffffff - 1
 } loom_role;
 
 typedef struct loom_model loom_model; /* a compiled model and its weights */

@@ -277,3 +277,86 @@ def _patch(path, offset, data):
     with open(path, "r+b") as f:
         f.seek(offset)
         f.write(data)
+
+
+# ----- AOT calls (tests/badinputs/aot_call.c: reber compiled with --weights-file) -----
+# The exit status is the call's loom_aot_status: 1 a null argument, 2 a bad size, 3 the
+# weights, 4 found while running.
+REBER_W = {"e/embeddings": (8, 4), "h/kernel": (4, 300), "h/recurrent_kernel": (100, 300),
+           "h/bias": (2, 300), "y/kernel": (100, 1), "y/bias": (1,)}
+
+
+def reber_weights(**changes):
+    """reber's weights as zeros, with some keys replaced (an array) or dropped (None)."""
+    arrays = {k: np.zeros(s, np.float32) for k, s in REBER_W.items()}
+    for k, v in changes.items():
+        k = k.replace("__", "/")
+        if v is None:
+            del arrays[k]
+        else:
+            arrays[k] = v
+    return npz(**arrays)
+
+
+def aot(name, files, ops, err, exit, weights="{d}/w.npz"):
+    case(name, "AOT call", ["{aot}", weights, *ops], err, files, exit=exit, absent=())
+
+
+GOOD = {"w.npz": reber_weights()}
+aot("aot-weights-file-missing", {}, [], "nope.npz: cannot open: No such file or directory", 3,
+    weights="{d}/nope.npz")
+aot("aot-weights-path-null", {}, [], "model reber loads its weights from a file: the weights path is null", 1,
+    weights="null")
+aot("aot-weights-not-npz", {"w.npz": b"not a zip"}, [], "w.npz: not a zip archive", 3)
+aot("aot-weight-mis-shaped", {"w.npz": reber_weights(h__kernel=np.zeros((4, 200), np.float32))}, [],
+    "weights file '{d}/w.npz': weight 'h/kernel' is f32 (4, 200), expected f32[4,300]", 3)
+aot("aot-weight-wrong-rank", {"w.npz": reber_weights(h__bias=np.zeros(600, np.float32))}, [],
+    "weight 'h/bias' is f32 (600,), expected f32[2,300]", 3)
+aot("aot-weight-wrong-dtype", {"w.npz": reber_weights(y__bias=np.zeros(1, np.int32))}, [],
+    "weight 'y/bias' is i32 (1,), expected f32[1] (element type differs)", 3)
+aot("aot-weight-missing", {"w.npz": reber_weights(y__bias=None)}, [],
+    "weight 'y/bias' (f32[1]) of model reber is missing", 3)
+aot("aot-weight-extra", {"w.npz": reber_weights(z__kernel=np.zeros(3, np.float32))}, [],
+    "has 'z/kernel', which is not a weight of model reber", 3)
+aot("aot-size-zero", GOOD, ["run:0,5"], "size B is 0; every size must be at least 1 (B = 0, T = 5)", 2)
+aot("aot-size-negative", GOOD, ["run:2,-3"], "size T is -3; every size must be at least 1", 2)
+aot("aot-input-null", GOOD, ["run:2,5:null-x"], "input 'x' (i32[B,T]) is a null pointer", 1)
+aot("aot-output-null", GOOD, ["run:2,5:null-y"], "output 'y' (f32[B,1]) is a null pointer", 1)
+aot("aot-sizes-null", GOOD, ["run:2,5:null-sizes"], "the sizes array is null", 1)
+aot("aot-token-out-of-range", GOOD, ["run:2,5:token=9"], "e: token id: 9 at [0, 0] is outside [0, 7]", 4)
+aot("aot-shape-dim-zero", GOOD, ["shape:0,5"], "input 'x': expected i32[B,T], got (0, 5) (dim 0 is 0, but B must be at least 1)", 2)
+
+# ----- C API calls (tests/badinputs/capi_call.c, on simple_rnn) -----
+# The exit status is the call's loom_status: 1 an invalid argument, 2 compiling, 3 a file,
+# 4 the weights, 5 an input, 8 outputs before a run.
+
+
+def capi(name, ops, err, exit, files=None, model=RNN):
+    case(name, "C API call", ["{capi}", model, *ops], err, files, exit=exit, absent=())
+
+
+W = "weights:{fx}/w.npz"
+capi("capi-model-missing", [], "i/o error: cannot read '{d}/nope.loom'", 3, model="{d}/nope.loom")
+capi("capi-wrong-rank", [W, "in:x:f32:10,5", "run"], "input 'x': expected f32[B,T,5], got f32 (10, 5) (rank is 2, expected 3)", 5)
+capi("capi-wrong-shape", [W, "in:x:f32:2,4,6", "run"], "input 'x': expected f32[B,T,5], got f32 (2, 4, 6) (dim 2 is 6, expected 5)", 5)
+capi("capi-wrong-dtype", [W, "in:x:i32:2,4,5", "run"], "input 'x': expected f32[B,T,5], got i32 (2, 4, 5)", 5)
+capi("capi-bad-dtype", [W, "in:x:7:2,4,5"], "loom_model_set_input: 'x': dtype 7 is neither LOOM_F32 nor LOOM_I32", 1)
+capi("capi-negative-dtype", [W, "in:x:-1:2,4,5"], "loom_model_set_input: 'x': dtype -1 is neither LOOM_F32 nor LOOM_I32", 1)
+capi("capi-rank-out-of-range", [W, "in:x:f32:rank/65"], "loom_model_set_input: 'x': rank 65 is out of range", 1)
+capi("capi-negative-dim", [W, "in:x:f32:2,-4,5", "run"], "invalid argument: input 'x': dim 1 is -4 (dims cannot be negative)", 1)
+capi("capi-null-name", [W, "in:null:f32:2,4,5"], "loom_model_set_input: name is null", 1)
+capi("capi-null-data", [W, "in:x:f32:2,4,5:null-data"], "loom_model_set_input: input 'x': data is null", 1)
+capi("capi-null-dims", [W, "in:x:f32:null/3"], "loom_model_set_input: dims is null", 1)
+capi("capi-unknown-input", [W, "in:z:f32:2"], "'z' is not an input of model simple_rnn (its inputs: x: f32[B,T,5])", 5)
+capi("capi-missing-input", [W, "run"], "missing input 'x'", 5)
+capi("capi-weights-missing-file", ["weights:{d}/nope.npz"], "nope.npz: cannot open: No such file or directory", 3)
+capi("capi-weights-path-null", ["weights:null"], "loom_model_load_weights: npz_path is null", 1)
+capi("capi-weights-mis-shaped", ["weights:{d}/w.npz"],
+     "weight 'y/kernel': expected f32[5,64], got f32 (5, 32)", 4,
+     files={"w.npz": npz(**{"y/kernel": np.zeros((5, 32), np.float32),
+                            "y/recurrent_kernel": np.zeros((64, 64), np.float32),
+                            "y/bias": np.zeros(64, np.float32)})})
+capi("capi-run-without-weights", ["in:x:f32:2,4,5", "run"],
+     "weights error: weight 'y/kernel' has no value: load the weights first", 4)
+capi("capi-output-before-run", [W, "out:y"], "output 'y': the model has not run successfully yet", 8)
+capi("capi-unknown-output", [W, "in:x:f32:2,4,5", "run", "out:z"], "'z' is not an output of model simple_rnn (its outputs: y)", 1)

@@ -1,8 +1,9 @@
 """Runs the bad-input catalogue (cases.py): each case's command must exit with its status,
 print its message on stderr, and leave none of its outputs behind.
 
-Usage: run.py LOOM SOURCE_DIR WORK_DIR [--record] | run.py --list
+Usage: run.py LOOM SOURCE_DIR WORK_DIR CAPI_HOST AOT_HOST [--record] | run.py --list
 --record prints what each case actually gives (for writing a new case's expectation).
+The hosts (capi_call.c, aot_call.c) run the cases whose command starts with {capi} or {aot}.
 """
 import os
 import shutil
@@ -24,7 +25,7 @@ def table():
 def main():
     if sys.argv[1:] == ["--list"]:
         return table()
-    loom, src, work = sys.argv[1:4]
+    loom, src, work, capi, aot = sys.argv[1:6]
     record = "--record" in sys.argv
     shutil.rmtree(work, ignore_errors=True)
     fx = os.path.join(work, "fixtures")
@@ -47,7 +48,10 @@ def main():
             else:
                 with open(path, "wb") as f:
                     f.write(content.encode() if isinstance(content, str) else content)
-        argv = [loom] + [sub(a) for a in c["argv"]]
+        hosts = {"{capi}": capi, "{aot}": aot}
+        argv = c["argv"]
+        argv = [hosts[argv[0]]] + argv[1:] if argv and argv[0] in hosts else [loom] + argv
+        argv = [sub(a) for a in argv]
         try:
             p = subprocess.run(argv, capture_output=True, timeout=60)
             rc, err = p.returncode, p.stderr.decode(errors="replace")

@@ -493,6 +493,50 @@ TEST(EmbedApi, WeightsCanChangeWhileCallsRun) {
   EXPECT_EQ(bad, 0);
 }
 
+// Threads that each compile models (from files and from source, the prelude shared by all
+// of them), run and destroy them, all at once: every result equals the one computed alone.
+TEST(EmbedApi, ThreadsCompileRunAndDestroyModelsAtOnce) {
+  const std::string src = "model m(x: f32[B, T, 3]) -> (y) {\n"
+                          "  y = gru(x, units=4, return_sequences=true)\n}\n";
+  std::vector<float> x = values(2 * 3 * 5, 4);
+  auto once = [&](int i, std::vector<float> &out) -> std::string {
+    auto m = i % 2 ? loom::Model::fromFile(kSimple) : loom::Model::fromSource(src);
+    if (!m)
+      return m.error().message();
+    if (auto e = m->initWeights(7))
+      return e.message();
+    std::vector<int64_t> shape =
+        i % 2 ? std::vector<int64_t>{2, 3, 5} : std::vector<int64_t>{2, 5, 3};
+    auto y = m->run({{"x", loom::TensorView(x.data(), shape)}});
+    if (!y)
+      return y.error().message();
+    const loom::Tensor &t = (*y)[0].tensor;
+    out.assign(t.f32(), t.f32() + t.numel());
+    return "";
+  };
+  std::vector<float> expected[2];
+  ASSERT_EQ(once(0, expected[0]), "");
+  ASSERT_EQ(once(1, expected[1]), "");
+  constexpr int kThreads = 4, kRounds = 3;
+  std::vector<std::string> errors(kThreads);
+  std::vector<int> mismatches(kThreads, 0);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < kThreads; ++t)
+    pool.emplace_back([&, t] {
+      for (int r = 0; r < kRounds && errors[t].empty(); ++r) {
+        std::vector<float> got;
+        errors[t] = once(t + r, got);
+        mismatches[t] += errors[t].empty() && got != expected[(t + r) % 2];
+      }
+    });
+  for (auto &th : pool)
+    th.join();
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_EQ(errors[t], "") << "thread " << t;
+    EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+  }
+}
+
 TEST(EmbedApi, TensorsAndResultsNeverThrowOrAbort) {
   loom::Tensor neg(loom::DType::F32, {2, -1});
   EXPECT_FALSE(neg.valid());
