@@ -526,9 +526,15 @@ llvm::Expected<Val> generateBuiltin(Elaborator &el, const BoundArgs &a) {
     return el.fail(a.locs.at("stop"), fmt::format("generate: stop must be a function of the "
                                                   "step's output, got {}",
                                                   stopV.describe()));
+  if (tokens && stopV.kind != Val::Kind::None)
+    return el.fail(a.locs.at("stop"), "generate: stop= ends rows of vectors; token ids end at "
+                                      "end_token");
   const Val &rs = a["return_state"];
   if (rs.kind != Val::Kind::Bool)
     return el.fail(a.locs.at("return_state"), "generate: return_state must be true or false");
+  if (rs.b && s.beams > 1)
+    return el.fail(a.locs.at("return_state"),
+                   "generate: return_state is not available with beam search (beams > 1)");
 
   Ops o{el, a.callLoc};
   el.builder().setLoc(el.userLoc(a.callLoc));
@@ -620,7 +626,7 @@ llvm::Expected<Val> generateBuiltin(Elaborator &el, const BoundArgs &a) {
                                         {{"axis", int64_t(1)}})
                                  : o.op(OpKind::OneHot, {in}, depth));
   }
-  bool stops = (tokens && s.endToken) || stopV.kind == Val::Kind::Func;
+  bool stops = s.endToken || stopV.kind == Val::Kind::Func;
   ir::Op *loop = newLoop(el, carries, {}, ir::Dim::constant(s.maxLength), /*until=*/true);
   ir::Block *body = loop->regions[0].get();
   auto built = el.inBlock(body, [&]() -> llvm::Expected<std::vector<Value *>> {

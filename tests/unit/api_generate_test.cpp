@@ -9,9 +9,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -271,6 +273,24 @@ TEST(Generate, TheSameSeedGivesTheSameTokensOnOneAndTwoThreads) {
   auto one = draws(g, 1, 5), two = draws(g, 2, 5), other = draws(g, 2, 6);
   EXPECT_EQ(one, two);
   EXPECT_NE(one, other);
+}
+
+// Arguments a decoding would ignore are errors: stop= with token ids (they end at
+// end_token), return_state with beam search.
+TEST(Generate, ArgumentsThatWouldBeIgnoredAreErrors) {
+  std::string src = std::string(kCounter);
+  for (auto [from, to, message] :
+       {std::tuple<const char *, const char *, const char *>{
+            "return_steps=true)", "return_steps=true, stop=count_step)",
+            "stop= ends rows of vectors; token ids end at end_token"},
+        {"return_steps=true)", "return_steps=true, beams=2, return_state=true)",
+         "return_state is not available with beam search"}}) {
+    std::string text = src;
+    text.replace(text.find(from), std::strlen(from), to);
+    auto m = loom::Model::fromSource(text);
+    ASSERT_FALSE(m) << to;
+    EXPECT_NE(m.error().message().find(message), std::string::npos) << m.error().message();
+  }
 }
 
 // Settings are checked before anything runs, with a message naming the setting.
