@@ -4,11 +4,13 @@
 
 #include "ir/Bind.h"
 #include "ir/TypeInference.h"
+#include "runtime/Kernels.h"
 #include "runtime/Limits.h"
 #include "runtime/Random.h"
-#include "runtime/Sample.h"
 
 #include <fmt/format.h>
+
+#include <tuple>
 
 #include <cmath>
 #include <cstring>
@@ -22,6 +24,16 @@ namespace loom::ir {
 namespace {
 
 using Shape = std::vector<int64_t>;
+
+/// A tensor seen around one of its axes: (the elements before it, its size, after it).
+std::tuple<int64_t, int64_t, int64_t> aroundAxis(const rt::Tensor &a, int64_t axis) {
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < axis; ++i)
+    outer *= a.shape()[i];
+  for (int64_t i = axis + 1; i < a.rank(); ++i)
+    inner *= a.shape()[i];
+  return {outer, a.shape()[axis], inner};
+}
 
 int64_t numel(const Shape &s) {
   int64_t n = 1;
@@ -424,11 +436,7 @@ private:
     case OpKind::ReduceMean: {
       const rt::Tensor &a = get(op.operands[0]);
       rt::Tensor t = make(op.result());
-      int64_t axis = op.intAttr("axis"), outer = 1, n = a.shape()[axis], inner = 1;
-      for (int64_t i = 0; i < axis; ++i)
-        outer *= a.shape()[i];
-      for (int64_t i = axis + 1; i < a.rank(); ++i)
-        inner *= a.shape()[i];
+      auto [outer, n, inner] = aroundAxis(a, op.intAttr("axis"));
       for (int64_t o = 0; o < outer; ++o)
         for (int64_t j = 0; j < inner; ++j) {
           double acc = op.kind == OpKind::ReduceMax ? -INFINITY : 0.0;
@@ -452,31 +460,19 @@ private:
       env[op.result()] = t;
       return llvm::Error::success();
     }
-    case OpKind::Sample: {
+    case OpKind::Sample: { // the runtime's own draw, so both give the same tokens
       const rt::Tensor &a = get(op.operands[0]);
       rt::Tensor t = make(op.result());
-      int64_t V = a.shape().back(), rows = t.numel();
-      int32_t seed = get(op.operands[1]).i32()[0], step = get(op.operands[2]).i32()[0];
-      std::vector<int32_t> order;
-      for (int64_t r = 0; r < rows; ++r)
-        t.i32()[r] =
-            V == 0
-                ? 0
-                : rt::sampling::drawRow(a.f32() + r * V, V,
-                                        rt::sampling::uniform(seed, step, op.intAttr("stream"), r),
-                                        op.floatAttr("temperature"), op.intAttr("top_k"),
-                                        op.floatAttr("top_p"), order);
+      loom_rt_sample(a.f32(), t.numel(), a.shape().back(), t.i32(), get(op.operands[1]).i32()[0],
+                     get(op.operands[2]).i32()[0], op.intAttr("stream"),
+                     op.floatAttr("temperature"), op.intAttr("top_k"), op.floatAttr("top_p"));
       env[op.result()] = t;
       return llvm::Error::success();
     }
     case OpKind::ArgMax: {
       const rt::Tensor &a = get(op.operands[0]);
       rt::Tensor t = make(op.result());
-      int64_t axis = op.intAttr("axis"), outer = 1, n = a.shape()[axis], inner = 1;
-      for (int64_t i = 0; i < axis; ++i)
-        outer *= a.shape()[i];
-      for (int64_t i = axis + 1; i < a.rank(); ++i)
-        inner *= a.shape()[i];
+      auto [outer, n, inner] = aroundAxis(a, op.intAttr("axis"));
       for (int64_t o = 0; o < outer; ++o)
         for (int64_t j = 0; j < inner; ++j) {
           int32_t best = 0;

@@ -2,8 +2,8 @@
 // The `sample` op's draw: one token per row of logits, as Hugging Face's generate() with
 // do_sample=True chooses it (temperature, then top-k, then top-p, then a categorical draw),
 // from a counter-based uniform number, so that a row's token is a pure function of
-// (seed, step, stream, row) on any thread count. The interpreter and the runtime
-// (loom_rt_sample) call the same function, so both give the same tokens bit for bit.
+// (seed, step, stream, row) on any thread count. loom_rt_sample applies it to each row, for
+// generated code and the interpreter alike, so both give the same tokens bit for bit.
 #include "runtime/Random.h"
 
 #include <algorithm>
