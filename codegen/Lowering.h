@@ -297,14 +297,7 @@ public:
   std::map<std::string, llvm::Function *> kernels; // by body text, for sharing
 };
 
-/// Visits every op of `b` and its nested regions.
-template <typename F> void walkConst(const ir::Block &b, F &&f) {
-  for (auto &op : b.ops) {
-    f(*op);
-    for (auto &r : op->regions)
-      walkConst(*r, f);
-  }
-}
+using ir::walkConst;
 
 /// Ops that can write their result through a strided view of storage that is not their
 /// own (a stack slot at t, a slice of a concat).

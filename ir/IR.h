@@ -193,6 +193,15 @@ template <typename F> void walk(Block &b, F &&f) {
   }
 }
 
+/// The same over a block that is only read.
+template <typename F> void walkConst(const Block &b, F &&f) {
+  for (auto &op : b.ops) {
+    f(static_cast<const Op &>(*op));
+    for (auto &r : op->regions)
+      walkConst(*r, f);
+  }
+}
+
 /// Replaces every use of `from` by `to` in `b` (nested regions included).
 void replaceAllUses(Block &b, Value *from, Value *to);
 /// The same in b.ops[begin...] and their regions: a value defined in `b` is only used after

@@ -39,7 +39,7 @@ std::vector<std::string> defaultPipeline(const ir::Module &m) {
     unroll = hint != f->hints.end() && hint->second != "none" && hint->second != "1";
     // A recurrence over one step (a generation step's layer) is unrolled whatever the hint:
     // the unroll pass turns it into its body alone.
-    ir::walk(const_cast<ir::Block &>(f->body), [&](ir::Op &op) {
+    ir::walkConst(f->body, [&](const ir::Op &op) {
       if (op.kind == ir::OpKind::Rnn && !op.operands.empty() && op.operands[0]->type.rank() >= 2 &&
           op.operands[0]->type.shape[1] == ir::Dim::constant(1))
         unroll = true;

@@ -140,7 +140,7 @@ int run(const Flags &fl, const CLI::App &cmd) {
   bool generates = false;
   for (auto &[k, _] : f.hints)
     generates |= k.rfind("trim:", 0) == 0;
-  ir::walk(const_cast<ir::Block &>(f.body), [&](ir::Op &op) { generates |= ir::loopUntil(op); });
+  ir::walkConst(f.body, [&](const ir::Op &op) { generates |= ir::loopUntil(op); });
   if (!generates)
     return reportError(fmt::format("model {} does not generate: none of its outputs comes "
                                    "from generate(...) (use loom run)",
