@@ -2,6 +2,9 @@
 // Subcommands of the loom tool that live in their own files, and the shared error output.
 #include <CLI/CLI.hpp>
 
+#include "ir/IR.h"
+#include "runtime/Npy.h"
+
 #include "llvm/Support/Error.h"
 
 #include <functional>
@@ -11,6 +14,23 @@
 /// returns the exit code 1.
 int report(llvm::Error e);
 int reportError(const std::string &msg);
+
+// Shared by the commands that run a model (run, generate; tools/loom.cpp).
+
+/// The weights of `f` from --weights `path`: an error when `f` has weights and no file is
+/// given; a file given for a model without weights is still read and checked.
+llvm::Expected<std::vector<loom::rt::Tensor>> weightsFlag(const loom::ir::Function &f,
+                                                          const std::string &path);
+/// The arrays of --inputs `npz`, then one per --input NAME=FILE.npy in `specs`; `what` is set
+/// to where they came from, for api::matchInputs's messages.
+llvm::Expected<loom::rt::NamedTensors>
+inputFlags(const std::string &npz, const std::vector<std::string> &specs, std::string &what);
+/// `f` run by the reference interpreter, or JIT-compiled for `targetCpu` and run; generated
+/// sequences trimmed to their longest row (api::trimGenerated).
+llvm::Expected<std::vector<loom::rt::Tensor>>
+runFunction(const loom::ir::Function &f, const std::vector<loom::rt::Tensor> &inputs,
+            const std::vector<loom::rt::Tensor> &params, bool interpret,
+            const std::string &targetCpu);
 
 /// --unroll's values: none, full or a step count N >= 1 (1 is none).
 CLI::Validator unrollValidator();

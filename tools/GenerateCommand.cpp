@@ -5,16 +5,12 @@
 
 #include "api/Compiler.h"
 #include "api/Weights.h"
-#include "codegen/JIT.h"
-#include "ir/Interpreter.h"
-#include "runtime/FileIO.h"
 #include "runtime/Npy.h"
 
 #include <fmt/format.h>
 
 #include <fstream>
 #include <optional>
-#include <sstream>
 
 using namespace loom;
 
@@ -94,7 +90,7 @@ struct Flags {
   int threads = 0;
 };
 
-int run(const Flags &fl, const CLI::App &cmd) {
+int run(const Flags &fl) {
   api::CompileOptions opts;
   opts.modelName = fl.model;
   frontend::GenerateSettings &g = opts.generate;
@@ -119,7 +115,7 @@ int run(const Flags &fl, const CLI::App &cmd) {
     g.sample = false;
   else if (sampling)
     g.sample = true;
-  if (!fl.prompt.empty() != !fl.vocab.empty() && !fl.prompt.empty())
+  if (!fl.prompt.empty() && fl.vocab.empty())
     return reportError("--prompt needs --vocab, the file that maps text to token ids");
   std::optional<std::vector<std::string>> vocab;
   if (!fl.vocab.empty()) {
@@ -146,33 +142,14 @@ int run(const Flags &fl, const CLI::App &cmd) {
                                    "from generate(...) (use loom run)",
                                    f.name));
 
-  std::vector<rt::Tensor> params;
-  if (!f.params.empty()) {
-    if (fl.weights.empty())
-      return reportError(fmt::format("model {} has {} weight(s): pass --weights FILE.npz", f.name,
-                                     f.params.size()));
-    auto w = api::loadWeights(f, fl.weights);
-    if (!w)
-      return report(w.takeError());
-    params = std::move(*w);
-  }
-
-  rt::NamedTensors given;
-  std::string what = "--input";
-  if (!fl.inputsNpz.empty()) {
-    if (auto s = rt::readNpz(fl.inputsNpz, given))
-      return reportError(s.message());
-    what = fl.inputsNpz;
-  }
-  for (auto &spec : fl.inputs) {
-    auto eq = spec.find('=');
-    if (eq == std::string::npos || eq == 0)
-      return reportError(fmt::format("--input takes NAME=FILE.npy, got '{}'", spec));
-    rt::Tensor t;
-    if (auto s = rt::readNpy(spec.substr(eq + 1), t))
-      return reportError(s.message());
-    given.emplace_back(spec.substr(0, eq), t);
-  }
+  auto params = weightsFlag(f, fl.weights);
+  if (!params)
+    return report(params.takeError());
+  std::string what;
+  auto inputs = inputFlags(fl.inputsNpz, fl.inputs, what);
+  if (!inputs)
+    return report(inputs.takeError());
+  rt::NamedTensors &given = *inputs;
   auto has = [&](const std::string &name) {
     for (auto &[k, _] : given)
       if (k == name)
@@ -221,20 +198,9 @@ int run(const Flags &fl, const CLI::App &cmd) {
 
   if (fl.threads > 0)
     setThreads(fl.threads);
-  llvm::Expected<std::vector<rt::Tensor>> outs = std::vector<rt::Tensor>{};
-  if (fl.interpret) {
-    outs = ir::interpret(f, *in, params);
-  } else {
-    codegen::Options cg;
-    cg.targetCpu = fl.targetCpu;
-    auto compiled = codegen::CompiledFunction::compile(f, cg);
-    if (!compiled)
-      return report(compiled.takeError());
-    outs = (*compiled)->run(*in, params);
-  }
+  auto outs = runFunction(f, *in, *params, fl.interpret, fl.targetCpu);
   if (!outs)
     return report(outs.takeError());
-  api::trimGenerated(f, *outs);
 
   rt::NamedTensors named;
   for (size_t i = 0; i < outs->size(); ++i)
@@ -272,7 +238,6 @@ int run(const Flags &fl, const CLI::App &cmd) {
         fmt::print("{}[{}]: {}\n", key.substr(5), b, line);
     }
   }
-  (void)cmd;
   return 0;
 }
 
@@ -311,5 +276,5 @@ std::function<int()> addGenerateCommand(CLI::App &app) {
                 "native (default), x86-64-v3 (AVX2) or x86-64-v4 (AVX-512)");
   c->add_option("--threads", fl->threads, "threads (default: OMP_NUM_THREADS, else all cores)")
       ->check(positiveCount());
-  return [fl, c]() { return *c ? run(*fl, *c) : -1; };
+  return [fl, c]() { return *c ? run(*fl) : -1; };
 }

@@ -42,6 +42,60 @@ int reportError(const std::string &msg) {
   return report(llvm::createStringError(llvm::inconvertibleErrorCode(), msg));
 }
 
+llvm::Expected<std::vector<rt::Tensor>> weightsFlag(const ir::Function &f,
+                                                    const std::string &path) {
+  if (f.params.empty() && path.empty())
+    return std::vector<rt::Tensor>{};
+  if (path.empty())
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "model %s has %zu weight(s): pass --weights FILE.npz (loom init makes one)", f.name.c_str(),
+        f.params.size());
+  return api::loadWeights(f, path);
+}
+
+llvm::Expected<rt::NamedTensors>
+inputFlags(const std::string &npz, const std::vector<std::string> &specs, std::string &what) {
+  rt::NamedTensors given;
+  what = "--input";
+  if (!npz.empty()) {
+    if (auto s = rt::readNpz(npz, given))
+      return llvm::createStringError(llvm::inconvertibleErrorCode(), s.message());
+    what = npz;
+  }
+  for (auto &spec : specs) {
+    auto eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "--input takes NAME=FILE.npy, got '%s'", spec.c_str());
+    rt::Tensor t;
+    if (auto s = rt::readNpy(spec.substr(eq + 1), t))
+      return llvm::createStringError(llvm::inconvertibleErrorCode(), s.message());
+    given.emplace_back(spec.substr(0, eq), t);
+  }
+  return given;
+}
+
+llvm::Expected<std::vector<rt::Tensor>> runFunction(const ir::Function &f,
+                                                    const std::vector<rt::Tensor> &inputs,
+                                                    const std::vector<rt::Tensor> &params,
+                                                    bool interpret, const std::string &targetCpu) {
+  llvm::Expected<std::vector<rt::Tensor>> outs = std::vector<rt::Tensor>{};
+  if (interpret) {
+    outs = ir::interpret(f, inputs, params);
+  } else {
+    codegen::Options cg;
+    cg.targetCpu = targetCpu;
+    auto compiled = codegen::CompiledFunction::compile(f, cg);
+    if (!compiled)
+      return compiled.takeError();
+    outs = (*compiled)->run(inputs, params);
+  }
+  if (outs)
+    api::trimGenerated(f, *outs);
+  return outs;
+}
+
 namespace {
 
 int reportStatus(const rt::Status &s) { return reportError(s.message()); }
@@ -219,54 +273,19 @@ int cmdRun(const Common &c, const std::string &weightsPath, const std::vector<st
     return report(m.takeError());
   const ir::Function &f = *(*m)->main();
 
-  std::vector<rt::Tensor> params;
-  if (!f.params.empty() || !weightsPath.empty()) {
-    if (weightsPath.empty())
-      return report(llvm::createStringError(
-          llvm::inconvertibleErrorCode(),
-          "model %s has %zu weight(s): pass --weights FILE.npz (loom init makes one)",
-          f.name.c_str(), f.params.size()));
-    auto w = api::loadWeights(f, weightsPath);
-    if (!w)
-      return report(w.takeError());
-    params = std::move(*w);
-  }
-
-  rt::NamedTensors given;
-  std::string what = "--input";
-  if (!inputsNpz.empty()) {
-    if (auto s = rt::readNpz(inputsNpz, given))
-      return reportStatus(s);
-    what = inputsNpz;
-  }
-  for (auto &spec : inputs) {
-    auto eq = spec.find('=');
-    if (eq == std::string::npos || eq == 0)
-      return report(llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                            "--input takes NAME=FILE.npy, got '%s'", spec.c_str()));
-    rt::Tensor t;
-    if (auto s = rt::readNpy(spec.substr(eq + 1), t))
-      return reportStatus(s);
-    given.emplace_back(spec.substr(0, eq), t);
-  }
-  auto in = api::matchInputs(f, given, what);
+  auto params = weightsFlag(f, weightsPath);
+  if (!params)
+    return report(params.takeError());
+  std::string what;
+  auto given = inputFlags(inputsNpz, inputs, what);
+  if (!given)
+    return report(given.takeError());
+  auto in = api::matchInputs(f, *given, what);
   if (!in)
     return report(in.takeError());
-
-  llvm::Expected<std::vector<rt::Tensor>> outs = std::vector<rt::Tensor>{};
-  if (interpret) {
-    outs = ir::interpret(f, *in, params);
-  } else {
-    codegen::Options cg;
-    cg.targetCpu = targetCpu;
-    auto compiled = codegen::CompiledFunction::compile(f, cg);
-    if (!compiled)
-      return report(compiled.takeError());
-    outs = (*compiled)->run(*in, params);
-  }
+  auto outs = runFunction(f, *in, *params, interpret, targetCpu);
   if (!outs)
     return report(outs.takeError());
-  api::trimGenerated(f, *outs);
   rt::NamedTensors named;
   for (size_t i = 0; i < outs->size(); ++i) {
     named.emplace_back(f.outputNames[i], (*outs)[i]);
