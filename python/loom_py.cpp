@@ -214,6 +214,16 @@ loom::GenerateOptions generateOptions(const py::dict &d) {
   return g;
 }
 
+/// Model.from_file's and from_source's options.
+loom::CompileOptions compileOptions(const std::string &model, unsigned optLevel,
+                                    const py::dict &generate) {
+  loom::CompileOptions o;
+  o.model = model;
+  o.optLevel = optLevel;
+  o.generate = generateOptions(generate);
+  return o;
+}
+
 PYBIND11_MODULE(_loom, m) {
   m.doc() = "loom's C++ API (loom/loom.h), bound for the loom package; use `import loom`";
   static py::exception<LoomError> error(m, "Error", PyExc_ValueError);
@@ -231,10 +241,7 @@ PYBIND11_MODULE(_loom, m) {
           "from_file",
           [](const std::string &path, const std::string &model, unsigned optLevel,
              const py::dict &generate) {
-            loom::CompileOptions o;
-            o.model = model;
-            o.optLevel = optLevel;
-            o.generate = generateOptions(generate);
+            loom::CompileOptions o = compileOptions(model, optLevel, generate);
             py::gil_scoped_release unlocked;
             return take(loom::Model::fromFile(path, o));
           },
@@ -244,10 +251,7 @@ PYBIND11_MODULE(_loom, m) {
           "from_source",
           [](const std::string &text, const std::string &model, unsigned optLevel,
              const std::string &name, const py::dict &generate) {
-            loom::CompileOptions o;
-            o.model = model;
-            o.optLevel = optLevel;
-            o.generate = generateOptions(generate);
+            loom::CompileOptions o = compileOptions(model, optLevel, generate);
             py::gil_scoped_release unlocked;
             return take(loom::Model::fromSource(text, o, name));
           },
