@@ -1,7 +1,7 @@
 #include "api/Init.h"
 
-#include "runtime/Random.h"
 #include "runtime/Limits.h"
+#include "runtime/Random.h"
 
 #include <cmath>
 #include <vector>

@@ -1,7 +1,7 @@
 #include "api/TrainData.h"
 
-#include "runtime/Random.h"
 #include "runtime/Npy.h"
+#include "runtime/Random.h"
 
 #include "llvm/ADT/StringExtras.h"
 

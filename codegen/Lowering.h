@@ -284,8 +284,8 @@ public:
 
   llvm::Function *fn = nullptr;
   llvm::Value *rtCtx = nullptr;
-  llvm::FunctionCallee allocFn, sgemmFn, sgemmBatchFn, sampleFn, failFn, failedFn, conv1dFn, maxPoolFn,
-      rangeErrorFn;
+  llvm::FunctionCallee allocFn, sgemmFn, sgemmBatchFn, sampleFn, failFn, failedFn, conv1dFn,
+      maxPoolFn, rangeErrorFn;
   llvm::FunctionCallee conv1dGradInputFn, conv1dGradKernelFn, maxPoolGradFn, parallelForFn;
   llvm::FunctionCallee prepareRhsFn, sgemmPreparedFn;
   /// Matmuls whose right-hand side (a weight) loom_rt_prepare_rhs prepared on entry: the

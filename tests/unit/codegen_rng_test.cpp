@@ -3,8 +3,8 @@
 // uniform: mean, variance, range, and independence across streams and keys.
 #include "codegen/JIT.h"
 #include "ir/Interpreter.h"
-#include "runtime/Random.h"
 #include "passes/PassManager.h"
+#include "runtime/Random.h"
 #include "tests/unit/codegen_helpers.h"
 
 #include <gtest/gtest.h>
